@@ -1,0 +1,41 @@
+# One entry point for people and CI. Every target installs what it needs first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-fast lint bench clean
+
+help:
+	@echo "make demo     simulate 2012-2013, run the pipelines, publish, serve on http://127.0.0.1:8000"
+	@echo "make test     lint, then the whole test suite"
+	@echo "make install  create $(VENV) with the pinned dependencies (idempotent)"
+	@echo "make lint     ruff and mypy"
+	@echo "make bench    benchmarks under bench/, figures to stdout"
+
+# Re-installs only when the project or its pins change.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip==26.3"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/bawaba demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check platform pipelines tests bench
+	$(BIN)/ruff format --check platform pipelines tests bench
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf var datasets/*/ .pytest_cache .mypy_cache .ruff_cache
