@@ -1,11 +1,231 @@
-"""The ``bawaba`` command."""
+"""The ``bawaba`` command: one entry point for every job."""
 
 from __future__ import annotations
 
-import typer
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
 
-app = typer.Typer(no_args_is_help=True, help="Bawaba: open data for government e-payments.")
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bawaba.errors import BawabaError
+from bawaba.settings import Settings, get_settings
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Bawaba: open data for government e-payments and e-services.",
+)
+simulate_app = typer.Typer(
+    no_args_is_help=False, add_completion=False, help="The simulated departments' own systems."
+)
+pipelines_app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Department ingestion pipelines."
+)
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(pipelines_app, name="pipelines")
+
+console = Console(stderr=True, soft_wrap=True)
+out = Console()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _settings(**overrides: object) -> Settings:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    base = get_settings()
+    return base.model_copy(update=given) if given else base
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """A BawabaError is the user's to fix: print it plainly, exit 2, no traceback."""
+    try:
+        yield
+    except BawabaError as error:
+        console.print(f"[bold red]error[/] {escape(f'[{error.slug}]')}: {escape(error.message)}")
+        if error.hint:
+            console.print(f"[bold]hint:[/] {escape(error.hint)}")
+        raise typer.Exit(2) from None
+
+
+@simulate_app.callback(invoke_without_command=True)
+def simulate(
+    ctx: typer.Context,
+    scale: Annotated[
+        float | None, typer.Option(help="Volume; 1.0 = the published figures.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same bytes).")] = None,
+    years: Annotated[list[int] | None, typer.Option("--year", help="Year(s) to simulate.")] = None,
+    department: Annotated[list[str] | None, typer.Option(help="Only these departments.")] = None,
+) -> None:
+    """Simulate the departments' systems: landing files and HTTP export stores under var/."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with _user_errors():
+        settings = _settings(scale=scale, seed=seed)
+        truth = _simulate(settings, years or [2012, 2013], department)
+        out.print(
+            f"simulated {truth.total_rows:,} raw rows for {len(truth.departments)} "
+            f"departments at scale {settings.scale} into {settings.var_dir}/"
+        )
+
+
+def _simulate(settings: Settings, years: list[int], departments: list[str] | None) -> Any:
+    from bawaba.simulator.simulate import simulate as run_simulation
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("simulating", total=None)
+
+        def advance(label: str, done: int, total: int) -> None:
+            bar.update(task, description=f"simulating {label}", completed=done, total=total)
+
+        return run_simulation(settings, years=years, departments=departments, progress=advance)
+
+
+@simulate_app.command("serve")
+def simulate_serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
+    error_rate: Annotated[float, typer.Option(help="Share of requests answered 503.")] = 0.0,
+    slow_rate: Annotated[float, typer.Option(help="Share of requests answered slowly.")] = 0.0,
+    visible_until: Annotated[
+        str | None, typer.Option(help="Hide records from this ISO date on.")
+    ] = None,
+) -> None:
+    """Serve the HTTP departments' export APIs (paged JSON) until interrupted."""
+    import uvicorn
+
+    from bawaba.simulator.server import Faults, create_app
+
+    settings = _settings()
+    faults = Faults(error_rate=error_rate, slow_rate=slow_rate, seed=settings.seed)
+    api = create_app(settings.systems_dir, faults=faults, visible_until=visible_until)
+    uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
+@pipelines_app.command("list")
+def pipelines_list() -> None:
+    """List the department pipelines and where each takes its data from."""
+    from bawaba.ingest.registry import load_pipelines
+
+    with _user_errors():
+        pipelines = load_pipelines(_settings().pipelines_dir)
+    table = Table("department", "source", "reader")
+    for code, pipeline in sorted(pipelines.items()):
+        source = pipeline.source
+        where = getattr(source, "pattern", None) or getattr(source, "path", "")
+        table.add_row(code, f"{type(source).__name__} {where}", pipeline.format.reader)
+    out.print(table)
+
+
+@pipelines_app.command("run")
+def pipelines_run(
+    departments: Annotated[
+        list[str] | None, typer.Argument(help="Department codes (default: all).")
+    ] = None,
+) -> None:
+    """Ingest what is new at each department into the analytic store."""
+    with _user_errors():
+        report = _run_pipelines(_settings(), departments or [])
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _run_pipelines(settings: Settings, departments: list[str]) -> Any:
+    from bawaba.ingest.runner import run_pipelines
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("ingesting", total=None)
+        seen: set[str] = set()
+
+        def advance(department: str, step: str) -> None:
+            if department not in seen:
+                seen.add(department)
+                bar.update(task, completed=len(seen) - 1)
+            bar.update(task, description=f"{department}: {step}")
+
+        report = run_pipelines(settings, departments, progress=advance)
+    _print_report(report)
+    return report
+
+
+def _print_report(report: Any) -> None:
+    table = Table(
+        "department",
+        "files",
+        "raw",
+        "accepted",
+        "quarantined",
+        "duplicates",
+        "seconds",
+        "status",
+        title=f"ingestion run {report.run_id}",
+    )
+    totals = [0, 0, 0, 0, 0]
+    for result in report.departments:
+        counts = [result.files, result.raw, result.accepted, result.quarantined, result.duplicates]
+        totals = [a + b for a, b in zip(totals, counts, strict=True)]
+        status = (
+            "[red]" + (result.error or "")
+            if result.error
+            else (", ".join(f"{k} {v}" for k, v in result.reasons.items()) or "ok")
+        )
+        table.add_row(
+            result.department, *(f"{c:,}" for c in counts), f"{result.seconds:.1f}", status
+        )
+    table.add_row("total", *(f"{c:,}" for c in totals), "", "", style="bold")
+    out.print(table)
+    if not report.committed:
+        out.print("nothing new: the analytic store is unchanged")
+
+
+@app.command()
+def demo(
+    scale: Annotated[float, typer.Option(help="Volume; 1.0 = the published figures.")] = 1.0,
+    serve: Annotated[bool, typer.Option(help="Serve the API when done.")] = True,
+) -> None:
+    """The main job: simulate 2012-2013, run every pipeline, publish, serve."""
+    from bawaba.ingest.pseudonym import ensure_key_file
+    from bawaba.loopback import serve_in_thread
+    from bawaba.simulator.server import create_app
+
+    with _user_errors():
+        settings = _settings(scale=scale)
+        if ensure_key_file(settings):
+            out.print(f"generated a pseudonym key in {settings.pseudonym_key_file}")
+        _simulate(settings, [2012, 2013], None)
+        with serve_in_thread(create_app(settings.systems_dir)) as departments_api:
+            report = _run_pipelines(
+                settings.model_copy(update={"departments_api_url": departments_api}), []
+            )
+    if report.failed:
+        raise typer.Exit(1)
+    if serve:
+        out.print(
+            "publishing and serving arrive with the next milestones; "
+            f"the analytic store is ready under {settings.store_dir}/"
+        )
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -40,10 +40,9 @@ class Settings(BaseSettings):
     scale: Annotated[
         float, Field(gt=0, le=10, description="Simulator volume; 1.0 is the published figures.")
     ] = 1.0
-    sim_host: Annotated[str, Field(description="Address of the departments' export API.")] = (
-        "127.0.0.1"
-    )
-    sim_port: Annotated[int, Field(ge=0, le=65535, description="Port of that API.")] = 8100
+    departments_api_url: Annotated[
+        str, Field(description="Base URL of the departments' HTTP export APIs.")
+    ] = "http://127.0.0.1:8100"
     http_timeout_s: Annotated[
         float, Field(gt=0, description="Per-request time-out of the HTTP connector.")
     ] = 10.0

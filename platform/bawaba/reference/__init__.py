@@ -144,6 +144,4 @@ def _load_yaml(name: str) -> dict[str, object]:
 @cache
 def load_reference() -> Reference:
     """The shipped reference data, validated once per process."""
-    return Reference.model_validate(
-        {**_load_yaml("codes.yaml"), **_load_yaml("departments.yaml")}
-    )
+    return Reference.model_validate({**_load_yaml("codes.yaml"), **_load_yaml("departments.yaml")})

@@ -1,0 +1,1 @@
+"""Department pipelines: one file per department, loaded by ``bawaba.ingest.registry``."""

@@ -1,0 +1,15 @@
+"""Dubai Courts.
+
+Monthly CSV export (Arabic headers) from its Oracle e-Business system, dropped in its landing
+folder.
+"""
+
+from bawaba.ingest.declarations import FileDrop, Pipeline
+
+from ._vendors import ORACLE_CSV_AR
+
+PIPELINE = Pipeline(
+    department="DC",
+    source=FileDrop("DC_*.csv"),
+    format=ORACLE_CSV_AR,
+)

@@ -1,0 +1,14 @@
+"""Department of Economic Development.
+
+Monthly JSON-lines export from its SAP system, dropped in its landing folder.
+"""
+
+from bawaba.ingest.declarations import FileDrop, Pipeline
+
+from ._vendors import SAP_JSONL
+
+PIPELINE = Pipeline(
+    department="DED",
+    source=FileDrop("DED_*.jsonl"),
+    format=SAP_JSONL,
+)

@@ -1,0 +1,14 @@
+"""Department of Tourism and Commerce Marketing.
+
+Monthly JSON-lines export from its SAP system, dropped in its landing folder.
+"""
+
+from bawaba.ingest.declarations import FileDrop, Pipeline
+
+from ._vendors import SAP_JSONL
+
+PIPELINE = Pipeline(
+    department="DTCM",
+    source=FileDrop("DTCM_*.jsonl"),
+    format=SAP_JSONL,
+)

@@ -1,0 +1,14 @@
+"""Roads and Transport Authority.
+
+Monthly JSON-lines export from its SAP system, dropped in its landing folder.
+"""
+
+from bawaba.ingest.declarations import FileDrop, Pipeline
+
+from ._vendors import SAP_JSONL
+
+PIPELINE = Pipeline(
+    department="RTA",
+    source=FileDrop("RTA_*.jsonl"),
+    format=SAP_JSONL,
+)

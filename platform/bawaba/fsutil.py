@@ -1,0 +1,47 @@
+"""Atomic file primitives.
+
+A reader must never see half a file: write beside the target, flush to disk, then
+``os.replace``, which is atomic on POSIX when source and target are on the same file system
+(always the case here: the temporary sits in the target's folder). The temporary is removed
+on any error. A directory rename is atomic too, but only into a path that does not exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """A temporary path beside ``target`` that replaces it when the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    temporary = Path(name)
+    try:
+        yield temporary
+        with temporary.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        temporary.replace(target)
+        fsync_dir(target.parent)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    """Replace ``target`` with ``data`` in one step."""
+    with atomic_path(target) as temporary:
+        temporary.write_bytes(data)

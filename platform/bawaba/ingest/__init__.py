@@ -1,0 +1,1 @@
+"""Ingestion: from the departments' own systems to the privacy-safe analytic store."""

@@ -1,0 +1,189 @@
+"""The analytic store: sanitised transactions as Parquet, one part per department per run.
+
+``var/store/manifest.json`` is the single source of truth: it lists the live parts, the
+payer index, the connectors' watermarks and file ledger, and the runs. A run stages every
+file it produces, then commits by moving them into place and replacing the manifest in one
+``os.replace``; until that moment the previous state is what every reader sees, and a run
+killed at any point leaves only unreferenced files, swept away by the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import polars as pl
+from pydantic import BaseModel
+
+from bawaba.errors import BawabaError
+from bawaba.fsutil import fsync_dir, write_atomic
+from bawaba.ingest.payers import PayerIndex
+from bawaba.settings import Settings
+
+MANIFEST = "manifest.json"
+
+
+class LedgerEntry(BaseModel):
+    """A landed file that has been ingested: never read twice."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    started_at: str
+    finished_at: str
+    departments: dict[str, dict[str, object]]
+
+
+class StoreState(BaseModel):
+    parts: dict[str, list[str]] = {}
+    """Department -> part files, relative to the store folder."""
+    payer_index: str | None = None
+    """Relative to the var folder: S1's private state lives outside the store."""
+    watermarks: dict[str, int] = {}
+    ledger: dict[str, dict[str, LedgerEntry]] = {}
+    """Department -> landed file name -> what was ingested."""
+    runs: list[RunSummary] = []
+
+
+class StoreBusy(BawabaError):
+    slug = "store-busy"
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def read_state(settings: Settings) -> StoreState:
+    path = settings.store_dir / MANIFEST
+    if not path.exists():
+        return StoreState()
+    return StoreState.model_validate_json(path.read_bytes())
+
+
+def scan_store(settings: Settings, departments: list[str] | None = None) -> pl.LazyFrame:
+    """Every committed analytic row (of the departments named, or all)."""
+    from bawaba.ingest.contract import ANALYTIC_SCHEMA
+
+    state = read_state(settings)
+    parts = [
+        settings.store_dir / part
+        for dept, dept_parts in sorted(state.parts.items())
+        if departments is None or dept in departments
+        for part in dept_parts
+    ]
+    if not parts:
+        return pl.LazyFrame(schema=ANALYTIC_SCHEMA)
+    return pl.scan_parquet([str(p) for p in parts])
+
+
+@dataclass
+class Run:
+    """One ingestion run's staged output, committed all at once or not at all."""
+
+    settings: Settings
+    run_id: str
+    state: StoreState
+    payers: PayerIndex
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    staged_parts: dict[str, Path] = field(default_factory=dict)
+    staged_landing: dict[str, list[Path]] = field(default_factory=dict)
+    staged_quarantine: list[Path] = field(default_factory=list)
+
+    @property
+    def staging(self) -> Path:
+        return self.settings.store_dir / ".staging" / self.run_id
+
+    def stage_path(self, *parts: str) -> Path:
+        path = self.staging.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def commit(
+        self,
+        departments: dict[str, dict[str, object]],
+        watermarks: dict[str, int],
+        ledger: dict[str, dict[str, LedgerEntry]],
+    ) -> StoreState:
+        """Move staged files into place and switch the manifest; returns the new state."""
+        settings = self.settings
+        state = self.state.model_copy(deep=True)
+        for dept, staged in sorted(self.staged_parts.items()):
+            relative = f"transactions/{dept}/part-{self.run_id}.parquet"
+            _move(staged, settings.store_dir / relative)
+            state.parts.setdefault(dept, []).append(relative)
+        for dept, files in self.staged_landing.items():
+            for staged in files:
+                _move(staged, settings.landing_dir / dept / staged.name)
+        for staged in self.staged_quarantine:
+            _move(staged, settings.quarantine_dir / self.run_id / staged.name)
+        if self.payers.size and self.staged_parts:
+            index = settings.var_dir / "pseudonyms" / f"payers-{self.run_id}.parquet"
+            index.parent.mkdir(parents=True, exist_ok=True)
+            self.payers.write(index)
+            state.payer_index = str(index.relative_to(settings.var_dir))
+        state.watermarks.update(watermarks)
+        for dept, entries in ledger.items():
+            state.ledger.setdefault(dept, {}).update(entries)
+        state.runs.append(
+            RunSummary(
+                run_id=self.run_id,
+                started_at=self.started_at,
+                finished_at=datetime.now(UTC).isoformat(),
+                departments=departments,
+            )
+        )
+        write_atomic(
+            settings.store_dir / MANIFEST,
+            orjson.dumps(state.model_dump(mode="json"), option=orjson.OPT_INDENT_2),
+        )
+        return state
+
+
+def _move(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source.replace(target)
+    fsync_dir(target.parent)
+
+
+def sweep(settings: Settings, state: StoreState) -> None:
+    """Remove what killed runs left behind: staging folders and unreferenced files."""
+    shutil.rmtree(settings.store_dir / ".staging", ignore_errors=True)
+    live = {settings.store_dir / p for parts in state.parts.values() for p in parts}
+    for part in (settings.store_dir / "transactions").glob("*/*.parquet"):
+        if part not in live:
+            part.unlink()
+    current = settings.var_dir / state.payer_index if state.payer_index else None
+    for index in (settings.var_dir / "pseudonyms").glob("payers-*.parquet"):
+        if index != current:
+            index.unlink()
+
+
+@contextlib.contextmanager
+def open_run(settings: Settings) -> Iterator[Run]:
+    """A run holding the store's lock; its staging is removed whatever happens."""
+    settings.store_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.store_dir / ".lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreBusy(
+                "another ingestion run holds the store", hint="wait for it to finish"
+            ) from None
+        state = read_state(settings)
+        sweep(settings, state)
+        index_path = settings.var_dir / state.payer_index if state.payer_index else None
+        run = Run(settings, new_run_id(), state, PayerIndex.read(index_path))
+        try:
+            yield run
+        finally:
+            shutil.rmtree(run.staging, ignore_errors=True)

@@ -1,0 +1,60 @@
+"""Shared fixtures and Hypothesis profiles (``HYPOTHESIS_PROFILE=dev|ci|thorough``)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from bawaba.settings import Settings
+
+settings.register_profile(
+    "dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "ci",
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+)
+settings.register_profile(
+    "thorough", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def random_key() -> str:
+    return secrets.token_urlsafe(48)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Settings:
+    """Settings for a private installation under ``tmp_path`` with a fresh key."""
+    return Settings(
+        var_dir=tmp_path / "var",
+        datasets_dir=tmp_path / "datasets",
+        pipelines_dir=ROOT / "pipelines",
+        pseudonym_key=random_key(),  # type: ignore[arg-type]
+    )
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    """The environment a ``bawaba`` subprocess needs to use ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BAWABA_")}
+    env |= {
+        "BAWABA_VAR_DIR": str(settings.var_dir),
+        "BAWABA_DATASETS_DIR": str(settings.datasets_dir),
+        "BAWABA_PIPELINES_DIR": str(settings.pipelines_dir),
+        "BAWABA_SCALE": str(settings.scale),
+        "BAWABA_SEED": str(settings.seed),
+        "BAWABA_DEPARTMENTS_API_URL": settings.departments_api_url,
+    }
+    if settings.pseudonym_key is not None:
+        env["BAWABA_PSEUDONYM_KEY"] = settings.pseudonym_key.get_secret_value()
+    return env
