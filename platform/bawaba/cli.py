@@ -28,6 +28,8 @@ pipelines_app = typer.Typer(
 )
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(pipelines_app, name="pipelines")
+catalog_app = typer.Typer(no_args_is_help=True, add_completion=False, help="The dataset catalog.")
+app.add_typer(catalog_app, name="catalog")
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console()
@@ -221,6 +223,27 @@ def demo(
             "publishing and serving arrive with the next milestones; "
             f"the analytic store is ready under {settings.store_dir}/"
         )
+
+
+@catalog_app.command("validate")
+def catalog_validate(
+    path: Annotated[
+        str | None, typer.Option(help="The catalog to check (default: the settings' catalog_path).")
+    ] = None,
+) -> None:
+    """Check the catalog and list every problem in it; exit 1 when there is any."""
+    from pathlib import Path
+
+    from bawaba.catalog import validate_catalog
+
+    where = Path(path) if path is not None else _settings().catalog_path
+    catalog, problems = validate_catalog(where)
+    for problem in problems:
+        typer.echo(str(problem))
+    if problems or catalog is None:
+        typer.echo(f"{where}: {len(problems)} problem(s)")
+        raise typer.Exit(1)
+    typer.echo(f"{where}: {len(catalog.datasets)} datasets, no problems")
 
 
 def main() -> None:
