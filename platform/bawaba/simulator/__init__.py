@@ -1,0 +1,1 @@
+"""The departments' own systems, simulated: calibrated records with personal data."""

@@ -1,0 +1,175 @@
+"""The entry point: simulate the departments' systems and write their exports.
+
+One department-year at a time: plan -> numeric rows -> dirty rows -> numbering -> one month
+at a time rendered, formatted in the department's dialect and written atomically. Random
+streams are independent per (seed, department, year[, month]), so a subset of departments
+gives the same files for those departments; the payer population depends on the seed only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from bawaba.errors import ConfigError
+from bawaba.reference import load_reference
+from bawaba.settings import Settings
+from bawaba.simulator.calendar import year_calendar
+from bawaba.simulator.dialects import DIALECTS
+from bawaba.simulator.dirt import add_dirt, clean_stats, dirty_counts, number, unknown_codes
+from bawaba.simulator.export import HTTP_RECORDS, month_file, replacing, to_dialect, write
+from bawaba.simulator.plan import build_plan
+from bawaba.simulator.population import build_population
+from bawaba.simulator.profiles import DIRTY_KINDS, profile
+from bawaba.simulator.records import generate
+from bawaba.simulator.render import PLATE_CATEGORIES, Areas, Context, render
+from bawaba.simulator.truth import DepartmentTruth, Truth, YearTruth
+
+TRUTH_FILE = "truth.json"
+Progress = Callable[[str, int, int], None]
+
+
+def simulate(
+    settings: Settings,
+    *,
+    years: Sequence[int] = (2012, 2013),
+    departments: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> Truth:
+    """Write every selected department's records for ``years``; return what was written.
+
+    ``progress(label, done, total)`` is called after each department-year.
+    """
+    reference = load_reference()
+    known = [d.code for d in reference.departments]
+    chosen = known if departments is None else list(dict.fromkeys(departments))
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown departments: {', '.join(unknown)}", hint=f"choose from {', '.join(known)}"
+        )
+    if not years:
+        raise ConfigError("no year to simulate", hint="give 2012 and/or 2013")
+    run_years = tuple(sorted(set(years)))
+    for year in run_years:
+        year_calendar(year)
+    plan = build_plan(reference, settings.scale, run_years)
+    population = build_population(reference, settings.seed, settings.scale)
+    areas = Areas.of(reference)
+    all_services = frozenset(s.code for s in reference.services)
+    banks = tuple(b.code for b in reference.banks)
+    seed = settings.seed % (1 << 64)
+
+    total = len(chosen) * len(run_years)
+    done = 0
+    department_truths: dict[str, DepartmentTruth] = {}
+    for code in [c for c in known if c in chosen]:
+        prof = profile(code)
+        dialect = DIALECTS[prof.dialect]
+        services = reference.department(code).services
+        extra_codes = unknown_codes(code, all_services)
+        http_frames: list[pl.DataFrame] = []
+        rows_written = 0
+        dirty = dict.fromkeys(DIRTY_KINDS, 0)
+        per_year: dict[str, YearTruth] = {}
+        for year in run_years:
+            cell = plan.get(code, year)
+            cal = year_calendar(year)
+            rng = np.random.default_rng([seed, cell.index, year])
+            rows = generate(cell, services, prof, population, rng)
+            rows = add_dirt(rows, cell.dirty, len(extra_codes), cal, rng)
+            rows = number(rows, cell.record_id_start, rng)
+            stats = clean_stats(rows)
+            per_year[str(year)] = YearTruth(
+                e_success=stats["e_success"],
+                e_success_value_aed=stats["e_success_value_fils"] / 100,
+                e_success_value_fils=stats["e_success_value_fils"],
+                counter_success=stats["counter_success"],
+                failed=stats["failed"],
+                refunds=stats["refunds"],
+            )
+            for kind, count in dirty_counts(rows).items():
+                dirty[kind] += count
+            ctx = Context(
+                code=code,
+                year=year,
+                profile=prof,
+                service_codes=(*(s.code for s in services), *extra_codes),
+                plate_services=np.array(
+                    [
+                        "plate_number" in prof.optional and s.category in PLATE_CATEGORIES
+                        for s in services
+                    ]
+                ),
+                banks=banks,
+                timestamp=dialect.timestamp,
+                areas=areas,
+            )
+            bounds = np.searchsorted(
+                rows.sort_t,
+                np.append(cal.midnight[cal.month_start[:12]], cal.midnight[-1] + 86_400),
+            )
+            for months in _batches(bounds):
+                first, last = months[0], months[-1]
+                start = int(bounds[first - 1])
+                part = rows.take(slice(start, int(bounds[last])))
+                batch_rng = np.random.default_rng([seed, cell.index, year, first])
+                frame = to_dialect(render(part, ctx, population, batch_rng, start), dialect, prof)
+                rows_written += frame.height
+                if dialect.format == "http":
+                    http_frames.append(frame)
+                    continue
+                for month in months:
+                    month_frame = frame.slice(
+                        int(bounds[month - 1]) - start, int(bounds[month] - bounds[month - 1])
+                    )
+                    write(
+                        month_frame,
+                        month_file(settings.landing_dir, code, year, month, dialect),
+                        dialect.format,
+                    )
+            done += 1
+            if progress is not None:
+                progress(f"{code} {year}", done, total)
+        if dialect.format == "http":
+            store = pl.concat(http_frames).sort(dialect.columns["record_id"])
+            write(store, settings.systems_dir / code / HTTP_RECORDS, "parquet")
+        department_truths[code] = DepartmentTruth(
+            dialect=dialect.name, rows=rows_written, dirty=dirty, years=per_year
+        )
+
+    truth = Truth(
+        seed=settings.seed,
+        scale=settings.scale,
+        years=run_years,
+        departments=department_truths,
+        totals={
+            str(year): YearTruth.total([d.years[str(year)] for d in department_truths.values()])
+            for year in run_years
+        },
+    )
+    with replacing(settings.systems_dir / TRUTH_FILE) as temporary:
+        temporary.write_text(truth.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return truth
+
+
+BATCH_ROWS = 200_000
+"""Months are rendered together up to this many rows (fewer, larger polars operations)."""
+
+
+def _batches(bounds: npt.NDArray[np.int64]) -> list[list[int]]:
+    """Consecutive months (1..12) grouped so that each group stays under BATCH_ROWS rows."""
+    batches: list[list[int]] = []
+    size = 0
+    for month in range(1, 13):
+        rows = int(bounds[month] - bounds[month - 1])
+        if batches and size + rows <= BATCH_ROWS:
+            batches[-1].append(month)
+            size += rows
+        else:
+            batches.append([month])
+            size = rows
+    return batches
