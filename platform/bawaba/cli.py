@@ -197,6 +197,40 @@ def _print_report(report: Any) -> None:
         out.print("nothing new: the analytic store is unchanged")
 
 
+@app.command("publish")
+def publish_command() -> None:
+    """Build every dataset of the catalog from the analytic store, gate it, publish it."""
+    with _user_errors():
+        _publish(_settings())
+
+
+def _publish(settings: Settings) -> Any:
+    from bawaba.publish.publisher import publish
+
+    with console.status("publishing") as status:
+        report = publish(settings, progress=lambda step: status.update(step))
+    table = Table(
+        "dataset",
+        "version",
+        "status",
+        "rows",
+        "suppressed",
+        "note",
+        title=f"release {report.release}",
+    )
+    for d in report.datasets:
+        table.add_row(
+            d.dataset, d.version or "-", d.status, f"{d.rows:,}", f"{d.suppressed:,}", d.note
+        )
+    out.print(table)
+    out.print(
+        "switched to the new release"
+        if report.switched
+        else "nothing changed: the current release stays"
+    )
+    return report
+
+
 @app.command()
 def demo(
     scale: Annotated[float, typer.Option(help="Volume; 1.0 = the published figures.")] = 1.0,

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
         float, Field(ge=0, description="First back-off delay; doubles on each retry.")
     ] = 0.2
 
+    keep_versions: Annotated[
+        int, Field(ge=1, description="Versions of each dataset kept readable.")
+    ] = 5
+
     @property
     def landing_dir(self) -> Path:
         """Raw department files as delivered (personal data: never served)."""

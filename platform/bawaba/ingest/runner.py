@@ -22,7 +22,7 @@ from bawaba.ingest.declarations import FileDrop, Pipeline
 from bawaba.ingest.pseudonym import load_key
 from bawaba.ingest.sanitise import s1_inputs, sanitise
 from bawaba.ingest.store import LedgerEntry, Run, open_run
-from bawaba.ingest.validate import DETAIL, DUPLICATE, REASON, validate
+from bawaba.ingest.validate import DETAIL, REASON, duplicates, validate
 from bawaba.reference import Reference, load_reference
 from bawaba.settings import Settings
 
@@ -120,7 +120,7 @@ def run_department(
             read.ROW,
             REASON,
             DETAIL,
-            DUPLICATE,
+            "reference",
             *s1_inputs(),
             "_occurred_at",
             "amount_fils",
@@ -135,9 +135,10 @@ def run_department(
         rows = checked.select(keep).collect()
     bad = rows.filter(pl.col(REASON).is_not_null())
     valid = rows.filter(pl.col(REASON).is_null())
+    repeated = duplicates(valid)
     result.raw = rows.height
     result.quarantined = bad.height
-    result.duplicates = int(valid[DUPLICATE].sum())
+    result.duplicates = int(repeated.sum())
     result.reasons = {str(r): int(n) for r, n in sorted(bad.group_by(REASON).len().iter_rows())}
 
     if bad.height:
@@ -151,7 +152,7 @@ def run_department(
             run.staged_quarantine.append(target)
 
     with _step(dept, "sanitise", progress):
-        accepted = valid.filter(~pl.col(DUPLICATE))
+        accepted = valid.filter(~repeated)
         analytic = sanitise(
             accepted, department=dept, key=key, payers=run.payers, reference=reference
         )

@@ -10,8 +10,6 @@ summand).
 from __future__ import annotations
 
 import re
-import sys
-import unicodedata
 from functools import cache
 
 import polars as pl
@@ -19,36 +17,39 @@ import polars as pl
 from bawaba.ingest.contract import ANALYTIC_INPUTS, ANALYTIC_SCHEMA, CODE_LISTS, FIELDS
 from bawaba.ingest.payers import PayerIndex
 from bawaba.ingest.pseudonym import pseudonyms
+from bawaba.privacy.normalise import fold_digits
 from bawaba.reference import Reference
+from bawaba.reference.bands import band_of_fils
 
 UNKNOWN = "UNKNOWN"
-# Amount band bounds in fils, matching the amount_bands code list (lower bound inclusive).
-_BAND_BOUNDS_AED = (50, 100, 250, 500, 1_000, 5_000, 10_000, 50_000)
 
 
-@cache
-def _digit_map() -> dict[str, str]:
-    """Every non-ASCII decimal digit of any script -> its ASCII digit."""
-    return {
-        ch: str(unicodedata.decimal(ch))
-        for ch in map(chr, range(0x80, sys.maxunicode + 1))
-        if unicodedata.decimal(ch, None) is not None
-    }
+def _fold_digits(values: pl.Series) -> pl.Series:
+    """Every decimal digit of any script as ASCII (PRIVACY.md: NFKC does not fold ٧٨٤).
+
+    Almost every value is ASCII already, so only the few distinct others are folded, in
+    Python, with ``unicodedata``; a vectorised replace over all of Unicode's digits would cost
+    more than the whole rest of the stage.
+    """
+    exotic = values.filter(values.str.contains(r"[^\x00-\x7F]")).unique()
+    if exotic.is_empty():
+        return values
+    folded = {v: fold_digits(v) for v in exotic.to_list()}
+    return values.replace(folded)
 
 
-def _digits(name: str) -> pl.Expr:
-    folded = pl.col(name).str.replace_many(_digit_map())
-    return folded.str.replace_all(r"[^0-9]", "")
-
-
-def canonical_identity() -> pl.Expr:
+def canonical_identity(batch: pl.DataFrame) -> pl.Series:
     """The payer's identity as one string, the same however a department formats it.
 
     Emirates ID, else the trade licence of the head office (a branch's licence carries the
     head office's before a ``/``, so a company's branches are one payer), else the mobile
     number, else the e-mail address (PRIVACY.md S1).
     """
-    eid = _digits("emirates_id")
+    folded = batch.select(
+        _fold_digits(batch.get_column(name)).alias(name)
+        for name in ("emirates_id", "trade_licence", "mobile", "email")
+    )
+    eid = pl.col("emirates_id").str.replace_all(r"[^0-9]", "")
     eid_ok = (eid.str.len_chars() == 15) & eid.str.starts_with("784")
     licence = (
         pl.col("trade_licence")
@@ -57,14 +58,15 @@ def canonical_identity() -> pl.Expr:
         .str.split("/")
         .list.first()
     )
-    phone = _digits("mobile").str.replace(r"^(00971|971|0)", "")
+    phone = pl.col("mobile").str.replace_all(r"[^0-9]", "").str.replace(r"^(00971|971|0)", "")
     email = pl.col("email").str.strip_chars().str.to_lowercase()
-    return pl.coalesce(
+    identity = pl.coalesce(
         pl.when(eid_ok).then(pl.lit("eid:") + eid),
         pl.when(licence.str.len_chars() > 0).then(pl.lit("licence:") + licence),
         pl.when(phone.str.len_chars() >= 8).then(pl.lit("phone:") + phone),
         pl.when(email.str.contains("@")).then(pl.lit("email:") + email),
     )
+    return folded.select(identity.alias("identity")).to_series()
 
 
 def _fold_area(text: str) -> str:
@@ -105,11 +107,15 @@ def sanitise(
     typed = ["_occurred_at", "amount_fils", "_service_code", *(f"_{f}" for f in CODE_LISTS)]
     batch = valid.select(*s1_inputs(), *typed)
 
-    identity = batch.select(canonical_identity().alias("identity"))["identity"]
+    identity = canonical_identity(batch)
     distinct = identity.unique(maintain_order=True)
     keys = pl.Series("payer_key", pseudonyms(key, distinct.to_list()), dtype=pl.Binary())
-    by_identity = dict(zip(distinct.to_list(), payers.assign(keys).to_list(), strict=True))
-    payer_id = identity.replace_strict(by_identity, return_dtype=pl.UInt32())
+    ids = pl.DataFrame({"identity": distinct, "payer_id": payers.assign(keys)})
+    payer_id = (
+        identity.to_frame("identity")
+        .join(ids, on="identity", how="left", maintain_order="left")
+        .get_column("payer_id")
+    )
 
     spelling, sector_of, emirate_of = _locations(reference)
     dept = reference.department(department)
@@ -117,8 +123,6 @@ def sanitise(
     community = _area_key().replace_strict(spelling, default=UNKNOWN, return_dtype=pl.String())
     sector = pl.col("community").replace_strict(sector_of, default=UNKNOWN)
     amount = pl.col("amount_fils")
-    band_labels = [b.code for b in reference.amount_bands]
-    band = amount.cut([b * 100 for b in _BAND_BOUNDS_AED], labels=band_labels, left_closed=True)
     rating = pl.col("rating").str.strip_chars().cast(pl.Int8(), strict=False)
 
     out = (
@@ -138,7 +142,7 @@ def sanitise(
             pl.col("_occurred_at").dt.date().alias("txn_date"),
             pl.col("_occurred_at").dt.hour().alias("txn_hour"),
             amount,
-            band.cast(pl.String()).alias("amount_band"),
+            band_of_fils(amount).alias("amount_band"),
             pl.col("payer_id"),
             pl.col("_payer_type").alias("payer_type"),
             community.alias("community"),

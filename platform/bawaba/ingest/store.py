@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from bawaba.errors import BawabaError
 from bawaba.fsutil import fsync_dir, write_atomic
+from bawaba.ingest.contract import ANALYTIC_SCHEMA
 from bawaba.ingest.payers import PayerIndex
 from bawaba.settings import Settings
 
@@ -70,10 +71,11 @@ def read_state(settings: Settings) -> StoreState:
     return StoreState.model_validate_json(path.read_bytes())
 
 
-def scan_store(settings: Settings, departments: list[str] | None = None) -> pl.LazyFrame:
-    """Every committed analytic row (of the departments named, or all)."""
-    from bawaba.ingest.contract import ANALYTIC_SCHEMA
-
+def scan_store(
+    settings: Settings, departments: list[str] | None = None, *, with_run: bool = False
+) -> pl.LazyFrame:
+    """Every committed analytic row (of the departments named, or all); ``with_run`` adds
+    ``run_id``, the ingestion run that committed the row."""
     state = read_state(settings)
     parts = [
         settings.store_dir / part
@@ -82,8 +84,14 @@ def scan_store(settings: Settings, departments: list[str] | None = None) -> pl.L
         for part in dept_parts
     ]
     if not parts:
-        return pl.LazyFrame(schema=ANALYTIC_SCHEMA)
-    return pl.scan_parquet([str(p) for p in parts])
+        schema = ANALYTIC_SCHEMA | ({"run_id": pl.String()} if with_run else {})
+        return pl.LazyFrame(schema=schema)
+    if not with_run:
+        return pl.scan_parquet([str(p) for p in parts])
+    run = pl.col("run_id").str.extract(r"part-([^/\\]+)\.parquet$")
+    return pl.scan_parquet([str(p) for p in parts], include_file_paths="run_id").with_columns(
+        run.alias("run_id")
+    )
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Each row gets at most one reason, the first that applies, as a stable slug plus the field it
 concerns. Rows with a reason go to quarantine; valid rows whose reference was already seen in
-this batch are counted as duplicates. Every raw row ends up in exactly one of the three.
+this batch are duplicates (``duplicates``). Every raw row ends up in exactly one of the three.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ REASONS: dict[Reason, str] = {
 
 REASON = "_reason"
 DETAIL = "_detail"
-DUPLICATE = "_duplicate"
 
 # Timestamps outside this window are typos, not history.
 EARLIEST = datetime(2000, 1, 1)
@@ -84,7 +83,7 @@ def _code(field: str, labels: Mapping[str, str] | None) -> pl.Expr:
 def validate(
     canonical: pl.LazyFrame, fmt: ExportFormat, department: str, reference: Reference
 ) -> pl.LazyFrame:
-    """Typed canonical rows with ``_reason``/``_detail`` (null when valid) and ``_duplicate``."""
+    """Typed canonical rows with ``_reason`` and ``_detail`` (null when the row is valid)."""
     services = [s.code for s in reference.department(department).services]
     now = datetime.now()
     typed = canonical.with_columns(
@@ -119,8 +118,9 @@ def validate(
 
     reason = pl.coalesce([pl.when(c).then(pl.lit(slug)) for c, slug, _ in checks])
     detail = pl.coalesce([pl.when(c).then(pl.lit(field)) for c, _, field in checks])
-    checked = typed.with_columns(reason.alias(REASON), detail.alias(DETAIL))
-    # A re-delivered record carries the same reference; the first delivery wins.
-    first = pl.struct("reference", "_record_type").is_first_distinct()
-    duplicate = pl.col(REASON).is_null() & ~first.over(pl.col(REASON).is_null())
-    return checked.with_columns(duplicate.alias(DUPLICATE))
+    return typed.with_columns(reason.alias(REASON), detail.alias(DETAIL))
+
+
+def duplicates(valid: pl.DataFrame) -> pl.Series:
+    """True for each valid row whose reference came earlier: a re-delivery, not a payment."""
+    return ~valid.get_column("reference").str.strip_chars().is_first_distinct()

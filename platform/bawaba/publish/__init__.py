@@ -1,0 +1,1 @@
+"""Publishing: from the analytic store to versioned, gated, disclosure-controlled datasets."""

@@ -1,0 +1,318 @@
+"""One builder per dataset of the catalog (its ``builder:`` key).
+
+A builder turns the analytic rows into cells with the statistics that disclosure control
+needs, and says how its additive measures link to other tables. Derived measures (growth,
+shares, rates, the maturity index) are computed by ``finish`` after suppression, from the
+cells' true values, and are then emptied with every other measure of a suppressed cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from bawaba.catalog import Dataset
+from bawaba.publish.cells import AMOUNT, cube
+from bawaba.publish.coordinates import TIME_HIERARCHY
+from bawaba.publish.populations import Population, rows_of
+from bawaba.reference import Reference
+from bawaba.reference.bands import band_of
+
+Finish = Callable[[pl.DataFrame], pl.DataFrame]
+
+
+def _identity(cells: pl.DataFrame) -> pl.DataFrame:
+    return cells
+
+
+@dataclass(frozen=True)
+class Built:
+    """A dataset's cells before suppression, and what the audit needs to know of them."""
+
+    cells: pl.DataFrame
+    keys: tuple[str, ...]
+    """The columns that identify a cell (the dataset's time and dimension fields)."""
+    quantities: dict[str, str]
+    """Audited quantity (``<population>:count|amount``) -> measure column."""
+    restriction: dict[str, str] = field(default_factory=dict)
+    finish: Finish = _identity
+    payers_from: Population = "epay_success"
+    """The population whose distinct payers a cell counts (and k applies to)."""
+
+    @property
+    def coordinates(self) -> tuple[str, ...]:
+        """The keys and every coarser coordinate they imply (month -> quarter, year; a
+        service -> its department)."""
+        implied = [c for key in self.keys for c in TIME_HIERARCHY.get(key, (key,))]
+        return tuple(dict.fromkeys(implied))
+
+
+@dataclass(frozen=True)
+class Context:
+    store: pl.LazyFrame
+    """Analytic rows with time coordinates (``coordinates.with_time``) and folded services."""
+    reference: Reference
+    dataset: Dataset
+
+
+def _epay_cube(
+    ctx: Context,
+    keys: tuple[str, ...],
+    population: Population = "epay_success",
+) -> Built:
+    cells = cube(rows_of(ctx.store, population), keys).collect()
+    return Built(
+        cells, keys, {f"{population}:count": "transactions", f"{population}:amount": AMOUNT}
+    )
+
+
+def epay_monthly(ctx: Context) -> Built:
+    return _epay_cube(ctx, ("month", "department", "channel"))
+
+
+def epay_payment_methods(ctx: Context) -> Built:
+    return _epay_cube(ctx, ("month", "department", "payment_method"))
+
+
+def epay_amount_bands(ctx: Context) -> Built:
+    return _epay_cube(ctx, ("month", "department", "amount_band"))
+
+
+def epay_hourly_profile(ctx: Context) -> Built:
+    return _epay_cube(ctx, ("year", "hour_of_week", "department", "channel"))
+
+
+def epay_daily_service(ctx: Context) -> Built:
+    return _epay_cube(ctx, ("date", "department", "service", "channel"))
+
+
+def epay_direct_debit_banks(ctx: Context) -> Built:
+    keys = ("month", "department", "bank")
+    rows = rows_of(ctx.store, "epay_success").filter(pl.col("payment_method") == "direct_debit")
+    cells = cube(rows, keys).collect().with_columns(pl.lit("direct_debit").alias("payment_method"))
+    return Built(
+        cells,
+        keys,
+        {"epay_success:count": "transactions", "epay_success:amount": AMOUNT},
+        restriction={"payment_method": "direct_debit"},
+    )
+
+
+def _pct(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
+    return pl.when(whole > 0).then((part.cast(pl.Float64) / whole * 100).round(2))
+
+
+def epay_annual(ctx: Context) -> Built:
+    built = _epay_cube(ctx, ("year", "department"))
+
+    def finish(cells: pl.DataFrame) -> pl.DataFrame:
+        # Growth on a suppressed year would let anyone recover it from the year it is
+        # compared with, so it is only given between two published cells.
+        previous = cells.select(
+            (pl.col("year") + 1).alias("year"),
+            "department",
+            pl.col("transactions").alias("_prev_n"),
+            pl.col(AMOUNT).alias("_prev_amount"),
+            pl.col("suppressed").alias("_prev_suppressed"),
+        )
+        joined = cells.join(previous, on=["year", "department"], how="left")
+        comparable = ~pl.col("suppressed") & pl.col("_prev_suppressed").not_().fill_null(False)
+
+        def growth(now: str, before: str) -> pl.Expr:
+            return pl.when(comparable).then(_pct(pl.col(now) - pl.col(before), pl.col(before)))
+
+        return joined.with_columns(
+            growth("transactions", "_prev_n").alias("transactions_growth_pct"),
+            growth(AMOUNT, "_prev_amount").alias("amount_growth_pct"),
+        ).drop("_prev_n", "_prev_amount", "_prev_suppressed")
+
+    return Built(built.cells, built.keys, built.quantities, finish=finish)
+
+
+def _two_populations(ctx: Context, keys: tuple[str, ...]) -> pl.DataFrame:
+    """Electronic and counter successful payments per cell, payers over both."""
+    rows = rows_of(ctx.store, "all_success")
+    return (
+        rows.group_by(*keys)
+        .agg(
+            pl.col("electronic").sum().cast(pl.Int64).alias("electronic_transactions"),
+            (~pl.col("electronic")).sum().cast(pl.Int64).alias("counter_transactions"),
+            pl.col("payer_id").n_unique().cast(pl.Int64).alias("payers"),
+        )
+        .collect()
+    )
+
+
+def eservice_adoption(ctx: Context) -> Built:
+    keys = ("quarter", "department")
+
+    def finish(cells: pl.DataFrame) -> pl.DataFrame:
+        e, c = pl.col("electronic_transactions"), pl.col("counter_transactions")
+        return cells.with_columns(_pct(e, e + c).alias("adoption_pct"))
+
+    return Built(
+        _two_populations(ctx, keys),
+        keys,
+        {
+            "epay_success:count": "electronic_transactions",
+            "counter_success:count": "counter_transactions",
+        },
+        finish=finish,
+        payers_from="all_success",
+    )
+
+
+def service_maturity(ctx: Context) -> Built:
+    keys = ("year", "department")
+    rows = rows_of(ctx.store, "maturity")
+    electronic = pl.col("electronic")
+    success = pl.col("status") == "success"
+    cells = (
+        rows.group_by(*keys)
+        .agg(
+            pl.col("payer_id").n_unique().cast(pl.Int64).alias("payers"),
+            (success & electronic).sum().alias("_e"),
+            (success & ~electronic).sum().alias("_c"),
+            pl.col("rating").filter(success).mean().alias("satisfaction_score"),
+            (~success & electronic).sum().alias("_failed"),
+            electronic.sum().alias("_attempts"),
+        )
+        .collect()
+    )
+    online = pl.DataFrame(
+        {
+            "department": [d.code for d in ctx.reference.departments],
+            "services_online_pct": [
+                round(100 * sum(s.online for s in d.services) / len(d.services), 2)
+                for d in ctx.reference.departments
+            ],
+        }
+    )
+    weights = ctx.dataset.weights or {}
+
+    def finish(built: pl.DataFrame) -> pl.DataFrame:
+        scored = built.join(online, on="department", how="left").with_columns(
+            _pct(pl.col("_e"), pl.col("_e") + pl.col("_c")).alias("adoption_pct"),
+            _pct(pl.col("_failed"), pl.col("_attempts")).alias("failure_rate_pct"),
+            pl.col("satisfaction_score").round(2),
+        )
+        scaled = {
+            "services_online_pct": pl.col("services_online_pct"),
+            "adoption_pct": pl.col("adoption_pct"),
+            "satisfaction_score": (pl.col("satisfaction_score") - 1) / 4 * 100,
+            "failure_rate_pct": 100 - pl.col("failure_rate_pct"),
+        }
+        index = pl.sum_horizontal(scaled[m] * w for m, w in sorted(weights.items()))
+        return scored.with_columns(index.round(1).alias("maturity_index")).drop(
+            "_e", "_c", "_failed", "_attempts"
+        )
+
+    return Built(cells, keys, {}, finish=finish, payers_from="maturity")
+
+
+def payer_mix(ctx: Context) -> Built:
+    keys = ("month", "department", "payer_type")
+    rows = rows_of(ctx.store, "epay_success")
+    first = rows.group_by("department", "payer_id").agg(pl.col("month").min().alias("_first"))
+    repeat = (
+        rows.join(first, on=["department", "payer_id"])
+        .group_by(*keys)
+        .agg(
+            pl.col("payer_id")
+            .filter(pl.col("month") > pl.col("_first"))
+            .n_unique()
+            .alias("_repeat")
+        )
+    )
+    cells = cube(rows, keys).join(repeat, on=list(keys), how="left").collect()
+
+    def finish(built: pl.DataFrame) -> pl.DataFrame:
+        return built.with_columns(
+            _pct(pl.col("_repeat"), pl.col("payers")).alias("repeat_payer_pct")
+        ).drop("_repeat")
+
+    return Built(
+        cells,
+        keys,
+        {"epay_success:count": "transactions", "epay_success:amount": AMOUNT},
+        finish=finish,
+    )
+
+
+def service_performance(ctx: Context) -> Built:
+    keys = ("month", "department", "service")
+    attempts = cube(rows_of(ctx.store, "epay_attempts"), keys, count="attempts", amount=None)
+    success = (
+        rows_of(ctx.store, "epay_success")
+        .group_by(keys)
+        .agg(pl.len().cast(pl.Int64).alias("payments"))
+    )
+    refunds = (
+        rows_of(ctx.store, "epay_refunds")
+        .group_by(keys)
+        .agg(pl.len().cast(pl.Int64).alias("refunds"))
+    )
+    cells = (
+        attempts.join(success, on=list(keys), how="left")
+        .join(refunds, on=list(keys), how="left")
+        .with_columns(pl.col("payments", "refunds").fill_null(0))
+        .collect()
+    )
+
+    def finish(built: pl.DataFrame) -> pl.DataFrame:
+        return built.with_columns(
+            _pct(pl.col("attempts") - pl.col("payments"), pl.col("attempts")).alias(
+                "failure_rate_pct"
+            ),
+            _pct(pl.col("refunds"), pl.col("payments")).alias("refund_rate_pct"),
+        )
+
+    return Built(
+        cells,
+        keys,
+        {
+            "epay_attempts:count": "attempts",
+            "epay_success:count": "payments",
+            "epay_refunds:count": "refunds",
+        },
+        finish=finish,
+        payers_from="epay_attempts",
+    )
+
+
+def eservice_catalog(ctx: Context) -> Built:
+    rows = [
+        {
+            "department": dept.code,
+            "service": s.code,
+            "service_category": s.category,
+            "online": s.online,
+            "channels": ",".join(s.channels),
+            "fee_type": "fixed" if s.fee_aed is not None else "variable",
+            "fee_band": band_of(s.typical_aed),
+        }
+        for dept in ctx.reference.departments
+        for s in dept.services
+    ]
+    return Built(pl.DataFrame(rows), ("department", "service"), {})
+
+
+BUILDERS: dict[str, Callable[[Context], Built]] = {
+    f.__name__: f
+    for f in (
+        epay_annual,
+        epay_monthly,
+        epay_payment_methods,
+        eservice_adoption,
+        service_maturity,
+        eservice_catalog,
+        epay_daily_service,
+        epay_direct_debit_banks,
+        epay_hourly_profile,
+        epay_amount_bands,
+        payer_mix,
+        service_performance,
+    )
+}

@@ -1,0 +1,51 @@
+"""Cells with the statistics disclosure control needs.
+
+For each cell: its transactions, its distinct payers, its amount, and the two largest
+per-payer sums (a company's branches are already one payer upstream), from which the p% rule
+is judged. Amounts are summed in fils (exact integers) and published in AED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+AMOUNT = "amount_aed"
+
+
+def cube(
+    rows: pl.LazyFrame,
+    keys: Sequence[str],
+    *,
+    count: str = "transactions",
+    amount: str | None = AMOUNT,
+) -> pl.LazyFrame:
+    """Group ``rows`` into cells by ``keys`` with counts, payers and amount statistics."""
+    keys = list(keys)
+    per_payer = rows.group_by(*keys, "payer_id").agg(
+        pl.len().alias("_n"), pl.col("amount_fils").sum().alias("_fils")
+    )
+    aggregates = [pl.col("_n").sum().alias(count), pl.len().cast(pl.Int64()).alias("payers")]
+    if amount is not None:
+        # top_k's result is unordered: the second largest is the smaller of the top two.
+        second = pl.when(pl.len() > 1).then(pl.col("_fils").top_k(2).min()).otherwise(0)
+        aggregates += [
+            pl.col("_fils").sum().alias("_amount_fils"),
+            pl.col("_fils").max().alias("_top1"),
+            second.alias("_top2"),
+        ]
+    cells = per_payer.group_by(keys).agg(*aggregates)
+    if amount is None:
+        return cells.with_columns(pl.col(count).cast(pl.Int64()))
+    return cells.with_columns(
+        pl.col(count).cast(pl.Int64()),
+        to_aed(pl.col("_amount_fils")).alias(amount),
+        to_aed(pl.col("_top1")).alias(f"{amount}_top1"),
+        to_aed(pl.col("_top2")).alias(f"{amount}_top2"),
+    ).drop("_amount_fils", "_top1", "_top2")
+
+
+def to_aed(fils: pl.Expr) -> pl.Expr:
+    """Fils to AED as an exact decimal with two places."""
+    return (fils.cast(pl.Decimal(18, 2)) / 100).cast(pl.Decimal(18, 2))

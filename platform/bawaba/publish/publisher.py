@@ -1,0 +1,267 @@
+"""``bawaba publish``: build the release, gate it, and switch to it, or change nothing.
+
+Steps: load the store -> build every dataset under disclosure control -> stage each as
+Parquet -> gate the staged files -> install changed datasets as new versions -> switch the
+release pointer -> sweep. Until the switch, readers see the previous release whole; a gate
+failure or a crash before it leaves everything as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import polars as pl
+
+from bawaba import __version__
+from bawaba.catalog import Dataset, load_catalog
+from bawaba.errors import BawabaError
+from bawaba.fsutil import write_atomic
+from bawaba.ingest.store import read_state, scan_store
+from bawaba.publish import gate, versions
+from bawaba.publish.builders import Built
+from bawaba.publish.cells import cube
+from bawaba.publish.coordinates import with_time
+from bawaba.publish.folding import apply_fold, fold_map
+from bawaba.publish.populations import rows_of
+from bawaba.publish.release import DatasetRelease, build_release
+from bawaba.reference import load_reference
+from bawaba.settings import Settings
+
+Progress = Callable[[str], None]
+
+
+class GateFailed(BawabaError):
+    slug = "gate-failed"
+
+
+class PublishBusy(BawabaError):
+    slug = "publish-busy"
+
+
+@dataclass
+class DatasetOutcome:
+    dataset: str
+    version: str | None
+    status: str
+    """new | unchanged | withheld"""
+    rows: int = 0
+    suppressed: int = 0
+    note: str = ""
+
+
+@dataclass
+class PublishReport:
+    release: str
+    switched: bool
+    datasets: list[DatasetOutcome] = field(default_factory=list)
+    gate: list[dict[str, object]] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PublishBusy("another publish is running", hint="wait for it") from None
+        yield
+
+
+def _load_store(settings: Settings, premium_k: int) -> tuple[pl.DataFrame, dict[str, str]]:
+    rows = with_time(scan_store(settings)).collect()
+    folds = fold_map(rows.lazy(), premium_k)
+    return apply_fold(rows.lazy(), folds).collect(), folds
+
+
+def _recompute(rows: pl.LazyFrame, rel: DatasetRelease) -> pl.DataFrame:
+    """The cells' statistics counted afresh from the analytic rows, for the gate."""
+    built: Built = rel.built
+    population = rows_of(rows, built.payers_from)
+    for column, value in built.restriction.items():
+        population = population.filter(pl.col(column) == value)
+    has_amount = "amount_aed" in rel.dataset.columns
+    return cube(population, built.keys, amount="amount_aed" if has_amount else None).collect()
+
+
+def _gate(
+    rel: DatasetRelease,
+    path: Path,
+    rows: pl.LazyFrame,
+    previous: pl.DataFrame | None,
+) -> gate.GateResult:
+    ds: Dataset = rel.dataset
+    frame = pl.read_parquet(path)
+    result = gate.GateResult(ds.id, rows=frame.height, suppressed=rel.suppressed)
+    gate.check_columns(frame, ds, result)
+    gate.check_code_lists(frame, ds, load_reference(), result)
+    gate.check_pii(frame, ds, path, result)
+    if ds.privacy is not None and result.passed:
+        keys = list(rel.built.keys)
+        recomputed = _recompute(rows, rel)
+        gate.check_thresholds(frame, recomputed, keys, ds.privacy.k, ds.privacy.p, result)
+        gate.check_revision(frame, previous, keys, ds.privacy.k, result)
+    return result
+
+
+def _previous_frame(
+    root: Path,
+    current: versions.Release | None,
+    dataset: str,
+) -> pl.DataFrame | None:
+    if current is None or dataset not in current.datasets:
+        return None
+    return pl.read_parquet(root / dataset / current.datasets[dataset] / versions.DATA)
+
+
+def publish(settings: Settings, progress: Progress | None = None) -> PublishReport:
+    say = progress or (lambda _: None)
+    catalog = load_catalog(settings.catalog_path)
+    premium_k = min((d.privacy.k for d in catalog.datasets if d.privacy), default=5)
+    say("reading the analytic store")
+    rows, folds = _load_store(settings, premium_k)
+    say("building datasets under disclosure control")
+    releases, audit = build_release(rows.lazy(), catalog, load_reference())
+    store_state = read_state(settings)
+    release_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    root = settings.datasets_dir
+    report = PublishReport(release_id, switched=False)
+    with _locked(root):
+        current = versions.read_release(root)
+        versions.sweep(root, current, settings.keep_versions)
+        staging = root / ".staging" / release_id
+        results: list[gate.GateResult] = []
+        staged: dict[str, Path] = {}
+        for rel in releases:
+            if rel.frame is None:
+                continue
+            say(f"gating {rel.dataset.id}")
+            folder = staging / rel.dataset.id
+            folder.mkdir(parents=True)
+            path = folder / versions.DATA
+            rel.frame.write_parquet(
+                path, compression="zstd", statistics=True, row_group_size=100_000
+            )
+            previous = _previous_frame(root, current, rel.dataset.id)
+            results.append(_gate(rel, path, rows.lazy(), previous))
+            staged[rel.dataset.id] = folder
+        report.gate = [_gate_summary(r) for r in results]
+        failed = [r for r in results if not r.passed]
+        if failed or not audit.ok:
+            _write_report(settings, report)
+            first = failed[0].findings[0] if failed else None
+            raise GateFailed(
+                f"the publish gate refused {len(failed)} dataset(s)"
+                + (
+                    f", first {first.where}: {first.message} [{first.rule}]"
+                    if first
+                    else f"; the suppression audit failed: {audit.summary()}"
+                ),
+                hint="nothing was published; the previous release stays current",
+            )
+        chosen: dict[str, str] = dict(current.datasets) if current else {}
+        for rel in releases:
+            outcome = _install(
+                rel,
+                staged.get(rel.dataset.id),
+                root,
+                current,
+                store_state,
+                results,
+                folds,
+                release_id,
+            )
+            report.datasets.append(outcome)
+            if outcome.version is not None:
+                chosen[rel.dataset.id] = outcome.version
+        if current is None or chosen != current.datasets:
+            versions.switch_release(
+                root, versions.Release(release=release_id, created_at=_now(), datasets=chosen)
+            )
+            report.switched = True
+        versions.sweep(root, versions.read_release(root), settings.keep_versions)
+    _write_report(settings, report)
+    return report
+
+
+def _install(
+    rel: DatasetRelease,
+    folder: Path | None,
+    root: Path,
+    current: versions.Release | None,
+    store_state: object,
+    results: list[gate.GateResult],
+    folds: dict[str, str],
+    release_id: str,
+) -> DatasetOutcome:
+    dataset = rel.dataset.id
+    live = current.datasets.get(dataset) if current else None
+    if folder is None:
+        return DatasetOutcome(dataset, live, "withheld", note=rel.withheld or "")
+    data = folder / versions.DATA
+    digest = versions.sha256_of(data)
+    if live is not None:
+        manifest = versions.read_manifest(root, dataset, live)
+        if manifest.files and manifest.files[0].sha256 == digest:
+            return DatasetOutcome(
+                dataset, live, "unchanged", rows=manifest.rows, suppressed=rel.suppressed
+            )
+    result = next(r for r in results if r.dataset == dataset)
+    version = versions.next_version(root, dataset)
+    assert rel.frame is not None
+    runs = [r.run_id for r in getattr(store_state, "runs", [])]
+    manifest = versions.VersionManifest(
+        dataset=dataset,
+        version=version,
+        created_at=_now(),
+        rows=rel.frame.height,
+        files=[versions.FileEntry(name=versions.DATA, bytes=data.stat().st_size, sha256=digest)],
+        schema_=[{"name": n, "type": str(t)} for n, t in rel.frame.schema.items()],
+        lineage={
+            "ingestion_runs": runs,
+            "release": release_id,
+            "bawaba": __version__,
+            "folded_services": len(folds),
+        },
+        gate=_gate_summary(result),
+    )
+    write_atomic(
+        folder / versions.MANIFEST,
+        orjson.dumps(manifest.model_dump(mode="json"), option=orjson.OPT_INDENT_2),
+    )
+    write_atomic(
+        folder / versions.GATE_REPORT,
+        orjson.dumps(_gate_summary(result), option=orjson.OPT_INDENT_2),
+    )
+    versions.install_version(folder, root, dataset, version)
+    return DatasetOutcome(dataset, version, "new", rows=rel.frame.height, suppressed=rel.suppressed)
+
+
+def _gate_summary(result: gate.GateResult) -> dict[str, object]:
+    return {
+        "dataset": result.dataset,
+        "passed": result.passed,
+        "rules": result.rules,
+        "rows": result.rows,
+        "suppressed_cells": result.suppressed,
+        "findings": [f.__dict__ for f in result.findings],
+    }
+
+
+def _write_report(settings: Settings, report: PublishReport) -> None:
+    from dataclasses import asdict
+
+    write_atomic(
+        settings.var_dir / "publish" / f"{report.release}.json",
+        orjson.dumps(asdict(report), option=orjson.OPT_INDENT_2),
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

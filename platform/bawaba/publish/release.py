@@ -1,0 +1,134 @@
+"""Builds a release: every dataset of the catalog, under disclosure control together.
+
+All tables of a release are protected jointly (PRIVACY.md S2: the audit spans every linked
+table, open and premium), a table with more than 30 % sensitive cells is withheld, and a
+suppressed cell publishes null for every measure with ``suppressed = true``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from bawaba.catalog import Catalog, Dataset
+from bawaba.disclosure import AuditReport, AuditTable, protect, sensitive_share
+from bawaba.publish.builders import BUILDERS, Built, Context
+from bawaba.publish.coordinates import with_coarser
+from bawaba.reference import Reference
+
+MAX_SENSITIVE_SHARE = 0.30
+# Headline figures are never picked to hide someone else's cell.
+HEADLINE = frozenset({"epay-annual"})
+
+
+@dataclass
+class DatasetRelease:
+    dataset: Dataset
+    built: Built
+    frame: pl.DataFrame | None = None
+    """The published rows (the catalog's columns), or None when withheld."""
+    withheld: str | None = None
+    sensitive_share: float = 0.0
+
+    @property
+    def suppressed(self) -> int:
+        return (
+            0
+            if self.frame is None or "suppressed" not in self.frame.columns
+            else int(self.frame["suppressed"].sum())
+        )
+
+
+def _audit_table(ds: Dataset, built: Built) -> AuditTable:
+    assert ds.privacy is not None
+    return AuditTable(
+        name=ds.id,
+        cells=with_coarser(built.cells, built.keys),
+        coordinates=built.coordinates,
+        quantities=built.quantities,
+        restriction=dict(ds.privacy.restriction) or built.restriction,
+        k=ds.privacy.k,
+        p=ds.privacy.p,
+        protected=ds.id in HEADLINE,
+    )
+
+
+def _publishable(ds: Dataset, built: Built, cells: pl.DataFrame) -> pl.DataFrame:
+    finished = built.finish(cells)
+    if ds.privacy is not None:
+        measures = [f.name for f in ds.by_role("measure")]
+        hidden = pl.col("suppressed")
+        finished = finished.with_columns(
+            pl.when(~hidden).then(pl.col(m)).alias(m) for m in measures
+        )
+    columns = [
+        pl.col(f.name).cast(_DTYPES[f.type]) if f.type != "decimal" else _decimal(f.name)
+        for f in ds.fields
+    ]
+    return finished.select(columns).sort(list(ds.sort_by), maintain_order=True)
+
+
+def _decimal(name: str) -> pl.Expr:
+    column = pl.col(name)
+    return (
+        column.cast(pl.Decimal(18, 2))
+        if name.endswith("_aed")
+        else column.cast(pl.Float64).round(2)
+    )
+
+
+_DTYPES: dict[str, pl.DataType] = {
+    "integer": pl.Int64(),
+    "string": pl.String(),
+    "boolean": pl.Boolean(),
+    "date": pl.Date(),
+}
+
+
+def build_release(
+    store: pl.LazyFrame,
+    catalog: Catalog,
+    reference: Reference,
+) -> tuple[list[DatasetRelease], AuditReport]:
+    """Every dataset of ``catalog`` from ``store`` (time coordinates added, services
+    folded), protected together."""
+    releases = []
+    for ds in catalog.datasets:
+        built = BUILDERS[ds.builder](Context(store, reference, ds))
+        releases.append(DatasetRelease(ds, built))
+
+    audited: list[AuditTable] = []
+    alone: dict[str, pl.DataFrame] = {}
+    for rel in releases:
+        privacy = rel.dataset.privacy
+        if privacy is None:
+            continue
+        if not rel.built.quantities:
+            # Nothing in it adds up, so nothing links it to other tables: the k rule alone.
+            cells = rel.built.cells.with_columns((pl.col("payers") < privacy.k).alias("suppressed"))
+            hidden = int(cells["suppressed"].sum())
+            rel.sensitive_share = round(hidden / cells.height, 4) if cells.height else 0.0
+            alone[rel.dataset.id] = cells
+            continue
+        table = _audit_table(rel.dataset, rel.built)
+        rel.sensitive_share = round(sensitive_share(table), 4)
+        if rel.sensitive_share > MAX_SENSITIVE_SHARE:
+            rel.withheld = (
+                f"{rel.sensitive_share:.0%} of its cells are sensitive; a table "
+                f"over {MAX_SENSITIVE_SHARE:.0%} is not published"
+            )
+        else:
+            audited.append(table)
+    protected, report = protect(audited)
+    flags = {t.name: t.cells for t in protected} | alone
+
+    for rel in releases:
+        if rel.withheld is not None:
+            continue
+        if rel.dataset.privacy is None:
+            rel.frame = _publishable(rel.dataset, rel.built, rel.built.cells)
+            continue
+        cells = flags[rel.dataset.id]
+        rel.frame = _publishable(rel.dataset, rel.built, cells)
+    return releases, report
