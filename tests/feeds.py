@@ -27,7 +27,9 @@ def render(fmt: ExportFormat, row: Mapping[str, object]) -> dict[str, object]:
 
 
 def write_jsonl(path: Path, fmt: ExportFormat, rows: Iterable[Mapping[str, object]]) -> None:
-    assert fmt.reader == "jsonl" and fmt.amount == "fils" and fmt.timestamp == "iso8601"
+    assert fmt.reader == "jsonl"
+    assert fmt.amount == "fils"
+    assert fmt.timestamp == "iso8601"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as out:
         for row in rows:

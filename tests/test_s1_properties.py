@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -27,7 +27,7 @@ from bawaba.reference import load_reference
 from bawaba.settings import Settings
 from conftest import ROOT, random_key
 from feeds import write_jsonl
-from strategies import card_numbers, emails, ibans, styled, uae_mobiles
+from strategies import card_numbers, ibans, styled, uae_mobiles
 
 DEPARTMENT = "RTA"  # its vendor format is JSON lines, which the feed writer speaks
 
