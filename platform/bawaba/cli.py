@@ -70,9 +70,10 @@ def simulate(
     with _user_errors():
         settings = _settings(scale=scale, seed=seed)
         truth = _simulate(settings, years or [2012, 2013], department)
+        rows = sum(d.rows for d in truth.departments.values())
         out.print(
-            f"simulated {truth.total_rows:,} raw rows for {len(truth.departments)} "
-            f"departments at scale {settings.scale} into {settings.var_dir}/"
+            f"simulated {rows:,} raw rows for {len(truth.departments)} departments at "
+            f"scale {settings.scale} into {settings.var_dir}/"
         )
 
 
@@ -250,12 +251,13 @@ def demo(
             report = _run_pipelines(
                 settings.model_copy(update={"departments_api_url": departments_api}), []
             )
-    if report.failed:
-        raise typer.Exit(1)
+        if report.failed:
+            raise typer.Exit(1)
+        _publish(settings)
     if serve:
         out.print(
-            "publishing and serving arrive with the next milestones; "
-            f"the analytic store is ready under {settings.store_dir}/"
+            "serving arrives with the open API; the datasets are published under "
+            f"{settings.datasets_dir}/"
         )
 
 

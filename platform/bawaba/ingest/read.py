@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import orjson
 import polars as pl
 
 from bawaba.errors import BawabaError
@@ -26,20 +27,16 @@ class SchemaDrift(BawabaError):
     slug = "schema-drift"
 
 
-def _scan(fmt: ExportFormat, files: Sequence[Path]) -> pl.LazyFrame:
-    paths = [str(p) for p in files]
+def _scan(fmt: ExportFormat, path: Path) -> pl.LazyFrame:
     if fmt.reader == "csv":
-        return pl.scan_csv(paths, infer_schema=False, include_file_paths=FILE)
+        return pl.scan_csv(path, infer_schema=False)
     if fmt.reader == "jsonl":
-        names = _header_of_jsonl(files[0])
-        schema = {name: pl.String() for name in names}
-        return pl.scan_ndjson(paths, schema=schema, include_file_paths=FILE)
-    return pl.scan_parquet(paths, include_file_paths=FILE, missing_columns="insert")
+        schema = {name: pl.String() for name in _header_of_jsonl(path)}
+        return pl.scan_ndjson(path, schema=schema)
+    return pl.scan_parquet(path)
 
 
 def _header_of_jsonl(path: Path) -> list[str]:
-    import orjson
-
     with path.open("rb") as handle:
         first = handle.readline()
     record = orjson.loads(first) if first.strip() else {}
@@ -48,43 +45,50 @@ def _header_of_jsonl(path: Path) -> list[str]:
     return list(record)
 
 
-def scan_canonical(fmt: ExportFormat, files: Sequence[Path]) -> pl.LazyFrame:
-    """The files as one lazy frame of canonical fields (text, or typed for native
-    timestamps), plus ``_file`` (the file name) and ``_row`` (row number in this batch)."""
-    lazy = _scan(fmt, files)
+def _canonical_file(fmt: ExportFormat, path: Path) -> pl.LazyFrame:
+    lazy = _scan(fmt, path)
     present = set(lazy.collect_schema().names())
-    mapped = dict(fmt.columns)
     missing = sorted(
         source
-        for source, canonical in mapped.items()
+        for source, canonical in fmt.columns.items()
         if source not in present and canonical not in fmt.optional
     )
     if missing:
         raise SchemaDrift(
-            f"the export has no column {', '.join(repr(m) for m in missing)}",
-            hint=f"columns present: {', '.join(sorted(present - {FILE}))}",
+            f"{path.name} has no column {', '.join(repr(m) for m in missing)}",
+            hint=f"columns present: {', '.join(sorted(present))}",
         )
     selected: list[pl.Expr] = []
-    for source, canonical in mapped.items():
+    for source, canonical in fmt.columns.items():
         if source not in present:
             selected.append(pl.lit(None, dtype=pl.String()).alias(canonical))
         elif canonical == "occurred_at" and fmt.timestamp == "native":
-            selected.append(pl.col(source).alias(canonical))
+            selected.append(pl.col(source).cast(pl.Datetime("us")).alias(canonical))
         else:
             selected.append(pl.col(source).cast(pl.String()).alias(canonical))
-    covered = set(mapped.values())
+    covered = set(fmt.columns.values())
     selected += [
         pl.lit(None, dtype=pl.String()).alias(name) for name in FIELDS if name not in covered
     ]
-    file_name = pl.col(FILE).str.extract(r"([^/\\]+)$")
-    return lazy.select(*selected, file_name.alias(FILE)).with_row_index(ROW)
+    return lazy.select(*selected, pl.lit(path.name).alias(FILE))
+
+
+def scan_canonical(fmt: ExportFormat, files: Sequence[Path]) -> pl.LazyFrame:
+    """The files as one lazy frame of canonical fields (text, or typed for native
+    timestamps), plus ``_file`` (the file name) and ``_row`` (row number in this batch).
+
+    Each file is mapped on its own, so files may order their columns differently or leave
+    out optional ones, and a file that lost a column is named."""
+    frames = [_canonical_file(fmt, path) for path in files]
+    return pl.concat(frames, how="vertical").with_row_index(ROW)
 
 
 def scan_raw_rows(fmt: ExportFormat, files: Sequence[Path]) -> pl.LazyFrame:
     """All source columns as delivered (text), for quarantining a rejected row whole."""
-    lazy = _scan(fmt, files)
-    names = [n for n in lazy.collect_schema().names() if n != FILE]
-    file_name = pl.col(FILE).str.extract(r"([^/\\]+)$")
-    return lazy.select(
-        *[pl.col(n).cast(pl.String()) for n in names], file_name.alias(FILE)
-    ).with_row_index(ROW)
+    frames = [
+        _scan(fmt, path)
+        .select(pl.all().cast(pl.String()))
+        .with_columns(pl.lit(path.name).alias(FILE))
+        for path in files
+    ]
+    return pl.concat(frames, how="diagonal").with_row_index(ROW)
