@@ -168,20 +168,29 @@ def check_thresholds(
 
 
 def check_revision(
-    frame: pl.DataFrame, previous: pl.DataFrame | None, keys: list[str], k: int, result: GateResult
+    frame: pl.DataFrame,
+    previous: pl.DataFrame | None,
+    moved: pl.DataFrame,
+    keys: list[str],
+    k: int,
+    result: GateResult,
 ) -> None:
-    """A revised cell must move by at least k payers, or differencing the two versions
-    would single out the few payers who changed it."""
+    """A published cell may change only when at least k distinct payers moved it, or
+    differencing the two versions would single out the few who did. ``moved`` holds the
+    payers new to this release per cell (``movers``)."""
     result.rules.append("revision")
-    if previous is None or "payers" not in frame.columns:
+    if previous is None:
         return
-    before = previous.select(*keys, pl.col("payers").alias("_before"))
-    changed = frame.join(before, on=keys, how="inner").filter(
-        (pl.col("payers") != pl.col("_before")) & ((pl.col("payers") - pl.col("_before")).abs() < k)
+    before = previous.rename({c: f"{c}__before" for c in previous.columns if c not in keys})
+    both = frame.join(before, on=keys, how="inner")
+    differs = pl.any_horizontal(
+        pl.col(c).ne_missing(pl.col(f"{c}__before")) for c in frame.columns if c not in keys
     )
-    if changed.height:
+    changed = both.filter(differs).select(keys).join(moved, on=keys, how="left")
+    unsafe = changed.filter(pl.col("movers").fill_null(0) < k).height
+    if unsafe:
         result.fail(
             "revision",
             result.dataset,
-            f"{changed.height} revised cell(s) moved by fewer than k = {k} payers",
+            f"{unsafe} revised cell(s) moved by fewer than k = {k} payers",
         )

@@ -19,11 +19,11 @@ import orjson
 import polars as pl
 
 from bawaba import __version__
-from bawaba.catalog import Dataset, load_catalog
+from bawaba.catalog import Catalog, Dataset, load_catalog
 from bawaba.errors import BawabaError
 from bawaba.fsutil import write_atomic
-from bawaba.ingest.store import read_state, scan_store
-from bawaba.publish import gate, versions
+from bawaba.ingest.store import scan_store
+from bawaba.publish import gate, revisions, versions
 from bawaba.publish.builders import Built
 from bawaba.publish.cells import cube
 from bawaba.publish.coordinates import with_time
@@ -61,6 +61,8 @@ class PublishReport:
     switched: bool
     datasets: list[DatasetOutcome] = field(default_factory=list)
     gate: list[dict[str, object]] = field(default_factory=list)
+    held_back_years: list[int] = field(default_factory=list)
+    """Years whose late records wait: they would move some cell by fewer than k payers."""
 
 
 @contextlib.contextmanager
@@ -74,10 +76,28 @@ def _locked(root: Path) -> Iterator[None]:
         yield
 
 
-def _load_store(settings: Settings, premium_k: int) -> tuple[pl.DataFrame, dict[str, str]]:
-    rows = with_time(scan_store(settings)).collect()
-    folds = fold_map(rows.lazy(), premium_k)
-    return apply_fold(rows.lazy(), folds).collect(), folds
+@dataclass
+class Rows:
+    """The analytic rows of a release, and what of them is new to it."""
+
+    rows: pl.DataFrame
+    folds: dict[str, str]
+    published: revisions.Published
+    held_years: list[int]
+    new: pl.DataFrame
+    """Rows this release publishes that the previous one did not."""
+
+
+def _load_rows(
+    settings: Settings, catalog: Catalog, current: versions.Release | None, premium_k: int
+) -> Rows:
+    rows = with_time(scan_store(settings, with_run=True)).collect()
+    before = current.published_rows if current else None
+    kept, published, held = revisions.split_late_rows(rows, catalog, before)
+    folds = fold_map(kept.lazy(), premium_k)
+    folded = apply_fold(kept.lazy(), folds).collect()
+    fresh = folded.filter(~revisions.already_published(before)) if before else folded
+    return Rows(folded, folds, published, held, fresh)
 
 
 def _recompute(rows: pl.LazyFrame, rel: DatasetRelease) -> pl.DataFrame:
@@ -93,7 +113,7 @@ def _recompute(rows: pl.LazyFrame, rel: DatasetRelease) -> pl.DataFrame:
 def _gate(
     rel: DatasetRelease,
     path: Path,
-    rows: pl.LazyFrame,
+    rows: Rows,
     previous: pl.DataFrame | None,
 ) -> gate.GateResult:
     ds: Dataset = rel.dataset
@@ -104,9 +124,10 @@ def _gate(
     gate.check_pii(frame, ds, path, result)
     if ds.privacy is not None and result.passed:
         keys = list(rel.built.keys)
-        recomputed = _recompute(rows, rel)
+        recomputed = _recompute(rows.rows.lazy(), rel)
         gate.check_thresholds(frame, recomputed, keys, ds.privacy.k, ds.privacy.p, result)
-        gate.check_revision(frame, previous, keys, ds.privacy.k, result)
+        moved = revisions.movers(rows.new.lazy(), ds, rel.built.payers_from).collect()
+        gate.check_revision(frame, previous, moved, keys, ds.privacy.k, result)
     return result
 
 
@@ -124,17 +145,17 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
     say = progress or (lambda _: None)
     catalog = load_catalog(settings.catalog_path)
     premium_k = min((d.privacy.k for d in catalog.datasets if d.privacy), default=5)
-    say("reading the analytic store")
-    rows, folds = _load_store(settings, premium_k)
-    say("building datasets under disclosure control")
-    releases, audit = build_release(rows.lazy(), catalog, load_reference())
-    store_state = read_state(settings)
     release_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     root = settings.datasets_dir
     report = PublishReport(release_id, switched=False)
     with _locked(root):
         current = versions.read_release(root)
         versions.sweep(root, current, settings.keep_versions)
+        say("reading the analytic store")
+        rows = _load_rows(settings, catalog, current, premium_k)
+        report.held_back_years = rows.held_years
+        say("building datasets under disclosure control")
+        releases, audit = build_release(rows.rows.lazy(), catalog, load_reference())
         staging = root / ".staging" / release_id
         results: list[gate.GateResult] = []
         staged: dict[str, Path] = {}
@@ -149,7 +170,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
                 path, compression="zstd", statistics=True, row_group_size=100_000
             )
             previous = _previous_frame(root, current, rel.dataset.id)
-            results.append(_gate(rel, path, rows.lazy(), previous))
+            results.append(_gate(rel, path, rows, previous))
             staged[rel.dataset.id] = folder
         report.gate = [_gate_summary(r) for r in results]
         failed = [r for r in results if not r.passed]
@@ -172,18 +193,22 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
                 staged.get(rel.dataset.id),
                 root,
                 current,
-                store_state,
+                sorted(rows.published),
                 results,
-                folds,
+                rows.folds,
                 release_id,
             )
             report.datasets.append(outcome)
             if outcome.version is not None:
                 chosen[rel.dataset.id] = outcome.version
         if current is None or chosen != current.datasets:
-            versions.switch_release(
-                root, versions.Release(release=release_id, created_at=_now(), datasets=chosen)
+            release = versions.Release(
+                release=release_id,
+                created_at=_now(),
+                datasets=chosen,
+                published_rows=rows.published,
             )
+            versions.switch_release(root, release)
             report.switched = True
         versions.sweep(root, versions.read_release(root), settings.keep_versions)
     _write_report(settings, report)
@@ -195,7 +220,7 @@ def _install(
     folder: Path | None,
     root: Path,
     current: versions.Release | None,
-    store_state: object,
+    runs: list[str],
     results: list[gate.GateResult],
     folds: dict[str, str],
     release_id: str,
@@ -215,7 +240,6 @@ def _install(
     result = next(r for r in results if r.dataset == dataset)
     version = versions.next_version(root, dataset)
     assert rel.frame is not None
-    runs = [r.run_id for r in getattr(store_state, "runs", [])]
     manifest = versions.VersionManifest(
         dataset=dataset,
         version=version,

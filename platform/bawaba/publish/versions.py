@@ -49,6 +49,8 @@ class Release(BaseModel):
     created_at: str
     datasets: dict[str, str]
     """Dataset id -> its current version."""
+    published_rows: dict[str, list[int]] = {}
+    """Ingestion run -> the years of its rows this release publishes (see revisions.py)."""
 
 
 def sha256_of(path: Path) -> str:
