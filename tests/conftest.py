@@ -51,6 +51,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "BAWABA_VAR_DIR": str(settings.var_dir),
         "BAWABA_DATASETS_DIR": str(settings.datasets_dir),
         "BAWABA_PIPELINES_DIR": str(settings.pipelines_dir),
+        "BAWABA_CATALOG_PATH": str(settings.catalog_path.resolve()),
         "BAWABA_SCALE": str(settings.scale),
         "BAWABA_SEED": str(settings.seed),
         "BAWABA_DEPARTMENTS_API_URL": settings.departments_api_url,

@@ -175,16 +175,20 @@ def check_revision(
     k: int,
     result: GateResult,
 ) -> None:
-    """A published cell may change only when at least k distinct payers moved it, or
-    differencing the two versions would single out the few who did. ``moved`` holds the
-    payers new to this release per cell (``movers``)."""
+    """A published value may change only when at least k distinct payers moved its cell, or
+    differencing the two versions would single out the few who did. Hiding a value (a cell
+    or a measure now empty) reveals nothing and is always allowed; showing a value that was
+    hidden is a change like any other. ``moved`` holds, per cell, the payers new to this
+    release (``movers``)."""
     result.rules.append("revision")
     if previous is None:
         return
     before = previous.rename({c: f"{c}__before" for c in previous.columns if c not in keys})
     both = frame.join(before, on=keys, how="inner")
     differs = pl.any_horizontal(
-        pl.col(c).ne_missing(pl.col(f"{c}__before")) for c in frame.columns if c not in keys
+        pl.col(c).is_not_null() & pl.col(c).ne_missing(pl.col(f"{c}__before"))
+        for c in frame.columns
+        if c not in keys and c != "suppressed"
     )
     changed = both.filter(differs).select(keys).join(moved, on=keys, how="left")
     unsafe = changed.filter(pl.col("movers").fill_null(0) < k).height

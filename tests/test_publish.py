@@ -1,0 +1,307 @@
+"""Publishing end to end (scale 0.01): calibrated figures, privacy of every published byte,
+atomic and idempotent releases, and the gate failing closed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+import yaml
+
+from bawaba.ingest.store import scan_store
+from bawaba.loopback import serve_in_thread
+from bawaba.privacy.detect import contains_pii
+from bawaba.publish import versions
+from bawaba.settings import Settings
+from bawaba.simulator.server import create_app
+from conftest import ROOT, env_for, random_key
+
+BAWABA = str(ROOT / ".venv" / "bin" / "bawaba")
+
+
+def bawaba(
+    settings: Settings,
+    *args: str,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [BAWABA, *args], env=env_for(settings), capture_output=True, text=True, timeout=600
+    )
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("published")
+    settings = Settings(
+        var_dir=root / "var",
+        datasets_dir=root / "datasets",
+        pipelines_dir=ROOT / "pipelines",
+        catalog_path=ROOT / "catalog.yaml",
+        scale=0.01,
+        pseudonym_key=random_key(),
+    )  # type: ignore[arg-type]
+    bawaba(settings, "simulate")
+    with serve_in_thread(create_app(settings.systems_dir)) as url:
+        bawaba(settings.model_copy(update={"departments_api_url": url}), "pipelines", "run")
+    bawaba(settings, "publish")
+    return settings
+
+
+@pytest.fixture
+def copy_of(published: Settings, tmp_path: Path) -> Settings:
+    shutil.copytree(published.var_dir, tmp_path / "var")
+    shutil.copytree(published.datasets_dir, tmp_path / "datasets", ignore_dangling_symlinks=True)
+    return published.model_copy(
+        update={"var_dir": tmp_path / "var", "datasets_dir": tmp_path / "datasets"}
+    )
+
+
+def current_file(settings: Settings, dataset: str) -> Path:
+    release = versions.read_release(settings.datasets_dir)
+    assert release is not None
+    return settings.datasets_dir / dataset / release.datasets[dataset] / versions.DATA
+
+
+def query(sql: str, path: Path) -> list[tuple[object, ...]]:
+    return duckdb.sql(sql.replace("$data", f"read_parquet('{path}')")).fetchall()
+
+
+def truth(settings: Settings) -> dict[str, object]:
+    loaded: dict[str, object] = json.loads((settings.systems_dir / "truth.json").read_text())
+    return loaded
+
+
+def test_epay_annual_reproduces_the_calibrated_totals(published: Settings) -> None:
+    rows = query(
+        "select year, sum(transactions), sum(amount_aed), count(*) filter "
+        "(where suppressed) from $data group by year order by year",
+        current_file(published, "epay-annual"),
+    )
+    totals = truth(published)["totals"]
+    for year, transactions, amount, suppressed in rows:
+        expected = totals[str(year)]  # type: ignore[index]
+        assert suppressed == 0, "big cells are never suppressed"
+        assert transactions == expected["e_success"]
+        assert float(amount) == pytest.approx(expected["e_success_value_aed"], abs=0.005)
+    # And the store holds what the calibration targets at this scale.
+    assert [r[1] for r in rows] == [round(3_318_572 * 0.01), round(4_547_829 * 0.01)]
+
+
+def test_eservice_adoption_shows_the_calibrated_rates(published: Settings) -> None:
+    rows = query(
+        "select department, sum(electronic_transactions), sum(counter_transactions) "
+        "from $data group by department",
+        current_file(published, "eservice-adoption"),
+    )
+    adoption = {d: e / (e + c) for d, e, c in rows}
+    for leader in ("RTA", "DEWA", "DP"):
+        assert adoption[leader] > 0.90, leader
+    others = [a for d, a in adoption.items() if d not in ("RTA", "DEWA", "DP")]
+    assert 0.55 <= sum(others) / len(others) <= 0.65
+    electronic = sum(r[1] for r in rows)
+    assert 0.77 <= electronic / sum(r[1] + r[2] for r in rows) <= 0.83
+
+
+def test_every_published_cell_counts_at_least_k_payers(published: Settings) -> None:
+    release = versions.read_release(published.datasets_dir)
+    assert release is not None
+    catalog = yaml.safe_load((ROOT / "catalog.yaml").read_text())
+    k_of = {d["id"]: d["privacy"]["k"] for d in catalog["datasets"] if d.get("privacy")}
+    measures_of = {
+        d["id"]: [f["name"] for f in d["fields"] if f["role"] == "measure"]
+        for d in catalog["datasets"]
+    }
+    checked = 0
+    for dataset in release.datasets:
+        if dataset not in k_of:
+            continue
+        path = current_file(published, dataset)
+        shown = " or ".join(f"{m} is not null" for m in measures_of[dataset])
+        (leaks,) = query(f"select count(*) from $data where suppressed and ({shown})", path)[0]
+        assert leaks == 0, f"{dataset}: a suppressed cell shows a measure"
+        if "payers" in measures_of[dataset]:
+            (under,) = query(
+                f"select count(*) from $data where not suppressed and payers < {k_of[dataset]}",
+                path,
+            )[0]
+            assert under == 0, dataset
+            checked += 1
+    assert checked >= 2
+    # Recounted independently from the analytic store for the headline table.
+    recount = (
+        scan_store(published)
+        .filter(
+            (pl.col("record_type") == "payment")
+            & (pl.col("status") == "success")
+            & pl.col("electronic")
+        )
+        .group_by(pl.col("txn_date").dt.year().cast(pl.Int64).alias("year"), "department")
+        .agg(pl.col("payer_id").n_unique().alias("payers"))
+        .collect()
+    )
+    published_payers = {
+        (y, d): p
+        for y, d, p in query(
+            "select year, department, payers from $data", current_file(published, "epay-annual")
+        )
+    }
+    assert {(r["year"], r["department"]): r["payers"] for r in recount.to_dicts()} == (
+        published_payers
+    )
+
+
+def _raw_identifiers(settings: Settings, limit: int = 300) -> list[str]:
+    """Identifier values straight from a department's raw export."""
+    path = sorted((settings.landing_dir / "DP").glob("*.csv"))[0]
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))[:limit]
+    fields = ("رقم الهوية", "الهاتف المتحرك", "البريد الإلكتروني", "رقم البطاقة", "اسم المتعامل")
+    return [r[f] for r in rows for f in fields if r.get(f)]
+
+
+def test_no_personal_data_in_any_published_byte(published: Settings) -> None:
+    identifiers = _raw_identifiers(published)
+    assert len(identifiers) > 100
+    texts: list[str] = []
+    for path in sorted(published.datasets_dir.rglob("*")):
+        if path.suffix == ".parquet":
+            rows = duckdb.sql(f"select * from read_parquet('{path}')").fetchall()
+            texts += [str(v) for row in rows for v in row if isinstance(v, str)]
+            texts.append(path.name)
+        elif path.suffix == ".json":
+            texts.append(path.read_text(encoding="utf-8"))
+    assert not [t for t in texts if contains_pii(t)]
+    everything = "\n".join(texts)
+    assert not [i for i in identifiers if i in everything]
+
+
+def test_publishing_the_same_input_again_changes_nothing(copy_of: Settings) -> None:
+    before = {
+        p: p.read_bytes()
+        for p in copy_of.datasets_dir.rglob("*")
+        if p.is_file() and p.name != ".lock"
+    }
+    done = bawaba(copy_of, "publish")
+    assert "nothing changed" in done.stdout
+    after = {
+        p: p.read_bytes()
+        for p in copy_of.datasets_dir.rglob("*")
+        if p.is_file() and p.name != ".lock"
+    }
+    assert after == before
+
+
+def _stricter_catalog(tmp: Path) -> Path:
+    catalog = yaml.safe_load((ROOT / "catalog.yaml").read_text())
+    for dataset in catalog["datasets"]:
+        if dataset.get("privacy") and dataset["tier"] == "open":
+            dataset["privacy"] = {**dataset["privacy"], "k": 40}
+    path = tmp / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog, allow_unicode=True))
+    return path
+
+
+def _assert_release_whole(settings: Settings) -> None:
+    release = versions.read_release(settings.datasets_dir)
+    assert release is not None
+    for dataset, version in release.datasets.items():
+        manifest = versions.read_manifest(settings.datasets_dir, dataset, version)
+        for entry in manifest.files:
+            path = settings.datasets_dir / dataset / version / entry.name
+            assert versions.sha256_of(path) == entry.sha256
+        (count,) = query("select count(*) from $data", current_file(settings, dataset))[0]
+        assert count == manifest.rows
+
+
+@pytest.mark.parametrize("delay_s", [1.0, 2.5, 4.0])
+def test_a_killed_publish_leaves_a_whole_release_current(
+    copy_of: Settings, tmp_path: Path, delay_s: float
+) -> None:
+    stricter = copy_of.model_copy(update={"catalog_path": _stricter_catalog(tmp_path)})
+    before = versions.read_release(copy_of.datasets_dir)
+    process = subprocess.Popen(
+        [BAWABA, "publish"],
+        env=env_for(stricter),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(delay_s)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    _assert_release_whole(copy_of)
+    after = versions.read_release(copy_of.datasets_dir)
+    assert after is not None
+    assert after.release in {before.release if before else "", after.release}
+    # The next publish finishes the job from whatever the kill left.
+    bawaba(stricter, "publish")
+    _assert_release_whole(copy_of)
+    (under,) = query(
+        "select count(*) from $data where not suppressed and payers < 40",
+        current_file(copy_of, "epay-annual"),
+    )[0]
+    assert under == 0
+
+
+def test_the_gate_refuses_personal_data_in_catalog_text(copy_of: Settings, tmp_path: Path) -> None:
+    catalog = yaml.safe_load((ROOT / "catalog.yaml").read_text())
+    catalog["datasets"][0]["description"]["en"] += " Questions: call 050 123 4567."
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog, allow_unicode=True))
+    before = (copy_of.datasets_dir / versions.CURRENT).read_bytes()
+    done = bawaba(copy_of.model_copy(update={"catalog_path": path}), "publish", check=False)
+    assert done.returncode == 2
+    assert "gate-failed" in done.stderr
+    assert "pii-scan" in done.stderr
+    assert "050 123 4567" not in done.stderr + done.stdout, "a gate never echoes a value"
+    assert (copy_of.datasets_dir / versions.CURRENT).read_bytes() == before
+
+
+def test_a_late_record_waits_until_it_would_not_single_anyone_out(copy_of: Settings) -> None:
+    late = copy_of.landing_dir / "RTA" / "RTA_2012-03-late.jsonl"
+    first = (copy_of.landing_dir / "RTA" / "RTA_2012-03.jsonl").read_text().splitlines()[0]
+    record = json.loads(first)
+    record["paymentRef"] = "RTA-LATE-1"
+    late.write_text(json.dumps(record, ensure_ascii=False) + "\n")
+    bawaba(copy_of, "pipelines", "run", "RTA")
+    before = (copy_of.datasets_dir / versions.CURRENT).read_bytes()
+    done = bawaba(copy_of, "publish")
+    assert "nothing changed" in done.stdout
+    assert (copy_of.datasets_dir / versions.CURRENT).read_bytes() == before
+    report = json.loads(max((copy_of.var_dir / "publish").glob("*.json")).read_text())
+    assert report["held_back_years"] == [2012]
+
+
+def test_the_gate_catches_a_late_record_that_was_not_held_back(
+    copy_of: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Break the hold-back on purpose: the gate's revision rule must still refuse."""
+    from bawaba.errors import BawabaError
+    from bawaba.publish import publisher, revisions
+
+    late = copy_of.landing_dir / "RTA" / "RTA_2012-03-late.jsonl"
+    record = json.loads(
+        (copy_of.landing_dir / "RTA" / "RTA_2012-03.jsonl").read_text().splitlines()[0]
+    )
+    record["paymentRef"] = "RTA-LATE-2"
+    late.write_text(json.dumps(record, ensure_ascii=False) + "\n")
+    bawaba(copy_of, "pipelines", "run", "RTA")
+    real = revisions.split_late_rows
+    monkeypatch.setattr(
+        revisions,
+        "split_late_rows",
+        lambda rows, catalog, published: (rows, real(rows, catalog, published)[1], []),
+    )
+    with pytest.raises(BawabaError, match="revision"):
+        publisher.publish(copy_of)
