@@ -1,0 +1,1 @@
+"""Privacy primitives: text normalisation, checksums and PII detection (pure, no I/O)."""
