@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 import yaml
 
+from bawaba.fsutil import sha256_file
 from bawaba.ingest.store import scan_store
 from bawaba.loopback import serve_in_thread
 from bawaba.privacy.detect import contains_pii
@@ -219,7 +220,7 @@ def _assert_release_whole(settings: Settings) -> None:
         manifest = versions.read_manifest(settings.datasets_dir, dataset, version)
         for entry in manifest.files:
             path = settings.datasets_dir / dataset / version / entry.name
-            assert versions.sha256_of(path) == entry.sha256
+            assert sha256_file(path) == entry.sha256
         (count,) = query("select count(*) from $data", current_file(settings, dataset))[0]
         assert count == manifest.rows
 

@@ -9,6 +9,7 @@ on any error. A directory rename is atomic too, but only into a path that does n
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -45,3 +46,12 @@ def write_atomic(target: Path, data: bytes) -> None:
     """Replace ``target`` with ``data`` in one step."""
     with atomic_path(target) as temporary:
         temporary.write_bytes(data)
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes, for manifests and ledgers (never of a value)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -8,7 +8,6 @@ are then read the same way and the raw pull is kept for audit.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import httpx
 import orjson
 
 from bawaba.errors import BawabaError
+from bawaba.fsutil import sha256_file
 from bawaba.ingest.declarations import FileDrop, HttpExport
 from bawaba.ingest.store import LedgerEntry
 
@@ -41,14 +41,6 @@ class Pulled:
     watermark: int | None = None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def find_new_files(source: FileDrop, folder: Path, ledger: dict[str, LedgerEntry]) -> Pulled:
     """Landed files not ingested yet; a file changed after ingestion is an error."""
     pulled = Pulled()
@@ -59,7 +51,7 @@ def find_new_files(source: FileDrop, folder: Path, ledger: dict[str, LedgerEntry
         seen = ledger.get(path.name)
         if seen is not None and (seen.size, seen.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
             continue
-        digest = _sha256(path)
+        digest = sha256_file(path)
         if seen is not None and seen.sha256 != digest:
             raise ChangedFile(
                 f"{path.name} changed after it was ingested",

@@ -21,7 +21,7 @@ import polars as pl
 from bawaba import __version__
 from bawaba.catalog import Catalog, Dataset, load_catalog
 from bawaba.errors import BawabaError
-from bawaba.fsutil import write_atomic
+from bawaba.fsutil import sha256_file, write_atomic
 from bawaba.ingest.store import scan_store
 from bawaba.publish import gate, revisions, versions
 from bawaba.publish.builders import Built
@@ -230,7 +230,7 @@ def _install(
     if folder is None:
         return DatasetOutcome(dataset, live, "withheld", note=rel.withheld or "")
     data = folder / versions.DATA
-    digest = versions.sha256_of(data)
+    digest = sha256_file(data)
     if live is not None:
         manifest = versions.read_manifest(root, dataset, live)
         if manifest.files and manifest.files[0].sha256 == digest:

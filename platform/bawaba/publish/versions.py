@@ -10,7 +10,6 @@ no release names is the debris of a killed publish and is swept away by the next
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 from pathlib import Path
@@ -51,14 +50,6 @@ class Release(BaseModel):
     """Dataset id -> its current version."""
     published_rows: dict[str, list[int]] = {}
     """Ingestion run -> the years of its rows this release publishes (see revisions.py)."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_release(root: Path) -> Release | None:
