@@ -57,6 +57,15 @@ class Settings(BaseSettings):
         int, Field(ge=1, description="Versions of each dataset kept readable.")
     ] = 5
 
+    max_audit_cells: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="Largest table the suppression audit takes on; a larger one is "
+            "withheld (never published unaudited).",
+        ),
+    ] = 100_000
+
     @property
     def landing_dir(self) -> Path:
         """Raw department files as delivered (personal data: never served)."""

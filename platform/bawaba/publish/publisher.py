@@ -155,7 +155,9 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
         rows = _load_rows(settings, catalog, current, premium_k)
         report.held_back_years = rows.held_years
         say("building datasets under disclosure control")
-        releases, audit = build_release(rows.rows.lazy(), catalog, load_reference())
+        releases, audit = build_release(
+            rows.rows.lazy(), catalog, load_reference(), settings.max_audit_cells
+        )
         staging = root / ".staging" / release_id
         results: list[gate.GateResult] = []
         staged: dict[str, Path] = {}

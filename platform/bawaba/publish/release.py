@@ -90,6 +90,7 @@ def build_release(
     store: pl.LazyFrame,
     catalog: Catalog,
     reference: Reference,
+    max_audit_cells: int,
 ) -> tuple[list[DatasetRelease], AuditReport]:
     """Every dataset of ``catalog`` from ``store`` (time coordinates added, services
     folded), protected together."""
@@ -113,7 +114,12 @@ def build_release(
             continue
         table = _audit_table(rel.dataset, rel.built)
         rel.sensitive_share = round(sensitive_share(table), 4)
-        if rel.sensitive_share > MAX_SENSITIVE_SHARE:
+        if table.cells.height > max_audit_cells:
+            rel.withheld = (
+                f"{table.cells.height:,} cells exceed the suppression audit's budget of "
+                f"{max_audit_cells:,} (BAWABA_MAX_AUDIT_CELLS); not published unaudited"
+            )
+        elif rel.sensitive_share > MAX_SENSITIVE_SHARE:
             rel.withheld = (
                 f"{rel.sensitive_share:.0%} of its cells are sensitive; a table "
                 f"over {MAX_SENSITIVE_SHARE:.0%} is not published"
