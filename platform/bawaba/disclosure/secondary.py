@@ -1,0 +1,103 @@
+"""Secondary (complementary) suppression: hide enough published cells that no hidden cell can
+be subtracted out of a relation.
+
+A relation group is one equation ``sum(left cells) = sum(right cells)``. It gives a hidden
+cell away when
+
+* it holds exactly one suppressed cell (the rest are published: subtract them);
+* all of its suppressed cells are single-payer cells (each such payer knows their own and
+  subtracts it); or
+* it holds two suppressed cells and one is a single-payer cell (that payer learns the other
+  exactly) -- a case PRIVACY.md's "only single-payer members" leaves out.
+
+For every such group the cheapest published cell of the group that is not in a protected
+table is suppressed too (fewest payers, then table name, then coordinates: see
+:attr:`~bawaba.disclosure.linked.Linkage.rank`), and the check is repeated until no group
+gives a cell away. This is a heuristic: it removes the exact disclosures a reader finds by
+one subtraction; the linear-programming audit then checks the intervals a reader can derive
+from all relations at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bawaba.disclosure.linked import Linkage, link
+from bawaba.disclosure.model import AuditTable, DisclosureError
+
+__all__ = ["cheapest", "secondary", "secondary_flags", "unsafe_groups"]
+
+
+def unsafe_groups(linkage: Linkage, flags: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """For every relation group: does it give a suppressed cell away (see module doc)?"""
+    hidden = flags[linkage.member_cell]
+    single = hidden & (linkage.payers[linkage.member_cell] <= 1)
+    size = linkage.n_groups
+    n_hidden = np.bincount(linkage.member_group, weights=hidden, minlength=size)
+    n_single = np.bincount(linkage.member_group, weights=single, minlength=size)
+    unsafe = (n_hidden >= 1) & (
+        (n_hidden == 1) | (n_single == n_hidden) | ((n_hidden == 2) & (n_single >= 1))
+    )
+    return np.asarray(unsafe, dtype=np.bool_)
+
+
+def cheapest(
+    linkage: Linkage, flags: NDArray[np.bool_], rows: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Among the member ``rows``, per group: the cheapest published unprotected cell.
+
+    Returns the groups that have one, and that cell for each, in group order.
+    """
+    cells = linkage.member_cell[rows]
+    eligible = ~flags[cells] & ~linkage.protected[cells]
+    groups, cells = linkage.member_group[rows][eligible], cells[eligible]
+    order = np.lexsort((linkage.rank[cells], groups))
+    groups, cells = groups[order], cells[order]
+    first = np.ones(len(groups), dtype=np.bool_)
+    first[1:] = groups[1:] != groups[:-1]
+    return groups[first], cells[first]
+
+
+def _stuck(linkage: Linkage, flags: NDArray[np.bool_], group: int) -> DisclosureError:
+    rows = np.arange(linkage.group_start[group], linkage.group_start[group + 1])
+    cells = linkage.member_cell[rows]
+    hidden = cells[flags[cells]]
+    relation = linkage.relations[int(linkage.group_relation[group])]
+    return DisclosureError(
+        f"suppressed cell {linkage.describe(int(hidden.min()))} can be recovered from "
+        f"{relation.left} and {relation.right} on {list(relation.on)}, and every other cell "
+        "of that relation is suppressed or in a protected table",
+        hint="unprotect one of the tables, fold the rare category, or drop the table",
+    )
+
+
+def secondary_flags(linkage: Linkage, flags: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """``flags`` with complementary suppressions added until no group gives a cell away.
+
+    Every round suppresses, for each unsafe group, its cheapest eligible cell. Raises
+    :class:`DisclosureError` when an unsafe group has no eligible cell left: fail closed.
+    """
+    flags = flags.copy()
+    while True:
+        unsafe = unsafe_groups(linkage, flags)
+        if not unsafe.any():
+            return flags
+        rows = np.nonzero(unsafe[linkage.member_group])[0].astype(np.int64)
+        groups, cells = cheapest(linkage, flags, rows)
+        unsafe[groups] = False
+        if unsafe.any():
+            raise _stuck(linkage, flags, int(np.argmax(unsafe)))
+        flags[cells] = True
+
+
+def secondary(tables: Sequence[AuditTable]) -> list[AuditTable]:
+    """The tables with complementary suppressions added, in the order given.
+
+    Input tables carry their primary suppressions in ``suppressed``.
+    """
+    linkage = link(tables)
+    done = linkage.with_flags(secondary_flags(linkage, linkage.flags()))
+    return [done[t.name] for t in tables]

@@ -1,0 +1,510 @@
+"""Disclosure control (PRIVACY.md S2): golden examples and adversarial scenarios.
+
+Tables here are built from explicit transactions by :func:`build_table`, a tiny builder
+independent of the platform's own, so every figure below can be checked by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import polars as pl
+import pytest
+
+from bawaba.disclosure import (
+    SUPPRESSED,
+    AuditTable,
+    DisclosureError,
+    audit,
+    link,
+    primary,
+    protect,
+    redact,
+    relation,
+    secondary,
+    sensitive_share,
+    unsafe_groups,
+)
+
+QUANTITIES = {"pay:count": "transactions", "pay:amount": "amount_aed"}
+DERIVED = {"month": ("month", "quarter", "year"), "quarter": ("quarter", "year")}
+MONTHS = ("2024-01", "2024-02", "2024-03", "2024-04", "2024-05", "2024-06")
+
+Row = tuple[int, str, str, str, str, float]
+"""payer, department, month, channel, payment method, amount."""
+ROW_COLUMNS = ("payer", "department", "month", "channel", "payment_method", "amount")
+
+
+def transactions(rows: Iterable[Row]) -> pl.DataFrame:
+    """Microdata with the time coordinates a month implies."""
+    frame = pl.DataFrame(
+        list(rows),
+        schema={
+            "payer": pl.Int64,
+            "department": pl.String,
+            "month": pl.String,
+            "channel": pl.String,
+            "payment_method": pl.String,
+            "amount": pl.Float64,
+        },
+        orient="row",
+    )
+    month = pl.col("month").str.slice(5, 2).cast(pl.Int32)
+    return frame.with_columns(
+        quarter=pl.col("month").str.slice(0, 4) + "-Q" + ((month - 1) // 3 + 1).cast(pl.String),
+        year=pl.col("month").str.slice(0, 4),
+    )
+
+
+def coordinates_of(keys: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(c for key in keys for c in DERIVED.get(key, (key,))))
+
+
+def build_table(
+    name: str,
+    rows: pl.DataFrame,
+    keys: Sequence[str],
+    *,
+    k: int = 10,
+    restriction: Mapping[str, str] | None = None,
+    protected: bool = False,
+) -> AuditTable:
+    """A cell table of ``rows`` by ``keys``: transactions, amounts, payers, top-2 payers."""
+    restriction = dict(restriction or {})
+    for column, value in restriction.items():
+        rows = rows.filter(pl.col(column) == value)
+    coordinates = coordinates_of(keys)
+    per_payer = rows.group_by([*coordinates, "payer"]).agg(n=pl.len(), s=pl.col("amount").sum())
+    cells = (
+        per_payer.group_by(coordinates)
+        .agg(
+            transactions=pl.col("n").sum(),
+            payers=pl.len(),
+            amount_aed=pl.col("s").sum(),
+            amount_aed_top1=pl.col("s").max(),
+            amount_aed_top2=pl.col("s").sort(descending=True).slice(1, 1).first(),
+        )
+        .with_columns(pl.col("amount_aed_top2").fill_null(0.0))
+        .sort(coordinates)
+    )
+    return AuditTable(name, cells, coordinates, QUANTITIES, restriction, k, 15.0, protected)
+
+
+def cells(table: AuditTable, **where: str) -> pl.DataFrame:
+    frame = table.cells
+    for column, value in where.items():
+        frame = frame.filter(pl.col(column) == value)
+    return frame
+
+
+def is_suppressed(table: AuditTable, **where: str) -> bool:
+    flags = cells(table, **where).get_column(SUPPRESSED)
+    assert flags.len() == 1, where
+    return bool(flags[0])
+
+
+def by_name(tables: Sequence[AuditTable]) -> dict[str, AuditTable]:
+    return {t.name: t for t in tables}
+
+
+def payers(
+    n: int, *, department: str, month: str, start: int = 0, amount: float = 100.0, **rest: str
+) -> list[Row]:
+    """``n`` distinct payers, one transaction each."""
+    channel = rest.get("channel", "web")
+    method = rest.get("payment_method", "card")
+    return [(start + i, department, month, channel, method, amount) for i in range(n)]
+
+
+# -- primary -----------------------------------------------------------------------------
+
+
+def _one_cell(per_payer: Sequence[float], *, k: int = 10) -> AuditTable:
+    rows = [(i, "RTA", "2024-01", "web", "card", a) for i, a in enumerate(per_payer)]
+    return build_table("t", transactions(rows), ("month", "department"), k=k)
+
+
+def test_k_boundary_is_exact() -> None:
+    assert not is_suppressed(primary(_one_cell([100.0] * 10)), department="RTA")
+    assert is_suppressed(primary(_one_cell([100.0] * 9)), department="RTA")
+    assert not is_suppressed(primary(_one_cell([100.0] * 5, k=5)), department="RTA")
+    assert is_suppressed(primary(_one_cell([100.0] * 4, k=5)), department="RTA")
+
+
+def test_p_percent_boundary_is_exact() -> None:
+    # x1 = 100, x2 = 15, the rest 15 in 8 payers: X - x1 - x2 = 15 = 15 % of 100 -> safe.
+    rest = [15.0 / 8] * 8
+    assert not is_suppressed(primary(_one_cell([100.0, 15.0, *rest])), department="RTA")
+    # One fil less for the rest: below 15 % -> sensitive.
+    rest = [14.99 / 8] * 8
+    assert is_suppressed(primary(_one_cell([100.0, 15.0, *rest])), department="RTA")
+
+
+def test_a_company_dominating_a_cell_is_sensitive_with_many_payers() -> None:
+    company = 2_000_000.0
+    table = _one_cell([company, *([50.0] * 40)])
+    assert table.cells.get_column("payers")[0] == 41
+    assert is_suppressed(primary(table), department="RTA")
+
+
+def test_a_company_is_one_payer_however_many_transactions() -> None:
+    # 30 branch payments by one company and 9 individuals: 10 payers, not 39.
+    rows = [(1, "RTA", "2024-01", "web", "card", 20.0)] * 30
+    rows += [(i, "RTA", "2024-01", "web", "card", 10.0) for i in range(2, 11)]
+    table = build_table("t", transactions(rows), ("month", "department"))
+    assert table.cells.get_column("payers")[0] == 10
+    assert table.cells.get_column("amount_aed_top1")[0] == 600.0
+    # p%: 690 - 600 - 10 = 80 left, less than 15 % of 600 = 90.
+    assert is_suppressed(primary(table), department="RTA")
+
+
+def test_primary_keeps_earlier_suppressions() -> None:
+    table = _one_cell([100.0] * 20)
+    flagged = table.with_suppressed(pl.Series([True]))
+    assert is_suppressed(primary(flagged), department="RTA")
+
+
+def test_sensitive_share() -> None:
+    rows = payers(10, department="A", month="2024-01")
+    rows += payers(3, department="B", month="2024-01")
+    rows += payers(10, department="C", month="2024-01") + payers(
+        10, department="D", month="2024-01"
+    )
+    table = build_table("t", transactions(rows), ("month", "department"))
+    assert sensitive_share(table) == 0.25
+    empty = AuditTable("e", table.cells.clear(), table.coordinates, QUANTITIES)
+    assert sensitive_share(empty) == 0.0
+
+
+# -- relations ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "on"),
+    [
+        # A monthly and an annual table meet on year and department.
+        ((("month", "department"), {}), (("year", "department"), {}), ("department", "year")),
+        # A direct-debit table is compared with the direct-debit slice of a by-method table.
+        (
+            (("month", "department"), {"payment_method": "dd"}),
+            (("month", "payment_method"), {}),
+            ("month", "payment_method", "quarter", "year"),
+        ),
+        # Two direct-debit tables share their restriction.
+        (
+            (("month", "department"), {"payment_method": "dd"}),
+            (("quarter",), {"payment_method": "dd"}),
+            ("payment_method", "quarter", "year"),
+        ),
+        # A direct-debit table cannot be equated with a table that cannot select direct debit.
+        ((("month", "department"), {"payment_method": "dd"}), (("year", "department"), {}), None),
+        # Disjoint slices.
+        ((("month",), {"payment_method": "dd"}), (("month",), {"payment_method": "card"}), None),
+    ],
+)
+def test_relation_rules(
+    a: tuple[Sequence[str], dict[str, str]],
+    b: tuple[Sequence[str], dict[str, str]],
+    on: tuple[str, ...] | None,
+) -> None:
+    rows = transactions(
+        payers(12, department="A", month="2024-01", payment_method="dd")
+        + payers(12, department="A", month="2024-01", payment_method="card", start=50)
+    )
+    ta = build_table("a", rows, a[0], restriction=a[1])
+    tb = build_table("b", rows, b[0], restriction=b[1])
+    found = relation(ta, tb)
+    assert (found.on if found else None) == on
+
+
+def test_tables_that_do_not_add_up_are_refused() -> None:
+    # An undeclared restriction: the "dd" table covers direct debit only but says nothing.
+    rows = transactions(
+        payers(12, department="A", month="2024-01", payment_method="dd")
+        + payers(12, department="A", month="2024-01", payment_method="card", start=50)
+    )
+    hidden_slice = build_table("dd", rows.filter(pl.col("payment_method") == "dd"), ("month",))
+    total = build_table("all", rows, ("year",))
+    with pytest.raises(DisclosureError, match="do not add up"):
+        protect([hidden_slice, total])
+
+
+# -- secondary ---------------------------------------------------------------------------
+
+
+def _monthly_and_annual(small: int) -> tuple[AuditTable, AuditTable]:
+    """Department A: six months of 20, 30, ... payers, except March with ``small``."""
+    rows: list[Row] = []
+    start = 0
+    for i, month in enumerate(MONTHS):
+        n = small if month == "2024-03" else 20 + 10 * i
+        rows += payers(n, department="A", month=month, start=start)
+        start += n
+    rows += payers(40, department="B", month="2024-01", start=1000)
+    frame = transactions(rows)
+    monthly = build_table("monthly", frame, ("month", "department"))
+    annual = build_table("annual", frame, ("year", "department"), protected=True)
+    return monthly, annual
+
+
+def test_a_hidden_month_is_not_left_recoverable_from_the_annual_total() -> None:
+    monthly, annual = _monthly_and_annual(small=4)
+    first = by_name(secondary([primary(monthly), primary(annual)]))
+    hidden = cells(first["monthly"]).filter(pl.col(SUPPRESSED))
+    # March is sensitive; January (20 payers, the smallest other month) hides it.
+    assert sorted(hidden.get_column("month")) == ["2024-01", "2024-03"]
+    assert not first["annual"].suppressed.any()
+
+
+def test_without_secondary_suppression_the_audit_fails() -> None:
+    monthly, annual = _monthly_and_annual(small=4)
+    report = audit([primary(monthly), primary(annual)])
+    assert not report.ok
+    [failure, *_] = report.failures
+    assert failure.table == "monthly"
+    assert dict(failure.coordinates)["month"] == "2024-03"
+
+
+def test_a_pair_of_single_payer_cells_is_not_enough() -> None:
+    # Two months with one payer each: each payer subtracts their own payment.
+    rows: list[Row] = []
+    for i, month in enumerate(MONTHS):
+        n = 1 if month in ("2024-02", "2024-03") else 20 + 10 * i
+        rows += payers(n, department="A", month=month, start=100 * i)
+    frame = transactions(rows)
+    monthly = primary(build_table("monthly", frame, ("month", "department")))
+    annual = primary(build_table("annual", frame, ("year", "department"), protected=True))
+    linkage = link([monthly, annual])
+    assert unsafe_groups(linkage, linkage.flags()).sum() == 1
+    done = by_name(secondary([monthly, annual]))
+    assert done["monthly"].suppressed.sum() == 3
+
+
+def test_a_single_payer_beside_one_other_hidden_cell_is_not_enough() -> None:
+    rows: list[Row] = []
+    for i, month in enumerate(MONTHS):
+        n = {"2024-02": 1, "2024-03": 4}.get(month, 20 + 10 * i)
+        rows += payers(n, department="A", month=month, start=100 * i)
+    frame = transactions(rows)
+    monthly = primary(build_table("monthly", frame, ("month", "department")))
+    annual = primary(build_table("annual", frame, ("year", "department"), protected=True))
+    done = by_name(secondary([monthly, annual]))
+    assert done["monthly"].suppressed.sum() == 3
+
+
+def test_ties_are_broken_by_table_name_then_coordinates() -> None:
+    # Every other month has 20 payers: the first month in order is chosen.
+    rows: list[Row] = []
+    for i, month in enumerate(MONTHS):
+        rows += payers(3 if month == "2024-04" else 20, department="A", month=month, start=100 * i)
+    frame = transactions(rows)
+    done = by_name(
+        secondary(
+            [
+                primary(build_table("monthly", frame, ("month", "department"))),
+                primary(build_table("annual", frame, ("year", "department"), protected=True)),
+            ]
+        )
+    )
+    hidden = cells(done["monthly"]).filter(pl.col(SUPPRESSED)).get_column("month")
+    assert hidden.to_list() == ["2024-01", "2024-04"]
+
+
+# -- audit -------------------------------------------------------------------------------
+
+
+def test_the_audit_widens_a_pair_of_small_hidden_counts() -> None:
+    # March (4) and May (3) are hidden; the annual total gives March + May = 7, so March is
+    # in [1, 6]: 5 possible values, fewer than k = 10. A third month must go.
+    rows: list[Row] = []
+    for i, month in enumerate(MONTHS):
+        n = {"2024-03": 4, "2024-05": 3}.get(month, 20 + 10 * i)
+        rows += payers(n, department="A", month=month, start=100 * i)
+    frame = transactions(rows)
+    monthly = build_table("monthly", frame, ("month", "department"))
+    annual = build_table("annual", frame, ("year", "department"), protected=True)
+    first = secondary([primary(monthly), primary(annual)])
+    assert first[0].suppressed.sum() == 2  # the heuristic is satisfied...
+    assert not audit(first).ok  # ...the audit is not
+    done, report = protect([monthly, annual])
+    assert report.ok
+    assert by_name(done)["monthly"].suppressed.sum() == 3
+    assert report.rows.height == 3 * 2  # three cells, two quantities
+
+
+def test_the_amount_interval_must_cover_p_percent_of_the_value() -> None:
+    # Two hidden cells, one dominated by a company: amounts are bounded by the annual total.
+    rows: list[Row] = [(900, "A", "2024-03", "web", "card", 100_000.0)]
+    rows += [(901 + i, "A", "2024-03", "web", "card", 10.0) for i in range(19)]
+    for i, month in enumerate(MONTHS):
+        if month != "2024-03":
+            rows += payers(20 + i, department="A", month=month, start=100 * i)
+    frame = transactions(rows)
+    monthly = build_table("monthly", frame, ("month", "department"))
+    annual = build_table("annual", frame, ("year", "department"), protected=True)
+    done, report = protect([monthly, annual])
+    assert report.ok
+    hidden = cells(by_name(done)["monthly"]).filter(pl.col(SUPPRESSED))
+    assert "2024-03" in hidden.get_column("month").to_list()
+
+
+def test_the_report_holds_no_value() -> None:
+    monthly, annual = _monthly_and_annual(small=4)
+    _, report = protect([monthly, annual])
+    assert set(report.rows.columns) == {
+        "table",
+        "quantity",
+        "ok",
+        "department",
+        "month",
+        "quarter",
+        "year",
+    }
+    assert report.rows.get_column("ok").all()
+    assert report.summary().endswith("all protected")
+
+
+# -- adversarial -------------------------------------------------------------------------
+
+
+def test_differencing_across_two_linked_tables() -> None:
+    # Kiosk payments of department A in January are few; the table by department alone
+    # publishes A's January total, and web is published: kiosk = total - web.
+    rows = payers(30, department="A", month="2024-01", channel="web")
+    rows += payers(3, department="A", month="2024-01", channel="kiosk", start=500)
+    rows += payers(25, department="A", month="2024-02", channel="web", start=1000)
+    rows += payers(12, department="A", month="2024-02", channel="kiosk", start=1500)
+    frame = transactions(rows)
+    by_channel = build_table("by-channel", frame, ("month", "department", "channel"))
+    by_department = build_table("by-department", frame, ("month", "department"))
+    # Without secondary suppression the audit sees through it.
+    report = audit([primary(by_channel), primary(by_department)])
+    assert [dict(f.coordinates)["channel"] for f in report.failures] == ["kiosk", "kiosk"]
+
+    done, report = protect([by_channel, by_department])
+    assert report.ok
+    tables = by_name(done)
+    # Either A's January total is hidden too, or another January channel cell is.
+    january = cells(tables["by-channel"], month="2024-01")
+    total_hidden = is_suppressed(tables["by-department"], month="2024-01")
+    assert total_hidden or january.get_column(SUPPRESSED).sum() >= 2
+    # The attacker's subtraction no longer works: not every other cell is published.
+    published = january.filter(~pl.col(SUPPRESSED)).get_column("transactions").sum()
+    assert total_hidden or published != 33 - 3
+
+
+def test_a_tiny_department_total_is_hidden_beside_a_published_grand_total() -> None:
+    rows = payers(40, department="A", month="2024-01")
+    rows += payers(30, department="B", month="2024-01", start=100)
+    rows += payers(4, department="TINY", month="2024-01", start=200)
+    frame = transactions(rows)
+    total = build_table("total", frame, ("year",), protected=True)
+    by_department = build_table("by-department", frame, ("year", "department"))
+    done, report = protect([total, by_department])
+    assert report.ok
+    hidden = cells(by_name(done)["by-department"]).filter(pl.col(SUPPRESSED))
+    assert hidden.get_column("department").to_list() == ["B", "TINY"]
+
+
+def test_a_release_that_cannot_be_protected_is_refused_without_values() -> None:
+    rows = payers(40, department="A", month="2024-01", amount=123.45)
+    rows += payers(30, department="B", month="2024-01", start=100, amount=123.45)
+    rows += payers(4, department="TINY", month="2024-01", start=200, amount=987.65)
+    frame = transactions(rows)
+    total = build_table("total", frame, ("year",), protected=True)
+    by_department = build_table("by-department", frame, ("year", "department"), protected=True)
+    with pytest.raises(DisclosureError) as raised:
+        protect([total, by_department])
+    error = raised.value
+    assert error.slug == "disclosure"
+    assert "by-department" in str(error)
+    assert "department=TINY" in str(error)
+    # No count and no amount of any cell, only the year of its coordinates.
+    assert re.findall(r"\d+(?:\.\d+)?", str(error)) == ["2024"]
+
+
+def test_one_company_dominating_a_linked_cell() -> None:
+    # A company pays 1M through the kiosk in January; 20 individuals pay 20 AED each beside
+    # it. The kiosk cell has 21 payers but fails p%, and the department total would give
+    # it away.
+    rows = [(1, "A", "2024-01", "kiosk", "card", 1_000_000.0)]
+    rows += payers(20, department="A", month="2024-01", channel="kiosk", start=10, amount=20.0)
+    rows += payers(30, department="A", month="2024-01", channel="web", start=100)
+    rows += payers(30, department="A", month="2024-01", channel="app", start=200)
+    frame = transactions(rows)
+    by_channel = build_table("by-channel", frame, ("month", "department", "channel"))
+    by_department = build_table("by-department", frame, ("month", "department"))
+    done, report = protect([by_channel, by_department])
+    assert report.ok
+    tables = by_name(done)
+    assert is_suppressed(tables["by-channel"], channel="kiosk")
+    hidden = int(cells(tables["by-channel"]).get_column(SUPPRESSED).sum())
+    assert hidden + int(tables["by-department"].suppressed.sum()) >= 2
+
+
+# -- determinism and output --------------------------------------------------------------
+
+
+def _release() -> list[AuditTable]:
+    rng = np.random.default_rng(7)
+    n = 2000
+    rows = list(
+        zip(
+            rng.integers(0, 300, n).tolist(),
+            rng.choice(["A", "B", "C", "D"], n, p=[0.5, 0.3, 0.15, 0.05]).tolist(),
+            rng.choice(list(MONTHS), n).tolist(),
+            rng.choice(["web", "app", "kiosk"], n, p=[0.6, 0.35, 0.05]).tolist(),
+            rng.choice(["card", "dd"], n, p=[0.8, 0.2]).tolist(),
+            np.round(rng.pareto(1.5, n) * 100 + 10, 2).tolist(),
+            strict=True,
+        )
+    )
+    frame = transactions(rows)
+    return [
+        build_table("monthly-channel", frame, ("month", "department", "channel"), k=5),
+        build_table("monthly", frame, ("month", "department"), k=5),
+        build_table("annual", frame, ("year", "department"), k=5, protected=True),
+        build_table(
+            "dd", frame, ("quarter", "department"), k=5, restriction={"payment_method": "dd"}
+        ),
+        build_table("methods", frame, ("month", "payment_method"), k=5),
+    ]
+
+
+def test_protect_is_deterministic_whatever_the_table_order() -> None:
+    tables = _release()
+    first, report = protect(tables)
+    again, report_again = protect(tables)
+    reordered, _ = protect(list(reversed(tables)))
+    assert [t.name for t in first] == [t.name for t in tables]
+    for a, b in zip(first, again, strict=True):
+        assert a.cells.equals(b.cells)
+    for a in first:
+        assert a.cells.equals(by_name(reordered)[a.name].cells)
+    assert report.rows.equals(report_again.rows)
+    assert report.ok
+    assert sum(int(t.suppressed.sum()) for t in first) > 0
+
+
+def test_redact_nulls_every_measure_of_a_suppressed_cell() -> None:
+    done, _ = protect(_release())
+    for table in done:
+        out = redact(table)
+        hidden = out.filter(pl.col(SUPPRESSED))
+        assert hidden.height == table.suppressed.sum()
+        for column in set(out.columns) - {*table.coordinates, SUPPRESSED}:
+            assert hidden.get_column(column).null_count() == hidden.height
+        shown = out.filter(~pl.col(SUPPRESSED))
+        assert shown.get_column("transactions").null_count() == 0
+
+
+def test_input_problems_are_named() -> None:
+    table = _one_cell([100.0] * 10)
+    with pytest.raises(DisclosureError, match="lacks the columns"):
+        protect([AuditTable("t", table.cells.drop("payers"), table.coordinates, QUANTITIES)])
+    with pytest.raises(DisclosureError, match="not named"):
+        protect([AuditTable("t", table.cells, table.coordinates, {"pay": "transactions"})])
+    with pytest.raises(DisclosureError, match="repeat"):
+        protect([table, table])
