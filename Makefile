@@ -36,6 +36,8 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/publish.py
+	$(BIN)/python bench/disclosure.py
 
 clean:
 	rm -rf var datasets/*/ .pytest_cache .mypy_cache .ruff_cache
