@@ -123,7 +123,9 @@ def pull_http(
             )
             records = page["records"]
             assert isinstance(records, list)
-            out.writelines(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records)
+            for record in records:
+                out.write(orjson.dumps(record))
+                out.write(b"\n")
             written += len(records)
             if progress is not None:
                 progress(len(records))

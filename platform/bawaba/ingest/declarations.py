@@ -65,9 +65,7 @@ class HttpExport:
     """
 
     path: str
-    page_size: int = 20_000
-    """Records per request: fewer round trips, while a page's records stay a few tens of MB
-    once parsed."""
+    page_size: int = 5000
 
 
 Source = FileDrop | HttpExport

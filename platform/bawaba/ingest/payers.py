@@ -3,10 +3,6 @@
 The analytic store carries the surrogate, not the pseudonym, so its bytes depend neither on
 the key nor on any identifier value, only on which rows share a payer. The index itself is
 S1's private state, kept beside the store and never published.
-
-While a run lasts, the index also remembers which canonical identity got which id, so that
-a payer met in several departments is pseudonymised once. That memo lives in memory only
-and is never written.
 """
 
 from __future__ import annotations
@@ -16,14 +12,12 @@ from pathlib import Path
 import polars as pl
 
 SCHEMA = {"payer_key": pl.Binary(), "payer_id": pl.UInt32()}
-MEMO = {"identity": pl.String(), "payer_id": pl.UInt32()}
 
 
 class PayerIndex:
     def __init__(self, frame: pl.DataFrame | None = None) -> None:
         self._frame = frame if frame is not None else pl.DataFrame(schema=SCHEMA)
         self._added: list[pl.DataFrame] = []
-        self._memo = pl.DataFrame(schema=MEMO)
 
     @classmethod
     def read(cls, path: Path | None) -> PayerIndex:
@@ -54,22 +48,9 @@ class PayerIndex:
         self._added.append(ids.filter(pl.col("payer_id") >= start))
         return ids["payer_id"]
 
-    def recall(self, identities: pl.Series) -> pl.Series:
-        """The id this run gave each canonical identity, null for one it has not met."""
-        return (
-            identities.to_frame("identity")
-            .join(self._memo, on="identity", how="left", maintain_order="left")
-            .get_column("payer_id")
-        )
-
-    def remember(self, identities: pl.Series, ids: pl.Series) -> None:
-        met = pl.DataFrame({"identity": identities, "payer_id": ids}, schema=MEMO)
-        self._memo = pl.concat([self._memo, met])
-
     def truncate(self, size: int) -> None:
         """Forget ids from ``size`` on (a failed department's), so they are not committed."""
         self._frame = self._all().head(size)
-        self._memo = self._memo.filter(pl.col("payer_id") < size)
 
     def write(self, path: Path) -> None:
         self._all().write_parquet(path, compression="zstd", statistics=False)
