@@ -47,11 +47,15 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     report = json.loads(max((var / "publish").glob("*.json")).read_text())
     rows = sum(d["rows"] for d in report["datasets"])
-    print(f"publish: {seconds:.1f} s wall, peak {peak_mb:.0f} MB, {len(report['datasets'])} "
-          f"datasets, {rows:,} published rows")
+    print(
+        f"publish: {seconds:.1f} s wall, peak {peak_mb:.0f} MB, {len(report['datasets'])} "
+        f"datasets, {rows:,} published rows"
+    )
     for d in report["datasets"]:
-        print(f"  {d['dataset']:<26} {d['status']:<9} {d['rows']:>8,} rows "
-              f"{d['suppressed']:>7,} suppressed {d['note']}")
+        print(
+            f"  {d['dataset']:<26} {d['status']:<9} {d['rows']:>8,} rows "
+            f"{d['suppressed']:>7,} suppressed {d['note']}"
+        )
     print(f"reproduce: .venv/bin/python bench/publish.py --workdir {args.workdir}")
 
 
