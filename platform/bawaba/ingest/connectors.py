@@ -123,9 +123,7 @@ def pull_http(
             )
             records = page["records"]
             assert isinstance(records, list)
-            for record in records:
-                out.write(orjson.dumps(record))
-                out.write(b"\n")
+            out.writelines(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records)
             written += len(records)
             if progress is not None:
                 progress(len(records))

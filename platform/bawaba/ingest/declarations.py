@@ -65,7 +65,9 @@ class HttpExport:
     """
 
     path: str
-    page_size: int = 5000
+    page_size: int = 20_000
+    """Records per request: fewer round trips, while a page's records stay a few tens of MB
+    once parsed."""
 
 
 Source = FileDrop | HttpExport

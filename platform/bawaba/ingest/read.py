@@ -19,6 +19,8 @@ from bawaba.ingest.declarations import ExportFormat
 
 FILE = "_file"
 ROW = "_row"
+# Enough of a text file to estimate its rows from its size.
+SAMPLE_BYTES = 1 << 20
 
 
 class SchemaDrift(BawabaError):
@@ -73,22 +75,67 @@ def _canonical_file(fmt: ExportFormat, path: Path) -> pl.LazyFrame:
     return lazy.select(*selected, pl.lit(path.name).alias(FILE))
 
 
-def scan_canonical(fmt: ExportFormat, files: Sequence[Path]) -> pl.LazyFrame:
-    """The files as one lazy frame of canonical fields (text, or typed for native
-    timestamps), plus ``_file`` (the file name) and ``_row`` (row number in this batch).
+def canonical_files(fmt: ExportFormat, files: Sequence[Path]) -> list[pl.LazyFrame]:
+    """Each file as a lazy frame of canonical fields (text, or typed for native timestamps)
+    plus ``_file`` (the file name).
 
     Each file is mapped on its own, so files may order their columns differently or leave
-    out optional ones, and a file that lost a column is named."""
-    frames = [_canonical_file(fmt, path) for path in files]
-    return pl.concat(frames, how="vertical").with_row_index(ROW)
+    out optional ones; every file's header is checked here, before any row is read, so a file
+    that lost a column is named and nothing of the department is ingested."""
+    return [_canonical_file(fmt, path) for path in files]
 
 
-def scan_raw_rows(fmt: ExportFormat, files: Sequence[Path]) -> pl.LazyFrame:
-    """All source columns as delivered (text), for quarantining a rejected row whole."""
-    frames = [
+def numbered(frames: Sequence[pl.LazyFrame], offset: int = 0) -> pl.LazyFrame:
+    """``frames`` as one, with ``_row``: the row number in the department's batch, counted
+    from ``offset`` (the rows of the files before these)."""
+    return pl.concat(frames, how="vertical").with_row_index(ROW, offset=offset)
+
+
+def _estimated_rows(fmt: ExportFormat, path: Path) -> int:
+    if fmt.reader == "parquet":
+        return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+    with path.open("rb") as handle:
+        sample = handle.read(SAMPLE_BYTES)
+    lines = max(sample.count(b"\n"), 1)
+    return path.stat().st_size * lines // max(len(sample), 1)
+
+
+def batches(fmt: ExportFormat, files: Sequence[Path], rows: int) -> list[slice]:
+    """Consecutive runs of ``files`` of about ``rows`` rows each (at least one file).
+
+    A department is read a batch at a time so that memory is bounded by the batch, not by
+    the department: all-text columns cost several hundred bytes a row."""
+    runs: list[slice] = []
+    start, size = 0, 0
+    for index, path in enumerate(files):
+        size += _estimated_rows(fmt, path)
+        if size >= rows:
+            runs.append(slice(start, index + 1))
+            start, size = index + 1, 0
+    if start < len(files):
+        runs.append(slice(start, len(files)))
+    return runs
+
+
+def _raw(fmt: ExportFormat, path: Path) -> pl.LazyFrame:
+    return (
         _scan(fmt, path)
         .select(pl.all().cast(pl.String()))
         .with_columns(pl.lit(path.name).alias(FILE))
-        for path in files
-    ]
-    return pl.concat(frames, how="diagonal").with_row_index(ROW)
+    )
+
+
+def raw_columns(fmt: ExportFormat, files: Sequence[Path]) -> list[str]:
+    """The columns of ``scan_raw_rows`` over ``files``, in order: ``_row``, then every source
+    column and ``_file`` in order of first appearance."""
+    names: dict[str, None] = {ROW: None}
+    for path in files:
+        names.update(dict.fromkeys(_raw(fmt, path).collect_schema().names()))
+    return list(names)
+
+
+def scan_raw_rows(fmt: ExportFormat, files: Sequence[Path], offset: int = 0) -> pl.LazyFrame:
+    """All source columns as delivered (text), for quarantining a rejected row whole;
+    ``_row`` counts from ``offset`` as in ``numbered``."""
+    frames = [_raw(fmt, path) for path in files]
+    return pl.concat(frames, how="diagonal").with_row_index(ROW, offset=offset)

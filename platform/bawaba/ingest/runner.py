@@ -2,52 +2,41 @@
 
 Every failure is wrapped with the department and the step that failed. A department that
 fails commits nothing; the others still commit, together, in one atomic switch of the store.
+
+Three kinds of work overlap, each kept in department order: pulls run ahead in background
+threads; each department is checked (``department.check``) while the one before it is
+finished (``department.finish``) in a third thread. Polars releases the GIL, so the HMAC
+loop, the JSON pages and the checksums use the core that a single pipeline would leave idle.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import orjson
-import polars as pl
 
-from bawaba.errors import BawabaError, PipelineStepFailed
+from bawaba.errors import BawabaError
 from bawaba.fsutil import write_atomic
-from bawaba.ingest import read, registry
+from bawaba.ingest import registry
 from bawaba.ingest.connectors import Pulled, RetryPolicy, find_new_files, pull_http
-from bawaba.ingest.declarations import FileDrop, Pipeline
+from bawaba.ingest.declarations import FileDrop, HttpExport, Pipeline
+from bawaba.ingest.department import (
+    DepartmentResult,
+    Progress,
+    check,
+    finish,
+    step,
+)
 from bawaba.ingest.pseudonym import load_key
-from bawaba.ingest.sanitise import s1_inputs, sanitise
 from bawaba.ingest.store import LedgerEntry, Run, open_run
-from bawaba.ingest.validate import DETAIL, REASON, duplicates, validate
-from bawaba.reference import Reference, load_reference
+from bawaba.reference import load_reference
 from bawaba.settings import Settings
 
-Step = str
-Progress = Callable[[str, str], None]
-"""Called with (department, step) as each step starts."""
-
-
-@dataclass
-class DepartmentResult:
-    department: str
-    raw: int = 0
-    accepted: int = 0
-    quarantined: int = 0
-    duplicates: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-    files: int = 0
-    watermark: int | None = None
-    seconds: float = 0.0
-    error: str | None = None
-
-    @property
-    def balanced(self) -> bool:
-        """Nothing lost, nothing silent: every raw row is accounted for exactly once."""
-        return self.raw == self.accepted + self.quarantined + self.duplicates
+__all__ = ["DepartmentResult", "Progress", "RunReport", "run_pipelines"]
 
 
 @dataclass
@@ -61,18 +50,6 @@ class RunReport:
         return [d for d in self.departments if d.error is not None]
 
 
-@contextmanager
-def _step(department: str, step: Step, progress: Progress | None) -> Iterator[None]:
-    if progress is not None:
-        progress(department, step)
-    try:
-        yield
-    except PipelineStepFailed:
-        raise
-    except Exception as error:
-        raise PipelineStepFailed(department, step, error) from error
-
-
 def _pull(pipeline: Pipeline, run: Run, settings: Settings) -> Pulled:
     dept = pipeline.department
     if isinstance(pipeline.source, FileDrop):
@@ -83,85 +60,40 @@ def _pull(pipeline: Pipeline, run: Run, settings: Settings) -> Pulled:
     policy = RetryPolicy(
         settings.http_timeout_s, settings.http_max_retries, settings.http_backoff_s
     )
-    pulled = pull_http(
+    return pull_http(
         pipeline.source,
         base_url=settings.departments_api_url,
         watermark=watermark,
         target=target,
         policy=policy,
     )
-    if pulled.files:
-        run.staged_landing[dept] = pulled.files
-    return pulled
 
 
-def run_department(
-    pipeline: Pipeline,
-    run: Run,
-    *,
-    key: bytes,
-    reference: Reference,
-    progress: Progress | None = None,
-) -> tuple[DepartmentResult, Pulled]:
-    dept = pipeline.department
-    result = DepartmentResult(dept)
-    with _step(dept, "pull", progress):
-        pulled = _pull(pipeline, run, run.settings)
-    result.files = len(pulled.files)
-    result.watermark = pulled.watermark
-    if not pulled.files:
-        return result, pulled
+@contextmanager
+def _pulls_ahead(
+    pipelines: list[Pipeline], run: Run, settings: Settings
+) -> Iterator[Callable[[Pipeline], Pulled]]:
+    """Yields the pull of each department's new data.
 
-    with _step(dept, "read", progress):
-        canonical = read.scan_canonical(pipeline.format, pulled.files)
-    with _step(dept, "validate", progress):
-        checked = validate(canonical, pipeline.format, dept, reference)
-        keep = [
-            read.ROW,
-            REASON,
-            DETAIL,
-            "reference",
-            *s1_inputs(),
-            "_occurred_at",
-            "amount_fils",
-            "_service_code",
-            "_record_type",
-            "_status",
-            "_channel",
-            "_payment_method",
-            "_bank",
-            "_payer_type",
-        ]
-        rows = checked.select(keep).collect()
-    bad = rows.filter(pl.col(REASON).is_not_null())
-    valid = rows.filter(pl.col(REASON).is_null())
-    repeated = duplicates(valid)
-    result.raw = rows.height
-    result.quarantined = bad.height
-    result.duplicates = int(repeated.sum())
-    result.reasons = {str(r): int(n) for r, n in sorted(bad.group_by(REASON).len().iter_rows())}
-
-    if bad.height:
-        with _step(dept, "quarantine", progress):
-            reasons = bad.select(read.ROW, REASON, DETAIL)
-            raw_rows = read.scan_raw_rows(pipeline.format, pulled.files).join(
-                reasons.lazy(), on=read.ROW, how="inner"
-            )
-            target = run.stage_path("quarantine", f"{dept}.parquet")
-            raw_rows.sort(read.ROW).collect().write_parquet(target, compression="zstd")
-            run.staged_quarantine.append(target)
-
-    with _step(dept, "sanitise", progress):
-        accepted = valid.filter(~repeated)
-        analytic = sanitise(
-            accepted, department=dept, key=key, payers=run.payers, reference=reference
+    Pulls run ahead of the processing, in department order, in two background threads: one
+    pages through the HTTP exports, the other checksums the dropped files for the ledger.
+    Both mostly wait on a department's API or on the disk and would otherwise leave a core
+    idle. A pull's failure still surfaces when its department's turn comes, as a failure of
+    its pull step.
+    """
+    http = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pull-http")
+    drops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pull-drops")
+    ahead = {
+        p.department: (drops if isinstance(p.source, FileDrop) else http).submit(
+            _pull, p, run, settings
         )
-        result.accepted = analytic.height
-        if analytic.height:
-            target = run.stage_path("parts", f"{dept}.parquet")
-            analytic.write_parquet(target, compression="zstd", statistics=True)
-            run.staged_parts[dept] = target
-    return result, pulled
+        for p in pipelines
+    }
+    try:
+        yield lambda pipeline: ahead[pipeline.department].result()
+    finally:
+        for pool in (http, drops):
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_pipelines(
@@ -171,28 +103,41 @@ def run_pipelines(
     key = load_key(settings)
     reference = load_reference()
     pipelines = registry.select(registry.load_pipelines(settings.pipelines_dir), departments or [])
-    with open_run(settings) as run:
-        results: list[DepartmentResult] = []
-        watermarks: dict[str, int] = {}
-        ledger: dict[str, dict[str, LedgerEntry]] = {}
+    failed: dict[str, DepartmentResult] = {}
+    finishing: list[tuple[Pipeline, Pulled, Future[DepartmentResult]]] = []
+    with (
+        open_run(settings) as run,
+        _pulls_ahead(pipelines, run, settings) as pull,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="finish") as finisher,
+    ):
         for pipeline in pipelines:
+            dept = pipeline.department
             started = time.perf_counter()
-            payers_before = run.payers.size
             try:
-                result, pulled = run_department(
-                    pipeline, run, key=key, reference=reference, progress=progress
+                with step(dept, "pull", progress):
+                    pulled = pull(pipeline)
+                if pulled.files and isinstance(pipeline.source, HttpExport):
+                    run.staged_landing[dept] = pulled.files
+                checked = check(
+                    pipeline, run, reference=reference, pulled=pulled, progress=progress
                 )
             except BawabaError as error:
-                result = DepartmentResult(pipeline.department, error=str(error))
-                _forget(run, pipeline.department)
-                run.payers.truncate(payers_before)
-            else:
-                if pulled.watermark is not None:
-                    watermarks[pipeline.department] = pulled.watermark
-                if pulled.ledger:
-                    ledger[pipeline.department] = pulled.ledger
-            result.seconds = round(time.perf_counter() - started, 3)
-            results.append(result)
+                failed[dept] = _failed(run, dept, error, time.perf_counter() - started)
+                continue
+            checked.result.seconds = time.perf_counter() - started
+            # One department finishes while the next is checked, never more: memory holds
+            # at most two departments' generalised rows.
+            wait([f for _, _, f in finishing[-1:]])
+            finishing.append(
+                (
+                    pipeline,
+                    pulled,
+                    finisher.submit(finish, checked, run, key=key, progress=progress),
+                )
+            )
+        results, watermarks, ledger = _collect(run, finishing, failed)
+        order = {p.department: i for i, p in enumerate(pipelines)}
+        results.sort(key=lambda r: order[r.department])
         committed = any(r.files and r.error is None for r in results)
         summaries = {r.department: _summary(r) for r in results if r.error is None}
         if committed:
@@ -203,6 +148,36 @@ def run_pipelines(
             orjson.dumps(asdict(report), option=orjson.OPT_INDENT_2),
         )
         return report
+
+
+def _collect(
+    run: Run,
+    finishing: list[tuple[Pipeline, Pulled, Future[DepartmentResult]]],
+    failed: dict[str, DepartmentResult],
+) -> tuple[list[DepartmentResult], dict[str, int], dict[str, dict[str, LedgerEntry]]]:
+    """Every department's result, and the connectors' state of those that succeeded."""
+    results = list(failed.values())
+    watermarks: dict[str, int] = {}
+    ledger: dict[str, dict[str, LedgerEntry]] = {}
+    for pipeline, pulled, future in finishing:
+        dept = pipeline.department
+        try:
+            result = future.result()
+        except BawabaError as error:
+            results.append(_failed(run, dept, error, 0.0))
+            continue
+        if pulled.watermark is not None:
+            watermarks[dept] = pulled.watermark
+        if pulled.ledger:
+            ledger[dept] = pulled.ledger
+        result.seconds = round(result.seconds, 3)
+        results.append(result)
+    return results, watermarks, ledger
+
+
+def _failed(run: Run, department: str, error: BawabaError, seconds: float) -> DepartmentResult:
+    _forget(run, department)
+    return DepartmentResult(department, seconds=round(seconds, 3), error=str(error))
 
 
 def _forget(run: Run, department: str) -> None:

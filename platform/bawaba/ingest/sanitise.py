@@ -1,72 +1,136 @@
 """Stage S1: valid canonical rows in, analytic rows out (PRIVACY.md, "S1 — column classes").
 
-The sanitiser reads only fields of the classes in ``contract.ANALYTIC_INPUTS``: identifiers
-and free text are dropped before it sees the batch. The payer's identity is canonicalised,
+The sanitiser reads only fields of the classes in ``contract.ANALYTIC_INPUTS`` (``INPUTS``):
+identifiers and free text are never selected for it. The payer's identity is canonicalised,
 pseudonymised with the keyed HMAC, and replaced by a dense surrogate; quasi-identifiers are
 generalised (time to day and hour, location to community, amount to a band beside the exact
 summand).
+
+A department is sanitised a batch of rows at a time (``generalise``), keeping of each batch
+only compact columns (codes as enums) and the one identity string the payer id is drawn
+from once the whole department is in (``analytic``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from functools import cache
 
 import polars as pl
 
-from bawaba.ingest.contract import ANALYTIC_INPUTS, ANALYTIC_SCHEMA, CODE_LISTS, FIELDS
-from bawaba.ingest.payers import PayerIndex
+from bawaba.ingest.contract import (
+    ANALYTIC_INPUTS,
+    ANALYTIC_SCHEMA,
+    CODE_LISTS,
+    FIELDS,
+    PAYER_IDENTITY,
+)
+from bawaba.ingest.payers import PayerIndex, lookup
 from bawaba.ingest.pseudonym import pseudonyms
 from bawaba.privacy.normalise import fold_digits
 from bawaba.reference import Reference
 from bawaba.reference.bands import band_of_fils
 
 UNKNOWN = "UNKNOWN"
+IDENTITY = "identity"
+
+# The validator's typed versions of the coded fields, timestamp and amount.
+TYPED = ("_occurred_at", "amount_fils", "_service_code", *(f"_{f}" for f in CODE_LISTS))
+
+
+def s1_inputs() -> list[str]:
+    """The canonical fields the sanitiser may read."""
+    return [name for name, cls in FIELDS.items() if cls in ANALYTIC_INPUTS]
+
+
+INPUTS = ("area", "rating", *PAYER_IDENTITY)
+assert set(INPUTS) <= set(s1_inputs())
+
+
+def _enum(values: Iterable[str]) -> pl.Enum:
+    return pl.Enum(list(dict.fromkeys(values)))
 
 
 def _fold_digits(values: pl.Series) -> pl.Series:
     """Every decimal digit of any script as ASCII (PRIVACY.md: NFKC does not fold ٧٨٤).
 
-    Almost every value is ASCII already, so only the few distinct others are folded, in
-    Python, with ``unicodedata``; a vectorised replace over all of Unicode's digits would cost
-    more than the whole rest of the stage.
+    Almost every value is ASCII already (as many bytes as characters), so only the others
+    are folded, in Python, with ``unicodedata``; a vectorised replace over all of Unicode's
+    digits would cost more than the whole rest of the stage.
     """
-    exotic = values.filter(values.str.contains(r"[^\x00-\x7F]")).unique()
-    if exotic.is_empty():
+    at = (values.str.len_bytes() != values.str.len_chars()).arg_true()
+    if at.is_empty():
         return values
-    folded = {v: fold_digits(v) for v in exotic.to_list()}
-    return values.replace(folded)
+    exotic = values.gather(at).to_list()
+    folded = {v: fold_digits(v) for v in set(exotic)}
+    return values.scatter(at, [folded[v] for v in exotic])
+
+
+def _digits(values: pl.Series) -> pl.Series:
+    """Only the ASCII digits of each value.
+
+    Most values hold only digits and dashes, which a literal replace removes at a fraction of
+    the cost of the regular expression; that runs on the rest only.
+    """
+    dashless = values.str.replace_all("-", "", literal=True)
+    odd = dashless.str.contains("[^0-9]").arg_true()
+    if odd.is_empty():
+        return dashless
+    return dashless.scatter(odd, dashless.gather(odd).str.replace_all("[^0-9]", ""))
+
+
+def _eid(payer: pl.DataFrame) -> pl.Series:
+    return _digits(payer.get_column("emirates_id"))
+
+
+def _licence(payer: pl.DataFrame) -> pl.Series:
+    # A branch's licence carries the head office's before a "/", so a company's branches
+    # are one payer.
+    licence = pl.col("trade_licence").str.to_uppercase().str.replace_all(r"\s", "")
+    return payer.select(licence.str.split("/").list.first()).to_series()
+
+
+def _phone(payer: pl.DataFrame) -> pl.Series:
+    return _digits(payer.get_column("mobile")).str.replace(r"^(00971|971|0)", "")
+
+
+def _email(payer: pl.DataFrame) -> pl.Series:
+    return payer.get_column("email").str.strip_chars().str.to_lowercase()
+
+
+# The payer's identity, in order of preference (PRIVACY.md S1): a prefix, the canonical form
+# of a field, and whether that form identifies the payer.
+_TIERS: tuple[
+    tuple[str, Callable[[pl.DataFrame], pl.Series], Callable[[pl.Series], pl.Series]], ...
+] = (
+    ("eid:", _eid, lambda eid: (eid.str.len_chars() == 15) & eid.str.starts_with("784")),
+    ("licence:", _licence, lambda licence: licence.str.len_chars() > 0),
+    ("phone:", _phone, lambda phone: phone.str.len_chars() >= 8),
+    ("email:", _email, lambda email: email.str.contains("@", literal=True)),
+)
 
 
 def canonical_identity(batch: pl.DataFrame) -> pl.Series:
     """The payer's identity as one string, the same however a department formats it.
 
-    Emirates ID, else the trade licence of the head office (a branch's licence carries the
-    head office's before a ``/``, so a company's branches are one payer), else the mobile
-    number, else the e-mail address (PRIVACY.md S1).
+    Emirates ID, else the trade licence of the head office, else the mobile number, else
+    the e-mail address (PRIVACY.md S1); null when none identifies the payer. Each field is
+    worked out only for the rows the fields before it left unidentified: most rows stop at
+    the Emirates ID.
     """
-    folded = batch.select(
-        _fold_digits(batch.get_column(name)).alias(name)
-        for name in ("emirates_id", "trade_licence", "mobile", "email")
-    )
-    eid = pl.col("emirates_id").str.replace_all(r"[^0-9]", "")
-    eid_ok = (eid.str.len_chars() == 15) & eid.str.starts_with("784")
-    licence = (
-        pl.col("trade_licence")
-        .str.to_uppercase()
-        .str.replace_all(r"\s", "")
-        .str.split("/")
-        .list.first()
-    )
-    phone = pl.col("mobile").str.replace_all(r"[^0-9]", "").str.replace(r"^(00971|971|0)", "")
-    email = pl.col("email").str.strip_chars().str.to_lowercase()
-    identity = pl.coalesce(
-        pl.when(eid_ok).then(pl.lit("eid:") + eid),
-        pl.when(licence.str.len_chars() > 0).then(pl.lit("licence:") + licence),
-        pl.when(phone.str.len_chars() >= 8).then(pl.lit("phone:") + phone),
-        pl.when(email.str.contains("@")).then(pl.lit("email:") + email),
-    )
-    return folded.select(identity.alias("identity")).to_series()
+    rest = batch.select(_fold_digits(batch.get_column(name)) for name in PAYER_IDENTITY)
+    at = pl.Series("at", range(batch.height), dtype=pl.UInt32())
+    identity = pl.repeat(None, batch.height, dtype=pl.String(), eager=True).alias(IDENTITY)
+    for prefix, canonical, identifies in _TIERS:
+        form = canonical(rest)
+        ok = identifies(form).fill_null(False)
+        if ok.any():
+            identity = identity.scatter(at.filter(ok), prefix + form.filter(ok))
+        rest, at = rest.filter(~ok), at.filter(~ok)
+        if rest.is_empty():
+            break
+    return identity
 
 
 def _fold_area(text: str) -> str:
@@ -95,64 +159,95 @@ def _locations(reference: Reference) -> tuple[dict[str, str], dict[str, str], di
     return spelling, sector, emirate
 
 
-def s1_inputs() -> list[str]:
-    """The canonical fields the sanitiser may read."""
-    return [name for name, cls in FIELDS.items() if cls in ANALYTIC_INPUTS]
-
-
-def sanitise(
-    valid: pl.DataFrame, *, department: str, key: bytes, payers: PayerIndex, reference: Reference
-) -> pl.DataFrame:
-    """Analytic rows (``contract.ANALYTIC_SCHEMA``) for one batch of valid rows."""
-    typed = ["_occurred_at", "amount_fils", "_service_code", *(f"_{f}" for f in CODE_LISTS)]
-    batch = valid.select(*s1_inputs(), *typed)
-
-    identity = canonical_identity(batch)
-    distinct = identity.unique(maintain_order=True)
-    keys = pl.Series("payer_key", pseudonyms(key, distinct.to_list()), dtype=pl.Binary())
-    ids = pl.DataFrame({"identity": distinct, "payer_id": payers.assign(keys)})
-    payer_id = (
-        identity.to_frame("identity")
-        .join(ids, on="identity", how="left", maintain_order="left")
-        .get_column("payer_id")
+def _places(areas: pl.Series, reference: Reference) -> pl.DataFrame:
+    """Community, sector and emirate of each area, worked out once per distinct spelling
+    (a thousand or so, against millions of rows)."""
+    spelling, sector_of, emirate_of = _locations(reference)
+    community = _enum([*spelling.values(), UNKNOWN])
+    sector = _enum([*sector_of.values(), UNKNOWN])
+    emirate = _enum([*emirate_of.values(), UNKNOWN])
+    table = (
+        areas.unique()
+        .to_frame("area")
+        .with_columns(
+            _area_key()
+            .replace_strict(spelling, default=UNKNOWN, return_dtype=community)
+            .alias("community")
+        )
+        .with_columns(
+            pl.col("community")
+            .replace_strict(sector_of, default=UNKNOWN, return_dtype=sector)
+            .alias("sector")
+        )
+        .with_columns(
+            pl.col("sector")
+            .replace_strict(emirate_of, default=UNKNOWN, return_dtype=emirate)
+            .alias("emirate")
+        )
+    )
+    return (
+        areas.to_frame("area")
+        .join(table, on="area", how="left", nulls_equal=True, maintain_order="left")
+        .drop("area")
     )
 
-    spelling, sector_of, emirate_of = _locations(reference)
-    dept = reference.department(department)
-    category = {s.code: s.category for s in dept.services}
-    community = _area_key().replace_strict(spelling, default=UNKNOWN, return_dtype=pl.String())
-    sector = pl.col("community").replace_strict(sector_of, default=UNKNOWN)
+
+def generalise(valid: pl.DataFrame, *, department: str, reference: Reference) -> pl.DataFrame:
+    """One batch of valid rows as analytic columns (codes still as enums), plus the payer's
+    canonical identity; ``analytic`` finishes them. Reads ``INPUTS`` and ``TYPED`` only."""
+    batch = valid.select(*INPUTS, *TYPED)
+    category = {s.code: s.category for s in reference.department(department).services}
     amount = pl.col("amount_fils")
     rating = pl.col("rating").str.strip_chars().cast(pl.Int8(), strict=False)
+    bands = _enum(b.code for b in reference.amount_bands)
+    out = batch.select(
+        pl.col("_service_code").alias("service"),
+        pl.col("_service_code")
+        .replace_strict(category, return_dtype=_enum(category.values()))
+        .alias("service_category"),
+        pl.col("_record_type").alias("record_type"),
+        pl.col("_status").alias("status"),
+        pl.col("_channel").alias("channel"),
+        (pl.col("_channel") != "counter").alias("electronic"),
+        pl.col("_payment_method").alias("payment_method"),
+        pl.when(pl.col("_payment_method") == "direct_debit").then(pl.col("_bank")).alias("bank"),
+        pl.col("_occurred_at").dt.date().alias("txn_date"),
+        pl.col("_occurred_at").dt.hour().alias("txn_hour"),
+        amount,
+        band_of_fils(amount).cast(bands).alias("amount_band"),
+        pl.col("_payer_type").alias("payer_type"),
+        pl.when(rating.is_between(1, 5)).then(rating).alias("rating"),
+    )
+    places = _places(batch.get_column("area"), reference)
+    return pl.concat([out, places, canonical_identity(batch).to_frame()], how="horizontal")
 
-    out = (
-        batch.with_columns(payer_id.alias("payer_id"))
-        .select(
-            pl.lit(department).alias("department"),
-            pl.col("_service_code").alias("service"),
-            pl.col("_service_code").replace_strict(category).alias("service_category"),
-            pl.col("_record_type").alias("record_type"),
-            pl.col("_status").alias("status"),
-            pl.col("_channel").alias("channel"),
-            (pl.col("_channel") != "counter").alias("electronic"),
-            pl.col("_payment_method").alias("payment_method"),
-            pl.when(pl.col("_payment_method") == "direct_debit")
-            .then(pl.col("_bank"))
-            .alias("bank"),
-            pl.col("_occurred_at").dt.date().alias("txn_date"),
-            pl.col("_occurred_at").dt.hour().alias("txn_hour"),
-            amount,
-            band_of_fils(amount).alias("amount_band"),
-            pl.col("payer_id"),
-            pl.col("_payer_type").alias("payer_type"),
-            community.alias("community"),
-            pl.when(rating.is_between(1, 5)).then(rating).alias("rating"),
-        )
-        .with_columns(sector.alias("sector"))
-    )
-    out = out.with_columns(
-        pl.col("sector").replace_strict(emirate_of, default=UNKNOWN).alias("emirate")
-    )
-    return out.select(pl.col(n).cast(t) for n, t in ANALYTIC_SCHEMA.items()).sort(
-        "txn_date", "txn_hour", maintain_order=True
-    )
+
+def payer_ids(identity: pl.Series, *, key: bytes, payers: PayerIndex) -> pl.Series:
+    """The dense payer id of each identity, drawn in order of first appearance.
+
+    Only identities this run has not met yet are pseudonymised: the HMAC is the costliest
+    step per payer, and a payer meets many departments."""
+    distinct = identity.unique(maintain_order=True)
+    known = payers.recall(distinct)
+    unseen = known.is_null()
+    if unseen.any():
+        new = distinct.filter(unseen)
+        keys = pl.Series("payer_key", pseudonyms(key, new.to_list()), dtype=pl.Binary())
+        assigned = payers.assign(keys)
+        payers.remember(new, assigned)
+        known = known.scatter(unseen.arg_true(), assigned)
+    return lookup(identity, pl.DataFrame({IDENTITY: distinct, "payer_id": known}))
+
+
+def analytic(generalised: pl.DataFrame, payer_id: pl.Series, department: str) -> pl.DataFrame:
+    """The analytic rows (``contract.ANALYTIC_SCHEMA``) of a department's accepted rows, in
+    time order. Codes stay enums: ``store.write_part`` stores them as the text they are."""
+    out = generalised.with_columns(pl.lit(department).alias("department"), payer_id)
+
+    def typed(name: str, dtype: pl.DataType) -> pl.Expr:
+        if dtype == pl.String() and isinstance(out.schema[name], pl.Enum):
+            return pl.col(name)
+        return pl.col(name).cast(dtype)
+
+    columns = [typed(n, t) for n, t in ANALYTIC_SCHEMA.items()]
+    return out.select(columns).sort("txn_date", "txn_hour", maintain_order=True)
