@@ -77,16 +77,21 @@ def simulate(
         )
 
 
-def _simulate(settings: Settings, years: list[int], departments: list[str] | None) -> Any:
-    from bawaba.simulator.simulate import simulate as run_simulation
-
-    with Progress(
+def _progress() -> Progress:
+    """A progress bar on stderr that disappears when done, leaving the summary."""
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TimeElapsedColumn(),
         console=console,
         transient=True,
-    ) as bar:
+    )
+
+
+def _simulate(settings: Settings, years: list[int], departments: list[str] | None) -> Any:
+    from bawaba.simulator.simulate import simulate as run_simulation
+
+    with _progress() as bar:
         task = bar.add_task("simulating", total=None)
 
         def advance(label: str, done: int, total: int) -> None:
@@ -147,13 +152,7 @@ def pipelines_run(
 def _run_pipelines(settings: Settings, departments: list[str]) -> Any:
     from bawaba.ingest.runner import run_pipelines
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with _progress() as bar:
         task = bar.add_task("ingesting", total=None)
         seen: set[str] = set()
 
