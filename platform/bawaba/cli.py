@@ -254,10 +254,54 @@ def demo(
             raise typer.Exit(1)
         _publish(settings)
     if serve:
-        out.print(
-            "serving arrives with the open API; the datasets are published under "
-            f"{settings.datasets_dir}/"
+        _serve(settings, settings.api_host, settings.api_port, settings.api_workers)
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server processes.")] = None,
+) -> None:
+    """Serve the published datasets: the API under /api/v1, its docs at /docs."""
+    with _user_errors():
+        settings = _settings()
+        _serve(
+            settings,
+            host or settings.api_host,
+            settings.api_port if port is None else port,
+            workers or settings.api_workers,
         )
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    from bawaba.catalog.load import load_catalog
+
+    load_catalog(settings.catalog_path)  # a broken catalog fails here, not in every worker
+    base = f"http://{host}:{port}"
+    datasets = f"{base}/api/v1/datasets"
+    out.print(f"serving on {base}  (Ctrl+C stops)")
+    for what, url in (
+        ("API docs", f"{base}/docs"),
+        ("datasets", datasets),
+        ("records", f"{datasets}/epay-annual/records?department=RTA&order=-year"),
+        (
+            "aggregate",
+            f"{datasets}/epay-monthly/aggregate?group_by=channel&measures=sum(amount_aed)",
+        ),
+        ("download", f"{datasets}/epay-annual/download.csv"),
+    ):
+        out.print(f"  {what:<10} {url}")
+    uvicorn.run(
+        "bawaba.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
 
 
 @catalog_app.command("validate")

@@ -17,10 +17,10 @@ from starlette.types import ASGIApp
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, startup_timeout_s: float = 10.0
+    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, startup_timeout_s: float = 30.0
 ) -> Iterator[str]:
     """Serve ``app`` until the block ends; yields its base URL (port 0 picks a free one)."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

@@ -66,6 +66,59 @@ class Settings(BaseSettings):
         ),
     ] = 100_000
 
+    api_host: Annotated[str, Field(description="Address `bawaba serve` listens on.")] = "127.0.0.1"
+    api_port: Annotated[int, Field(ge=0, le=65535, description="Port of `bawaba serve`.")] = 8000
+    api_workers: Annotated[int, Field(ge=1, description="Server processes of `bawaba serve`.")] = 1
+    open_rate_limit: Annotated[
+        str,
+        Field(
+            description="Requests an anonymous caller may make, per client address, in "
+            "slowapi notation (e.g. `120/minute;2000/hour`)."
+        ),
+    ] = "120/minute;3000/hour"
+    rate_limit_storage_uri: Annotated[
+        str,
+        Field(
+            description="Where rate-limit counters live: `memory://` for one process, "
+            "`redis://host:6379` for many."
+        ),
+    ] = "memory://"
+    page_rows: Annotated[
+        int, Field(ge=1, description="Rows in a records page when `limit` is not given.")
+    ] = 100
+    max_page_rows: Annotated[
+        int, Field(ge=1, description="Largest `limit` of a records or aggregate page.")
+    ] = 10_000
+    query_deadline_s: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="A records or aggregate query still running after this is "
+            "interrupted and answered with an error.",
+        ),
+    ] = 5.0
+    response_cache_mb: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="Memory for answers kept by ETag (versions never change, "
+            "so a kept answer never goes stale).",
+        ),
+    ] = 64
+    download_cache_mb: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="Disk under var/cache/ for filtered and CSV/JSON downloads, kept by ETag.",
+        ),
+    ] = 2048
+    duckdb_threads: Annotated[
+        int, Field(ge=1, description="Threads DuckDB may use for one query.")
+    ] = 2
+    duckdb_memory_limit: Annotated[
+        str, Field(description="DuckDB's memory limit (e.g. `2GB`).")
+    ] = "2GB"
+
     @property
     def landing_dir(self) -> Path:
         """Raw department files as delivered (personal data: never served)."""
@@ -99,6 +152,11 @@ class Settings(BaseSettings):
     @property
     def pseudonym_key_file(self) -> Path:
         return self.secrets_dir / "pseudonym.key"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Downloads materialised by ETag; safe to delete at any time."""
+        return self.var_dir / "cache"
 
 
 @cache

@@ -1,0 +1,102 @@
+"""Downloads: a file on disk for every answer, served with HTTP ranges.
+
+A whole dataset in Parquet is the published file itself. Any other download (a filtered
+one, or CSV/JSON) is written once by DuckDB's COPY into ``var/cache/downloads`` under its
+ETag, then served as a file: constant memory whatever its size, no row cap, a
+``Content-Length``, and ``HEAD``/``Range`` for free, so DuckDB, Polars and pandas can read
+the URL directly. The cache is bounded on disk and may be deleted at any time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from bawaba.api.caching import fingerprint
+from bawaba.api.engine import Engine
+from bawaba.api.library import Published
+from bawaba.api.query import Rows, compile_rows
+
+
+@dataclass(frozen=True)
+class Format:
+    extension: str
+    media_type: str
+    copy_options: str
+    """A fixed COPY clause: never built from a request."""
+
+
+FORMATS: dict[str, Format] = {
+    "csv": Format("csv", "text/csv; charset=utf-8", "FORMAT csv, HEADER true"),
+    "json": Format("json", "application/json", "FORMAT json, ARRAY true"),
+    "parquet": Format(
+        "parquet",
+        "application/vnd.apache.parquet",
+        "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880",
+    ),
+}
+
+
+class Downloads:
+    def __init__(self, folder: Path, max_bytes: int, engine: Engine) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self.engine = engine
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def file_for(self, published: Published, rows: Rows, fmt: Format, etag: str) -> Path:
+        """The file holding this download, written first if it is not on disk yet."""
+        dataset = published.dataset
+        whole = not rows.filters and not rows.order and rows.columns in ((), dataset.columns)
+        if whole and fmt.extension == "parquet":
+            return published.path
+        name = f"{dataset.id}-{published.version}-{fingerprint(etag)}.{fmt.extension}"
+        target = self.folder / name
+        if self._touch(target):
+            return target
+        with self._lock_for(name):
+            if self._touch(target):
+                return target
+            self.folder.mkdir(parents=True, exist_ok=True)
+            partial = self.folder / f".{name}.{uuid.uuid4().hex}.part"
+            try:
+                self.engine.copy(
+                    published.path, compile_rows(dataset, rows), partial, fmt.copy_options
+                )
+                partial.replace(target)
+            finally:
+                partial.unlink(missing_ok=True)
+        self._sweep(keep=target)
+        return target
+
+    @staticmethod
+    def _touch(path: Path) -> bool:
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _lock_for(self, name: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(name, threading.Lock())
+
+    def _sweep(self, keep: Path) -> None:
+        """Least recently served first out, until the folder fits its budget."""
+        files = []
+        for path in self.folder.glob("*.*"):
+            with contextlib.suppress(FileNotFoundError):
+                stat = path.stat()
+                files.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in files)
+        for _, size, path in sorted(files):
+            if total <= self.max_bytes:
+                break
+            if path != keep:
+                path.unlink(missing_ok=True)
+                total -= size

@@ -1,0 +1,120 @@
+"""What is published: the catalog joined with the versions under ``datasets/``.
+
+The release pointer (``datasets/current.json``) is re-read when it changes on disk, so a
+publish is visible to a running server on its next request without a restart. Version
+folders never change once named, so their manifests are read once and kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from bawaba.api.problems import NotFound
+from bawaba.catalog.model import Catalog, Dataset
+from bawaba.publish.versions import (
+    CURRENT,
+    DATA,
+    Release,
+    VersionManifest,
+    read_manifest,
+    read_release,
+    versions_of,
+)
+
+
+@dataclass(frozen=True)
+class Published:
+    """One readable version of a dataset."""
+
+    dataset: Dataset
+    version: str
+    current: bool
+    manifest: VersionManifest
+    path: Path
+    """Its Parquet file."""
+
+    @property
+    def pinned(self) -> bool:
+        """Asked for by version number rather than as "the current one"."""
+        return not self.current
+
+
+class Library:
+    def __init__(self, catalog: Catalog, datasets_dir: Path) -> None:
+        self.catalog = catalog
+        self.root = datasets_dir
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int] | None = None
+        self._release: Release | None = None
+        self._manifests: dict[tuple[str, str], VersionManifest] = {}
+
+    def release(self) -> Release | None:
+        """The current release, re-read if ``current.json`` was replaced since last time."""
+        try:
+            stat = (self.root / CURRENT).stat()
+            seen = (stat.st_ino, stat.st_mtime_ns)
+        except FileNotFoundError:
+            seen = None
+        if seen != self._seen:
+            with self._lock:
+                self._release = read_release(self.root) if seen else None
+                self._seen = seen
+        return self._release
+
+    def dataset(self, dataset_id: str) -> Dataset:
+        try:
+            return self.catalog.dataset(dataset_id)
+        except KeyError:
+            known = ", ".join(d.id for d in self.catalog.datasets)
+            raise NotFound(
+                f"no dataset {dataset_id!r}", hint=f"the datasets are: {known}"
+            ) from None
+
+    def current_version(self, dataset_id: str) -> str | None:
+        release = self.release()
+        return release.datasets.get(dataset_id) if release else None
+
+    def versions(self, dataset_id: str) -> list[str]:
+        """Readable versions, newest first; never one newer than the current one (a
+        version installed by a publish that has not switched yet was never released)."""
+        current = self.current_version(dataset_id)
+        if current is None:
+            return []
+        newest = int(current[1:])
+        found = [v for v in versions_of(self.root, dataset_id) if int(v[1:]) <= newest]
+        return found[::-1]
+
+    def manifest(self, dataset_id: str, version: str) -> VersionManifest:
+        key = (dataset_id, version)
+        if key not in self._manifests:
+            self._manifests[key] = read_manifest(self.root, dataset_id, version)
+        return self._manifests[key]
+
+    def resolve(self, dataset_id: str, version: str | None = None) -> Published:
+        """The version to read: the current one, or ``version`` if it is still kept."""
+        dataset = self.dataset(dataset_id)
+        current = self.current_version(dataset_id)
+        if current is None:
+            raise NotFound(
+                f"dataset {dataset_id!r} has no published version yet",
+                hint="it is in the catalog but no release has passed its checks; its "
+                "metadata is at /api/v1/datasets/" + dataset_id,
+                slug="not-published",
+            )
+        wanted = version or current
+        if wanted not in self.versions(dataset_id):
+            kept = ", ".join(self.versions(dataset_id))
+            raise NotFound(
+                f"dataset {dataset_id!r} has no version {wanted!r}",
+                hint=f"the versions kept are: {kept} (current: {current})",
+                slug="no-such-version",
+            )
+        return Published(
+            dataset=dataset,
+            version=wanted,
+            current=version is None,
+            manifest=self.manifest(dataset_id, wanted),
+            path=self.root / dataset_id / wanted / DATA,
+        )

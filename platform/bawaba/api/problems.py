@@ -1,0 +1,139 @@
+"""The API's one error shape: ``{"error": {"code", "message", "hint"}}`` with its status.
+
+Every failure a caller can meet is a ``BawabaError`` (its slug is the code) or one of the
+framework's own exceptions, and every one of them leaves through ``error_response``: a new
+error path cannot invent another shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from bawaba.errors import BawabaError
+
+JSON = "application/json"
+
+
+class ApiError(BawabaError):
+    """A failure answered with ``status``; subclasses name the common ones."""
+
+    status = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        slug: str | None = None,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, slug=slug)
+        if status is not None:
+            self.status = status
+        self.headers = dict(headers or {})
+
+
+class BadParameter(ApiError):
+    slug = "bad-parameter"
+    status = 400
+
+
+class NotFound(ApiError):
+    slug = "not-found"
+    status = 404
+
+
+class Unauthorised(ApiError):
+    slug = "unauthorized"
+    status = 401
+
+
+class Forbidden(ApiError):
+    slug = "forbidden"
+    status = 403
+
+
+class QueryTimeout(ApiError):
+    slug = "query-timeout"
+    status = 503
+
+
+class RateLimited(ApiError):
+    slug = "rate-limited"
+    status = 429
+
+
+def error_body(code: str, message: str, hint: str = "") -> bytes:
+    return orjson.dumps({"error": {"code": code, "message": message, "hint": hint}})
+
+
+def error_response(error: BawabaError, status: int | None = None) -> Response:
+    headers = dict(getattr(error, "headers", {}))
+    status = status or int(getattr(error, "status", 400))
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="bawaba"')
+    return Response(
+        error_body(error.slug, error.message, error.hint),
+        status_code=status,
+        media_type=JSON,
+        headers=headers,
+    )
+
+
+_HTTP_CODES = {
+    404: ("not-found", "no such path", "the API lives under /api/v1; see /docs"),
+    405: ("method-not-allowed", "this path does not answer that method", "see /docs"),
+}
+
+
+async def _on_bawaba_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, BawabaError)
+    return error_response(error)
+
+
+async def _on_http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    code, message, hint = _HTTP_CODES.get(
+        error.status_code, ("http-error", str(error.detail), "see /docs")
+    )
+    return error_response(
+        ApiError(message, hint=hint, slug=code, headers=error.headers),
+        status=error.status_code,
+    )
+
+
+async def _on_validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item.get("loc", ()) if part != "query")
+        problems.append(f"{where}: {item.get('msg', 'invalid')}")
+    return error_response(
+        BadParameter("; ".join(problems) or "invalid request", hint="see /docs for the parameters")
+    )
+
+
+async def _on_unexpected(request: Request, error: Exception) -> Response:
+    # The detail stays in the server log: it may name files or queries.
+    return error_response(
+        ApiError(
+            "the server failed to answer",
+            hint="try again; if it persists, report it with the request's URL",
+            slug="internal",
+        ),
+        status=500,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(BawabaError, _on_bawaba_error)
+    app.add_exception_handler(HTTPException, _on_http_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(Exception, _on_unexpected)

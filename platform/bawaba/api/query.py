@@ -1,0 +1,388 @@
+"""The query compiler: request parameters in, parameterised DuckDB SQL out.
+
+SQL text is assembled only from three things: fixed keywords, the column names that
+catalog.yaml declares for the dataset (quoted, and checked against the catalog before they
+get here), and ``?`` placeholders. Every value a caller sends, the Parquet path included, is
+bound as a parameter. A name the catalog does not declare, an operator or a measure not in
+the lists below, or a value of the wrong type is refused with a ``BadParameter`` naming what
+is valid; nothing a caller sends can reach the SQL text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from bawaba.api.problems import BadParameter
+from bawaba.catalog.model import Dataset, Field
+
+OPERATORS: dict[str, str] = {
+    "eq": "=",
+    "ne": "<>",
+    "gt": ">",
+    "gte": ">=",
+    "lt": "<",
+    "lte": "<=",
+    "in": "IN",
+    "contains": "contains",
+}
+"""Filter operators, written ``?col__op=value`` (``?col=value`` is ``eq``)."""
+
+_ORDERED = ("gt", "gte", "lt", "lte")
+_ALLOWED: dict[str, frozenset[str]] = {
+    "string": frozenset(OPERATORS),
+    "integer": frozenset(OPERATORS) - {"contains"},
+    "decimal": frozenset(OPERATORS) - {"contains"},
+    "date": frozenset(OPERATORS) - {"contains"},
+    "boolean": frozenset({"eq", "ne", "in"}),
+}
+MEASURES = ("count", "sum", "avg", "min", "max")
+"""Aggregate functions: ``count`` (rows) or ``count(col)`` (rows where col is set), and
+``sum``/``avg`` of a number, ``min``/``max`` of a number, a date or a text."""
+_NUMERIC = frozenset({"integer", "decimal"})
+MAX_IN_VALUES = 200
+MAX_VALUE_CHARS = 500
+
+RECORDS_PARAMETERS = frozenset({"select", "order", "limit", "cursor", "version"})
+AGGREGATE_PARAMETERS = frozenset({"group_by", "measures", "order", "limit", "version"})
+DOWNLOAD_PARAMETERS = frozenset({"select", "order", "version"})
+
+_INTEGER = re.compile(r"-?\d{1,18}")
+_DECIMAL = re.compile(r"-?\d{1,18}(\.\d{1,9})?")
+_MEASURE = re.compile(r"(?P<function>[a-z]+)(\((?P<column>[a-z][a-z0-9_]*|\*)\))?")
+
+
+@dataclass(frozen=True)
+class Filter:
+    column: str
+    operator: str
+    values: tuple[object, ...]
+    """One value; several for ``in``."""
+
+
+@dataclass(frozen=True)
+class Sort:
+    column: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Measure:
+    function: str
+    column: str | None = None
+    """None for ``count`` of rows."""
+
+    @property
+    def name(self) -> str:
+        return self.function if self.column is None else f"{self.function}_{self.column}"
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Which rows and columns of a dataset, in which order."""
+
+    filters: tuple[Filter, ...] = ()
+    columns: tuple[str, ...] = ()
+    order: tuple[Sort, ...] = ()
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    filters: tuple[Filter, ...] = ()
+    group_by: tuple[str, ...] = ()
+    measures: tuple[Measure, ...] = (Measure("count"),)
+    order: tuple[Sort, ...] = ()
+
+
+@dataclass(frozen=True)
+class Compiled:
+    sql: str
+    params: tuple[object, ...]
+
+
+# ---------------------------------------------------------------------------------------
+# Parsing request parameters
+# ---------------------------------------------------------------------------------------
+
+
+def _valid(names: Iterable[str]) -> str:
+    return ", ".join(sorted(names))
+
+
+def _column(dataset: Dataset, name: str, parameter: str) -> Field:
+    try:
+        return dataset.field(name)
+    except KeyError:
+        raise BadParameter(
+            f"{parameter}: {dataset.id!r} has no column {name!r}",
+            hint=f"its columns are: {', '.join(dataset.columns)}",
+        ) from None
+
+
+def coerce(field: Field, raw: str, parameter: str) -> object:
+    """``raw`` as a value of ``field``'s type, or a BadParameter saying what it should be."""
+    if len(raw) > MAX_VALUE_CHARS:
+        raise BadParameter(
+            f"{parameter}: the value is {len(raw)} characters long",
+            hint=f"values are at most {MAX_VALUE_CHARS} characters",
+        )
+    kind = field.type
+    if kind == "string":
+        return raw
+    if kind == "integer" and _INTEGER.fullmatch(raw):
+        return int(raw)
+    if kind == "decimal" and _DECIMAL.fullmatch(raw):
+        try:
+            return Decimal(raw)
+        except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
+            pass
+    if kind == "boolean" and raw.lower() in {"true", "false"}:
+        return raw.lower() == "true"
+    if kind == "date":
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            pass
+    example = {
+        "integer": "a whole number such as 2013",
+        "decimal": "a number such as 1250.75",
+        "boolean": "true or false",
+        "date": "a date such as 2013-03-31",
+    }[kind]
+    raise BadParameter(
+        f"{parameter}: {raw!r} is not a valid value for {field.name!r} ({kind})",
+        hint=f"give {example}",
+    )
+
+
+def parse_filters(
+    dataset: Dataset, items: Iterable[tuple[str, str]], reserved: frozenset[str]
+) -> tuple[Filter, ...]:
+    """Every ``col=value`` and ``col__op=value`` among ``items``; the other parameters of
+    the path (``reserved``) are skipped, anything else is refused."""
+    filters = []
+    for name, raw in items:
+        if name in reserved:
+            continue
+        column, _, operator = name.partition("__")
+        operator = operator or "eq"
+        if column not in dataset.columns:
+            raise BadParameter(
+                f"unknown parameter {name!r}: {dataset.id!r} has no column {column!r}",
+                hint=f"filter with col=value or col__op=value on: {', '.join(dataset.columns)}; "
+                f"the other parameters here are: {_valid(reserved)}",
+            )
+        field = dataset.field(column)
+        if operator not in OPERATORS:
+            raise BadParameter(
+                f"unknown operator {operator!r} in {name!r}",
+                hint=f"the operators are: {', '.join(OPERATORS)}",
+            )
+        if operator not in _ALLOWED[field.type]:
+            raise BadParameter(
+                f"operator {operator!r} does not apply to {column!r} ({field.type})",
+                hint=f"for a {field.type} the operators are: "
+                + ", ".join(o for o in OPERATORS if o in _ALLOWED[field.type]),
+            )
+        raws = raw.split(",") if operator == "in" else [raw]
+        if len(raws) > MAX_IN_VALUES:
+            raise BadParameter(
+                f"{name}: {len(raws)} values", hint=f"`in` takes at most {MAX_IN_VALUES} values"
+            )
+        values = tuple(coerce(field, value, name) for value in raws)
+        filters.append(Filter(column, operator, values))
+    return tuple(filters)
+
+
+def _names(raw: str | None) -> list[str]:
+    return [part.strip() for part in (raw or "").split(",") if part.strip()]
+
+
+def parse_columns(dataset: Dataset, raw: str | None) -> tuple[str, ...]:
+    names = _names(raw)
+    for name in names:
+        _column(dataset, name, "select")
+    return tuple(dict.fromkeys(names)) or dataset.columns
+
+
+def parse_order(
+    raw: str | None, allowed: Sequence[str], parameter: str = "order"
+) -> tuple[Sort, ...]:
+    sorts = []
+    for part in _names(raw):
+        descending = part.startswith("-")
+        name = part.removeprefix("-")
+        if name not in allowed:
+            raise BadParameter(
+                f"{parameter}: cannot order by {name!r}",
+                hint=f"order by any of: {', '.join(allowed)} (prefix - for descending)",
+            )
+        sorts.append(Sort(name, descending))
+    return tuple(sorts)
+
+
+def parse_measure(dataset: Dataset, raw: str) -> Measure:
+    match = _MEASURE.fullmatch(raw)
+    if not match or match["function"] not in MEASURES:
+        raise BadParameter(
+            f"measures: {raw!r} is not a measure",
+            hint="write count, or function(column) with function one of: " + ", ".join(MEASURES),
+        )
+    function, column = match["function"], match["column"]
+    if column in (None, "*"):
+        if function != "count":
+            raise BadParameter(
+                f"measures: {function} needs a column", hint=f"e.g. {function}(amount_aed)"
+            )
+        return Measure("count")
+    field = _column(dataset, column, "measures")
+    if function in ("sum", "avg") and field.type not in _NUMERIC:
+        numeric = [f.name for f in dataset.fields if f.type in _NUMERIC]
+        raise BadParameter(
+            f"measures: {function} needs a number, and {column!r} is a {field.type}",
+            hint=f"the numeric columns are: {', '.join(numeric)}",
+        )
+    if function in ("min", "max") and field.type == "boolean":
+        raise BadParameter(
+            f"measures: {function} does not apply to {column!r} (boolean)",
+            hint="count the rows instead, filtered on the flag",
+        )
+    return Measure(function, column)
+
+
+def parse_aggregate(
+    dataset: Dataset,
+    items: Sequence[tuple[str, str]],
+    *,
+    group_by: str | None,
+    measures: str | None,
+    order: str | None,
+) -> Aggregate:
+    groups = _names(group_by)
+    for name in groups:
+        _column(dataset, name, "group_by")
+    chosen = tuple(dict.fromkeys(parse_measure(dataset, m) for m in _names(measures))) or (
+        Measure("count"),
+    )
+    outputs = [*dict.fromkeys(groups), *(m.name for m in chosen)]
+    if len(set(outputs)) != len(outputs):
+        raise BadParameter(
+            "group_by and measures name the same output column twice",
+            hint="group by a column or measure it, not both",
+        )
+    return Aggregate(
+        filters=parse_filters(dataset, items, AGGREGATE_PARAMETERS),
+        group_by=tuple(dict.fromkeys(groups)),
+        measures=chosen,
+        order=parse_order(order, outputs),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Compiling to SQL
+# ---------------------------------------------------------------------------------------
+
+
+def _quoted(name: str) -> str:
+    # Names come from catalog.yaml, which allows only [a-z][a-z0-9_]*; the check makes a
+    # catalog mistake fail loudly instead of becoming SQL.
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ValueError(f"not a catalog column name: {name!r}")
+    return f'"{name}"'
+
+
+def _where(filters: Sequence[Filter]) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    for f in filters:
+        column = _quoted(f.column)
+        if f.operator == "in":
+            clauses.append(f"{column} IN ({', '.join('?' for _ in f.values)})")
+        elif f.operator == "contains":
+            clauses.append(f"contains(lower({column}), lower(?))")
+        else:
+            clauses.append(f"{column} {OPERATORS[f.operator]} ?")
+        params.extend(f.values)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _order_by(order: Sequence[Sort], tiebreak: Sequence[str]) -> str:
+    """``order`` then ``tiebreak``: a total order, so pages never overlap or skip rows."""
+    named = {s.column for s in order}
+    sorts = [*order, *(Sort(c) for c in tiebreak if c not in named)]
+    if not sorts:
+        return ""
+    return " ORDER BY " + ", ".join(
+        f"{_quoted(s.column)} {'DESC' if s.descending else 'ASC'} NULLS LAST" for s in sorts
+    )
+
+
+def _output(dataset: Dataset, name: str, plain_numbers: bool) -> str:
+    column = _quoted(name)
+    if plain_numbers and dataset.field(name).type == "decimal":
+        return f"CAST({column} AS DOUBLE) AS {column}"
+    return column
+
+
+def row_key(dataset: Dataset) -> tuple[str, ...]:
+    """The columns that tell rows apart: the sort key, then the other coordinates."""
+    coordinates = [f.name for f in dataset.by_role("time", "dimension", "attribute")]
+    return tuple(dict.fromkeys([*dataset.sort_by, *coordinates]))
+
+
+def compile_rows(
+    dataset: Dataset,
+    rows: Rows,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    plain_numbers: bool = False,
+) -> Compiled:
+    """The rows, from a Parquet file bound as the first parameter. ``plain_numbers`` casts
+    decimals to doubles, for JSON."""
+    where, params = _where(rows.filters)
+    select = ", ".join(_output(dataset, c, plain_numbers) for c in rows.columns or dataset.columns)
+    sql = f"SELECT {select} FROM read_parquet(?){where}{_order_by(rows.order, row_key(dataset))}"
+    tail: list[object] = []
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        tail = [limit, offset]
+    return Compiled(sql, (*params, *tail))
+
+
+def compile_count(rows: Rows) -> Compiled:
+    where, params = _where(rows.filters)
+    return Compiled(f"SELECT count(*) FROM read_parquet(?){where}", tuple(params))
+
+
+def _measure(dataset: Dataset, measure: Measure, plain_numbers: bool) -> str:
+    alias = _quoted(measure.name)
+    if measure.column is None:
+        return f"count(*) AS {alias}"
+    column = _quoted(measure.column)
+    kind = dataset.field(measure.column).type
+    expression = f"{measure.function}({column})"
+    if measure.function == "sum" and kind == "integer":
+        expression = f"CAST({expression} AS BIGINT)"  # DuckDB sums to a 128-bit integer
+    elif measure.function == "avg" or (plain_numbers and kind == "decimal"):
+        expression = f"CAST({expression} AS DOUBLE)"
+    return f"{expression} AS {alias}"
+
+
+def compile_aggregate(
+    dataset: Dataset, query: Aggregate, *, limit: int | None = None, plain_numbers: bool = False
+) -> Compiled:
+    where, params = _where(query.filters)
+    groups = [_quoted(g) for g in query.group_by]
+    select = ", ".join([*groups, *(_measure(dataset, m, plain_numbers) for m in query.measures)])
+    sql = f"SELECT {select} FROM read_parquet(?){where}"
+    if groups:
+        sql += " GROUP BY " + ", ".join(groups)
+    sql += _order_by(query.order, query.group_by)
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return Compiled(sql, tuple(params))

@@ -1,0 +1,315 @@
+"""The data paths: records, aggregates and downloads of a dataset version.
+
+Each path does the cheap work on the event loop (parse, resolve the version, ETag, the
+answer cache) and sends only a cache miss to a worker thread for DuckDB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse, Response
+
+from bawaba.api import cursors, documents
+from bawaba.api.access import require_read
+from bawaba.api.caching import (
+    caching_headers,
+    canonical_query,
+    etag_for,
+    fingerprint,
+    not_modified,
+)
+from bawaba.api.downloads import FORMATS
+from bawaba.api.library import Published
+from bawaba.api.problems import JSON, BadParameter
+from bawaba.api.query import (
+    DOWNLOAD_PARAMETERS,
+    OPERATORS,
+    RECORDS_PARAMETERS,
+    Aggregate,
+    Rows,
+    compile_aggregate,
+    compile_count,
+    compile_rows,
+    parse_aggregate,
+    parse_columns,
+    parse_filters,
+    parse_order,
+)
+from bawaba.api.routes.catalog import DatasetId, base_url
+from bawaba.api.state import Services, services
+
+router = APIRouter(prefix=documents.API, tags=["data"])
+
+FILTERS = {
+    "parameters": [
+        {
+            "name": "filters",
+            "in": "query",
+            "required": False,
+            "style": "form",
+            "explode": True,
+            "description": "Filters on any column of the dataset: `col=value` for equality, "
+            "`col__op=value` with op one of " + ", ".join(f"`{o}`" for o in OPERATORS) + ". "
+            "`in` takes comma-separated values; `contains` (text only) ignores case. Values "
+            "are typed by the column (integer, decimal, date as 2013-03-31, true/false). "
+            "Every filter must hold.",
+            "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+            "example": {"department": "RTA", "year__gte": "2013"},
+        }
+    ]
+}
+
+Version = Annotated[
+    str | None,
+    Query(
+        description="Read this version (see /versions) instead of the current one.",
+        examples=["v1"],
+    ),
+]
+Select = Annotated[
+    str | None,
+    Query(
+        description="Comma-separated columns to return, in this order (default: all).",
+        examples=["year,department,amount_aed"],
+    ),
+]
+Order = Annotated[
+    str | None,
+    Query(
+        description="Comma-separated columns to order by; `-col` for descending. Ties are "
+        "broken by the dataset's key, so the order is total.",
+        examples=["-amount_aed,department"],
+    ),
+]
+
+
+def _limit(state: Services, limit: int | None, default: int) -> int:
+    ceiling = state.settings.max_page_rows
+    if limit is None:
+        return min(default, ceiling)
+    if not 1 <= limit <= ceiling:
+        raise BadParameter(f"limit: {limit} is out of range", hint=f"give 1 to {ceiling}")
+    return limit
+
+
+def _resolve(request: Request, dataset_id: str, version: str | None) -> Published:
+    state = services(request)
+    dataset = state.library.dataset(dataset_id)
+    require_read(request, dataset)
+    return state.library.resolve(dataset_id, version)
+
+
+async def _json_answer(
+    request: Request, published: Published, kind: str, compute: Callable[[], object]
+) -> Response:
+    """Shared by records and aggregate: ETag, 304, answer cache, then ``compute``."""
+    state = services(request)
+    query = canonical_query(request.query_params.multi_items())
+    etag = etag_for(published, kind, f"{base_url(request)}?{query}")
+    headers = caching_headers(published, etag)
+    if not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    body = state.answers.get(etag)
+    state.metrics.answer_cache.labels("hit" if body is not None else "miss").inc()
+    if body is None:
+        body = orjson.dumps(await run_in_threadpool(compute))
+        state.answers.put(etag, body)
+    return Response(body, media_type=JSON, headers=headers)
+
+
+@router.get(
+    "/datasets/{dataset_id}/records",
+    summary="Rows of a dataset, filtered, ordered and paged",
+    description="Rows as JSON objects with the total number of matching rows. Follow "
+    "`next` (or pass `next_cursor` as `cursor`) for the next page: a cursor stays on the "
+    "version its first page read. Premium datasets need a key (401 without).",
+    openapi_extra=FILTERS,
+)
+async def records(
+    request: Request,
+    dataset_id: DatasetId,
+    select: Select = None,
+    order: Order = None,
+    limit: Annotated[
+        int | None,
+        Query(description="Rows per page: 100 unless given, at most 10,000.", examples=[100]),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(description="Where the page starts: the `next_cursor` of the page before."),
+    ] = None,
+    version: Version = None,
+) -> Response:
+    state = services(request)
+    dataset = state.library.dataset(dataset_id)
+    items = request.query_params.multi_items()
+    rows = Rows(
+        filters=parse_filters(dataset, items, RECORDS_PARAMETERS),
+        columns=parse_columns(dataset, select),
+        order=parse_order(order, dataset.columns),
+    )
+    page_size = _limit(state, limit, state.settings.page_rows)
+    query_id = fingerprint(canonical_query(items, ignore=frozenset({"cursor", "limit", "version"})))
+    offset = 0
+    if cursor is not None:
+        at = cursors.decode(cursor)
+        cursors.check(at, query_id, version)
+        version, offset = at.version, at.offset
+    published = _resolve(request, dataset_id, version)
+
+    def compute() -> dict[str, Any]:
+        source = published.path
+        names, found = state.engine.rows(
+            source,
+            compile_rows(dataset, rows, limit=page_size, offset=offset, plain_numbers=True),
+            "records",
+        )
+        total = state.engine.scalar(source, compile_count(rows), "count")
+        assert isinstance(total, int)
+        following = offset + len(found)
+        next_cursor = (
+            cursors.Cursor(published.version, following, query_id).encode()
+            if following < total
+            else None
+        )
+        next_url = None
+        if next_cursor is not None:
+            kept = [(k, v) for k, v in items if k not in ("cursor", "version")]
+            next_url = str(request.url.replace(query=urlencode([*kept, ("cursor", next_cursor)])))
+        return {
+            "dataset": dataset.id,
+            "version": published.version,
+            "columns": names,
+            "rows": [dict(zip(names, row, strict=True)) for row in found],
+            "total": total,
+            "offset": offset,
+            "limit": page_size,
+            "next_cursor": next_cursor,
+            "next": next_url,
+        }
+
+    return await _json_answer(request, published, "records", compute)
+
+
+@router.get(
+    "/datasets/{dataset_id}/aggregate",
+    summary="Group a dataset's rows and measure them",
+    description="`group_by` columns with `measures` over the filtered rows: `count` (rows), "
+    "`count(col)` (rows where col is set), `sum(col)`, `avg(col)`, `min(col)`, `max(col)`. A "
+    "measure's column in the answer is named `function_column` (e.g. `sum_amount_aed`). "
+    "Suppressed cells have empty measures and are left out of sums and averages.",
+    openapi_extra=FILTERS,
+)
+async def aggregate(
+    request: Request,
+    dataset_id: DatasetId,
+    group_by: Annotated[
+        str | None,
+        Query(
+            description="Comma-separated columns to group by (none: one row for all).",
+            examples=["department,year"],
+        ),
+    ] = None,
+    measures: Annotated[
+        str | None,
+        Query(
+            description="Comma-separated measures (default `count`).",
+            examples=["count,sum(amount_aed),avg(payers)"],
+        ),
+    ] = None,
+    order: Annotated[
+        str | None,
+        Query(
+            description="Order by output columns (group columns or measure names); `-` for "
+            "descending.",
+            examples=["-sum_amount_aed"],
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        Query(
+            description="Most groups returned: 10,000 unless given; `truncated` says if "
+            "there were more.",
+            examples=[100],
+        ),
+    ] = None,
+    version: Version = None,
+) -> Response:
+    state = services(request)
+    dataset = state.library.dataset(dataset_id)
+    query: Aggregate = parse_aggregate(
+        dataset,
+        request.query_params.multi_items(),
+        group_by=group_by,
+        measures=measures,
+        order=order,
+    )
+    most = _limit(state, limit, state.settings.max_page_rows)
+    published = _resolve(request, dataset_id, version)
+
+    def compute() -> dict[str, Any]:
+        names, found = state.engine.rows(
+            published.path,
+            compile_aggregate(dataset, query, limit=most + 1, plain_numbers=True),
+            "aggregate",
+        )
+        return {
+            "dataset": dataset.id,
+            "version": published.version,
+            "group_by": list(query.group_by),
+            "measures": [m.name for m in query.measures],
+            "columns": names,
+            "rows": [dict(zip(names, row, strict=True)) for row in found[:most]],
+            "truncated": len(found) > most,
+        }
+
+    return await _json_answer(request, published, "aggregate", compute)
+
+
+@router.api_route(
+    "/datasets/{dataset_id}/download.{fmt}",
+    methods=["GET", "HEAD"],
+    summary="Download a dataset, whole or filtered",
+    description="CSV, JSON (an array of objects) or Parquet, with the same filters, `select` "
+    "and `order` as /records and no row cap. Answers `HEAD` and `Range` requests, so DuckDB, "
+    "Polars and pandas can read the URL directly.",
+    openapi_extra=FILTERS,
+    response_class=FileResponse,
+)
+async def download(
+    request: Request,
+    dataset_id: DatasetId,
+    fmt: Annotated[str, Path(description="csv, json or parquet.", examples=["parquet"])],
+    select: Select = None,
+    order: Order = None,
+    version: Version = None,
+) -> Response:
+    state = services(request)
+    dataset = state.library.dataset(dataset_id)
+    if fmt not in FORMATS:
+        raise BadParameter(
+            f"no download format {fmt!r}",
+            hint="the formats are: " + ", ".join(f"download.{f}" for f in FORMATS),
+        )
+    format_ = FORMATS[fmt]
+    items = request.query_params.multi_items()
+    rows = Rows(
+        filters=parse_filters(dataset, items, DOWNLOAD_PARAMETERS),
+        columns=parse_columns(dataset, select),
+        order=parse_order(order, dataset.columns),
+    )
+    published = _resolve(request, dataset_id, version)
+    etag = etag_for(published, f"download.{fmt}", canonical_query(items))
+    headers = caching_headers(published, etag)
+    if not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    path = await run_in_threadpool(state.downloads.file_for, published, rows, format_, etag)
+    name = f"{dataset.id}-{published.version}.{format_.extension}"
+    headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return FileResponse(path, media_type=format_.media_type, headers=headers)

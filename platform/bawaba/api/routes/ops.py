@@ -1,0 +1,44 @@
+"""Operations: liveness and Prometheus metrics (both exempt from rate limits)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import Response
+
+from bawaba.api.routes.catalog import json_response
+from bawaba.api.state import services
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/healthz",
+    summary="Liveness and the current release",
+    description="200 while the server answers; names the current release (null before the "
+    "first publish) and how many datasets it holds.",
+)
+def healthz(request: Request) -> Response:
+    release = services(request).library.release()
+    return json_response(
+        {
+            "status": "ok",
+            "release": release.release if release else None,
+            "datasets": len(release.datasets) if release else 0,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description="Requests by route and status, latency histograms, rate-limit refusals, "
+    "DuckDB query time and answer-cache hits, in the Prometheus text format.",
+)
+def metrics(request: Request) -> Response:
+    return Response(
+        services(request).metrics.exposition(),
+        media_type=CONTENT_TYPE_LATEST,
+        headers={"Cache-Control": "no-store"},
+    )

@@ -1,0 +1,29 @@
+"""The services one app instance holds, built at startup and reached from a request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+from starlette.requests import Request
+
+from bawaba.api.caching import AnswerCache
+from bawaba.api.downloads import Downloads
+from bawaba.api.engine import Engine
+from bawaba.api.library import Library
+from bawaba.api.metrics import Metrics
+from bawaba.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    library: Library
+    engine: Engine
+    answers: AnswerCache
+    downloads: Downloads
+    metrics: Metrics
+
+
+def services(request: Request) -> Services:
+    return cast(Services, request.app.state.services)
