@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -59,3 +64,48 @@ def env_for(settings: Settings) -> dict[str, str]:
     if settings.pseudonym_key is not None:
         env["BAWABA_PSEUDONYM_KEY"] = settings.pseudonym_key.get_secret_value()
     return env
+
+
+@dataclass(frozen=True)
+class Served:
+    """A real API server on loopback over a generated release."""
+
+    url: str
+    settings: Settings
+
+    def client(self, **options: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, **options)
+
+
+def api_settings(root: Path, **overrides: Any) -> Settings:
+    return Settings(
+        var_dir=root / "var",
+        datasets_dir=root / "datasets",
+        pipelines_dir=ROOT / "pipelines",
+        catalog_path=ROOT / "catalog.yaml",
+        open_rate_limit="100000/minute",
+        **overrides,
+    )
+
+
+@contextmanager
+def serve_release(settings: Settings) -> Iterator[Served]:
+    from bawaba.api.app import create_app
+    from bawaba.loopback import serve_in_thread
+
+    with serve_in_thread(create_app(settings)) as url:
+        yield Served(url, settings)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """Two releases of every dataset (v1, then v2 current), served on loopback."""
+    from bawaba.catalog.load import load_catalog
+    from releases import write_release
+
+    settings = api_settings(tmp_path_factory.mktemp("served"))
+    catalog = load_catalog(settings.catalog_path)
+    write_release(settings.datasets_dir, catalog, seed=1)
+    write_release(settings.datasets_dir, catalog, seed=2)
+    with serve_release(settings) as server:
+        yield server
