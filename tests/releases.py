@@ -75,7 +75,7 @@ def table_for(dataset: Dataset, rows: int, seed: int) -> pa.Table:
         for f in dataset.fields
         if f.code_list is not None
     }
-    keys = [f.name for f in dataset.by_role("time", "dimension")]
+    keys = dataset.sort_by  # the dataset's key: one row per value
     seen: set[tuple[object, ...]] = set()
     records: list[dict[str, object]] = []
     for _ in range(rows * 20):

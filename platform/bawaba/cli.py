@@ -282,7 +282,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     load_catalog(settings.catalog_path)  # a broken catalog fails here, not in every worker
     base = f"http://{host}:{port}"
     datasets = f"{base}/api/v1/datasets"
-    out.print(f"serving on {base}  (Ctrl+C stops)")
+    out.print(f"serving on {base}  (Ctrl+C stops)", soft_wrap=True)
     for what, url in (
         ("API docs", f"{base}/docs"),
         ("datasets", datasets),
@@ -293,7 +293,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         ),
         ("download", f"{datasets}/epay-annual/download.csv"),
     ):
-        out.print(f"  {what:<10} {url}")
+        out.print(f"  {what:<10} {url}", soft_wrap=True, highlight=False)
     uvicorn.run(
         "bawaba.api.app:create_app",
         factory=True,

@@ -1,8 +1,8 @@
 """DuckDB for the API: one in-process database, a cursor per thread, and a deadline.
 
 The database holds no tables; every query reads a published Parquet file that the query
-compiler binds as a parameter. DuckDB's own limits (threads, memory) come from settings and
-are locked, and a query still running at its deadline is interrupted by one watchdog thread
+compiler binds as a parameter. DuckDB's own limits (threads, memory) come from settings, and
+a query still running at its deadline is interrupted by one watchdog thread
 rather than by a timer thread per query.
 """
 
@@ -89,7 +89,6 @@ class Engine:
             config={"threads": threads, "memory_limit": memory_limit},
         )
         self._db.execute("SET parquet_metadata_cache = true")
-        self._db.execute("SET lock_configuration = true")
         self._local = threading.local()
         self._watchdog = _Watchdog()
         self.deadline_s = deadline_s
@@ -99,6 +98,8 @@ class Engine:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
         if cursor is None:
             cursor = self._db.cursor()
+            # A long query would otherwise draw a progress bar on the server's terminal.
+            cursor.execute("SET enable_progress_bar = false")
             self._local.cursor = cursor
         return cursor
 

@@ -272,9 +272,11 @@ async def aggregate(
     return await _json_answer(request, published, "aggregate", compute)
 
 
-@router.api_route(
+@router.head(
+    "/datasets/{dataset_id}/download.{fmt}", include_in_schema=False, response_class=FileResponse
+)
+@router.get(
     "/datasets/{dataset_id}/download.{fmt}",
-    methods=["GET", "HEAD"],
     summary="Download a dataset, whole or filtered",
     description="CSV, JSON (an array of objects) or Parquet, with the same filters, `select` "
     "and `order` as /records and no row cap. Answers `HEAD` and `Range` requests, so DuckDB, "
