@@ -30,6 +30,10 @@ app.add_typer(simulate_app, name="simulate")
 app.add_typer(pipelines_app, name="pipelines")
 catalog_app = typer.Typer(no_args_is_help=True, add_completion=False, help="The dataset catalog.")
 app.add_typer(catalog_app, name="catalog")
+keys_app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="API keys of the premium tier."
+)
+app.add_typer(keys_app, name="keys")
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console()
@@ -253,6 +257,15 @@ def demo(
         if report.failed:
             raise typer.Exit(1)
         _publish(settings)
+        key, secret = _key_store(settings).create("Demo Business", "business", None)
+        out.print(
+            f"\ndemo premium key ({key.prefix}, plan business):\n  {secret}\ntry:\n"
+            f"  curl -H 'X-API-Key: {secret}' "
+            f"'http://{settings.api_host}:{settings.api_port}/api/v1/datasets/payer-mix/records"
+            "?limit=5'",
+            soft_wrap=True,
+            highlight=False,
+        )
     if serve:
         _serve(settings, settings.api_host, settings.api_port, settings.api_workers)
 
@@ -302,6 +315,129 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         workers=workers,
         log_level="warning",
     )
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
+
+
+def _key_store(settings: Settings) -> Any:
+    from bawaba.keys.store import KeyStore
+
+    return KeyStore.open(settings)
+
+
+def _key_document(key: Any, secret: str | None = None) -> dict[str, Any]:
+    document = {
+        "id": key.id,
+        "prefix": key.prefix,
+        "org": key.org,
+        "plan": key.plan,
+        "created_at": key.created_at.isoformat(),
+        "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+    }
+    return {"id": key.id, "key": secret, "plan": key.plan, **document} if secret else document
+
+
+def _print_new_key(key: Any, secret: str, as_json: bool) -> None:
+    import json
+
+    if as_json:
+        out.print_json(json.dumps(_key_document(key, secret)))
+        return
+    out.print(f"key {key.prefix} for {key.org!r} on plan {key.plan!r}", soft_wrap=True)
+    out.print(secret, soft_wrap=True, highlight=False)
+    console.print("this is the only time the key is shown: keep it now")
+
+
+@keys_app.command("create")
+def keys_create(
+    org: Annotated[str, typer.Option(help="The organisation the key is for.")],
+    plan: Annotated[str, typer.Option(help="A plan of api_keys/plans.yaml.")],
+    expires: Annotated[
+        str | None, typer.Option(help="Lifetime such as 90d, 12w or 24h (default: none).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a key; it is printed once and only its keyed hash is stored."""
+    from datetime import UTC, datetime
+
+    from bawaba.catalog.load import load_catalog
+    from bawaba.keys.plans import load_plans
+
+    with _user_errors():
+        settings = _settings()
+        load_plans(settings.plans_path, load_catalog(settings.catalog_path)).get(plan)
+        expires_at = datetime.now(UTC) + _duration(expires) if expires else None
+        key, secret = _key_store(settings).create(org, plan, expires_at)
+        _print_new_key(key, secret, as_json)
+
+
+def _duration(text: str) -> Any:
+    import re
+    from datetime import timedelta
+
+    match = re.fullmatch(r"(\d+)([hdw])", text.strip())
+    if not match:
+        raise BawabaError(
+            f"--expires {text!r} is not a lifetime",
+            hint="write a number and h, d or w: 24h, 90d, 12w",
+            slug="bad-option",
+        )
+    unit = {"h": "hours", "d": "days", "w": "weeks"}[match[2]]
+    return timedelta(**{unit: int(match[1])})
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOption = False) -> None:
+    """Every key: prefix, organisation, plan, dates and state (never the secret)."""
+    import json
+    from datetime import UTC, datetime
+
+    with _user_errors():
+        keys = _key_store(_settings()).list()
+    if as_json:
+        out.print_json(json.dumps([_key_document(k) for k in keys]))
+        return
+    now = datetime.now(UTC)
+    table = Table("id", "prefix", "org", "plan", "created", "expires", "state")
+    for k in keys:
+        state = "usable" if k.usable(now) else ("revoked" if k.revoked_at else "expired")
+        table.add_row(
+            k.id,
+            k.prefix,
+            k.org,
+            k.plan,
+            f"{k.created_at:%Y-%m-%d}",
+            f"{k.expires_at:%Y-%m-%d}" if k.expires_at else "-",
+            state,
+        )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id.")], as_json: JsonOption = False
+) -> None:
+    """Revoke a key: it is refused from its next request on."""
+    import json
+
+    with _user_errors():
+        key = _key_store(_settings()).revoke(key_id)
+    if as_json:
+        out.print_json(json.dumps(_key_document(key)))
+    else:
+        out.print(f"revoked {key.prefix}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: Annotated[str, typer.Argument(help="The key's id.")], as_json: JsonOption = False
+) -> None:
+    """Give a key a new secret (same id, plan and usage); the old secret stops working."""
+    with _user_errors():
+        key, secret = _key_store(_settings()).rotate(key_id)
+        _print_new_key(key, secret, as_json)
 
 
 @catalog_app.command("validate")

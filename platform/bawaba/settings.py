@@ -119,6 +119,28 @@ class Settings(BaseSettings):
         str, Field(description="DuckDB's memory limit (e.g. `2GB`).")
     ] = "2GB"
 
+    key_store_path: Annotated[
+        Path, Field(description="The API key store (SQLite): hashed secrets and usage.")
+    ] = Path("api_keys/keys.sqlite")
+    plans_path: Annotated[Path, Field(description="The plans keys can be on.")] = Path(
+        "api_keys/plans.yaml"
+    )
+    key_store_secret: Annotated[
+        SecretStr | None,
+        Field(
+            description="Secret key of the keyed hash of API keys and of bearer-token "
+            "signatures. When unset, a key file under var/secrets/ is used (created on first "
+            "need)."
+        ),
+    ] = None
+    token_lifetime_s: Annotated[
+        int, Field(ge=60, le=86_400, description="Lifetime of a bearer token from /oauth/token.")
+    ] = 900
+    usage_flush_s: Annotated[
+        float,
+        Field(gt=0, description="How often a server writes its usage counts to the key store."),
+    ] = 1.0
+
     @property
     def landing_dir(self) -> Path:
         """Raw department files as delivered (personal data: never served)."""
@@ -152,6 +174,10 @@ class Settings(BaseSettings):
     @property
     def pseudonym_key_file(self) -> Path:
         return self.secrets_dir / "pseudonym.key"
+
+    @property
+    def key_store_secret_file(self) -> Path:
+        return self.secrets_dir / "api-keys.key"
 
     @property
     def cache_dir(self) -> Path:

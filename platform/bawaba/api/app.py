@@ -18,15 +18,23 @@ from bawaba import __version__
 from bawaba.api.caching import AnswerCache
 from bawaba.api.downloads import Downloads
 from bawaba.api.engine import Engine
+from bawaba.api.gatekeeper import Authenticator, Gatekeeper
 from bawaba.api.library import Library
-from bawaba.api.limits import RateLimitMiddleware, RateLimits, anonymous, parse_limits
+from bawaba.api.limits import RateLimits, parse_limits
 from bawaba.api.metrics import Metrics, MetricsMiddleware
+from bawaba.api.oauth import TokenServer
+from bawaba.api.oauth import router as oauth_router
 from bawaba.api.problems import install_error_handlers
 from bawaba.api.routes import catalog as catalog_routes
 from bawaba.api.routes import data as data_routes
+from bawaba.api.routes import me as me_routes
 from bawaba.api.routes import ops as ops_routes
 from bawaba.api.state import Services
 from bawaba.catalog.load import load_catalog
+from bawaba.keys.plans import load_plans
+from bawaba.keys.store import KeyStore, store_secret
+from bawaba.keys.tokens import TokenIssuer
+from bawaba.keys.usage import Meter
 from bawaba.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -44,6 +52,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     catalog = load_catalog(settings.catalog_path)
     open_limits = parse_limits(settings.open_rate_limit, "BAWABA_OPEN_RATE_LIMIT")
+    plans = load_plans(settings.plans_path, catalog)
+    keys = KeyStore(settings.key_store_path, store_secret(settings))
+    tokens = TokenIssuer(settings.secrets_dir / "token-keys.json", settings.token_lifetime_s)
+    meter = Meter(keys, settings.usage_flush_s)
     metrics = Metrics()
 
     @asynccontextmanager
@@ -63,10 +75,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.cache_dir / "downloads", settings.download_cache_mb * 1024 * 1024, engine
             ),
             metrics=metrics,
+            keys=keys,
+            plans=plans,
+            meter=meter,
+            token_server=TokenServer(keys, tokens, plans),
         )
+        meter.start()
         try:
             yield
         finally:
+            meter.stop()
             engine.close()
 
     app = FastAPI(
@@ -80,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(catalog_routes.router)
     app.include_router(data_routes.router)
+    app.include_router(me_routes.router)
+    app.include_router(oauth_router)
     app.include_router(ops_routes.router)
 
     @app.get("/", include_in_schema=False)
@@ -94,15 +114,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exclude_content_types=("application/vnd.apache.parquet", "text/event-stream"),
     )
     app.add_middleware(
-        RateLimitMiddleware,
+        Gatekeeper,
+        authenticate=Authenticator(keys, tokens, plans),
         limits=RateLimits(settings.rate_limit_storage_uri),
-        identify=anonymous(open_limits),
+        anonymous_limits=open_limits,
+        meter=meter,
         on_refusal=lambda caller: metrics.rate_limited.labels(caller.policy).inc(),
     )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
-        allow_methods=["GET", "HEAD", "OPTIONS"],
+        allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
         allow_headers=["*"],
         expose_headers=[
             "ETag",

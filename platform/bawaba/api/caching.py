@@ -68,29 +68,30 @@ def caching_headers(published: Published, etag: str) -> dict[str, str]:
 
 
 class AnswerCache:
-    """Encoded answers by ETag, least recently used first out, bounded in bytes."""
+    """Encoded answers and their row counts by ETag, least recently used first out, bounded
+    in bytes."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._bytes = 0
-        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._items: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, etag: str) -> bytes | None:
+    def get(self, etag: str) -> tuple[bytes, int] | None:
         with self._lock:
-            body = self._items.get(etag)
-            if body is not None:
+            found = self._items.get(etag)
+            if found is not None:
                 self._items.move_to_end(etag)
-            return body
+            return found
 
-    def put(self, etag: str, body: bytes) -> None:
+    def put(self, etag: str, body: bytes, rows: int) -> None:
         if len(body) > self.max_bytes // 8:
             return  # one large answer would push out many small ones
         with self._lock:
             if etag in self._items:
                 return
-            self._items[etag] = body
+            self._items[etag] = (body, rows)
             self._bytes += len(body)
             while self._bytes > self.max_bytes:
-                _, old = self._items.popitem(last=False)
+                _, (old, _) = self._items.popitem(last=False)
                 self._bytes -= len(old)

@@ -19,7 +19,9 @@ from pathlib import Path
 from bawaba.api.caching import fingerprint
 from bawaba.api.engine import Engine
 from bawaba.api.library import Published
-from bawaba.api.query import Rows, compile_rows
+from bawaba.api.query import Rows, compile_count, compile_rows
+
+MAX_COUNTS_KEPT = 50_000
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,34 @@ class Downloads:
         self.max_bytes = max_bytes
         self.engine = engine
         self._locks: dict[str, threading.Lock] = {}
+        self._counts: dict[str, int] = {}
         self._guard = threading.Lock()
+
+    @staticmethod
+    def _whole(published: Published, rows: Rows) -> bool:
+        columns = published.dataset.columns
+        return not rows.filters and not rows.order and rows.columns in ((), columns)
+
+    def rows_of(self, published: Published, rows: Rows, etag: str) -> int:
+        """How many rows the download holds (counted once per ETag)."""
+        if self._whole(published, rows):
+            return published.manifest.rows
+        with self._guard:
+            known = self._counts.get(etag)
+        if known is None:
+            found = self.engine.scalar(published.path, compile_count(rows), "count")
+            assert isinstance(found, int)
+            known = found
+            with self._guard:
+                if len(self._counts) >= MAX_COUNTS_KEPT:
+                    self._counts.clear()
+                self._counts[etag] = known
+        return known
 
     def file_for(self, published: Published, rows: Rows, fmt: Format, etag: str) -> Path:
         """The file holding this download, written first if it is not on disk yet."""
         dataset = published.dataset
-        whole = not rows.filters and not rows.order and rows.columns in ((), dataset.columns)
-        if whole and fmt.extension == "parquet":
+        if self._whole(published, rows) and fmt.extension == "parquet":
             return published.path
         name = f"{dataset.id}-{published.version}-{fingerprint(etag)}.{fmt.extension}"
         target = self.folder / name
@@ -71,6 +94,8 @@ class Downloads:
                 partial.replace(target)
             finally:
                 partial.unlink(missing_ok=True)
+                with self._guard:
+                    self._locks.pop(name, None)
         self._sweep(keep=target)
         return target
 

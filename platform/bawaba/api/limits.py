@@ -1,29 +1,23 @@
-"""Rate limits: slowapi's limiter (storage from a URI, fixed windows), applied by a plain
-ASGI middleware before routing.
+"""Rate limits: slowapi's limiter (storage from a URI, fixed windows).
 
-The limiter is slowapi's; the middleware is ours because slowapi's own ASGI middleware
-re-sends the response start on every body chunk and so breaks streamed downloads (slowapi
-issues #249 and #260). Every answer carries ``RateLimit-Policy`` and ``RateLimit`` (the
-IETF httpapi draft) beside slowapi's ``X-RateLimit-*``; a refusal is a 429 in the common
-error shape with ``Retry-After``.
+The gatekeeper middleware applies them before routing; it is ours rather than slowapi's
+because slowapi's ASGI middleware re-sends the response start on every body chunk and so
+breaks streamed downloads (slowapi issues #249 and #260). Every answer carries
+``RateLimit-Policy`` and ``RateLimit`` (the IETF httpapi draft) beside slowapi's
+``X-RateLimit-*``.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse_many
 from slowapi import Limiter
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bawaba.api.problems import RateLimited, error_response
 from bawaba.errors import ConfigError
-
-EXEMPT = ("/healthz", "/metrics")
 
 
 @dataclass(frozen=True)
@@ -93,53 +87,3 @@ class RateLimits:
                 closest = verdict
         assert closest is not None, "a caller has at least one limit"
         return closest
-
-
-class RateLimitMiddleware:
-    def __init__(
-        self,
-        app: ASGIApp,
-        limits: RateLimits,
-        identify: Callable[[Scope], Caller],
-        on_refusal: Callable[[Caller], None],
-    ) -> None:
-        self.app = app
-        self.limits = limits
-        self.identify = identify
-        self.on_refusal = on_refusal
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXEMPT or scope["method"] == "OPTIONS":
-            await self.app(scope, receive, send)
-            return
-        caller = self.identify(scope)
-        verdict = self.limits.check(caller)
-        if not verdict.allowed:
-            self.on_refusal(caller)
-            refusal = RateLimited(
-                f"rate limit reached: {verdict.limit.amount} requests per "
-                f"{verdict.limit.get_expiry()} s for this {caller.policy} caller",
-                hint=f"retry in {verdict.reset_in} s; a free developer key raises the limits",
-                headers={"Retry-After": str(verdict.reset_in), **verdict.headers()},
-            )
-            await error_response(refusal)(scope, receive, send)
-            return
-        extra = verdict.headers()
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in extra.items():
-                    headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-def anonymous(limits: Sequence[RateLimitItem]) -> Callable[[Scope], Caller]:
-    def identify(scope: Scope) -> Caller:
-        client = scope.get("client")
-        address = client[0] if client else "unknown"
-        return Caller(identity=f"addr:{address}", policy="anonymous", limits=limits)
-
-    return identify

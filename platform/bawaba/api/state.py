@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from starlette.requests import Request
 
@@ -12,7 +12,13 @@ from bawaba.api.downloads import Downloads
 from bawaba.api.engine import Engine
 from bawaba.api.library import Library
 from bawaba.api.metrics import Metrics
+from bawaba.keys.plans import Plans
+from bawaba.keys.store import KeyStore
+from bawaba.keys.usage import Meter
 from bawaba.settings import Settings
+
+if TYPE_CHECKING:
+    from bawaba.api.oauth import TokenServer
 
 
 @dataclass
@@ -23,6 +29,10 @@ class Services:
     answers: AnswerCache
     downloads: Downloads
     metrics: Metrics
+    keys: KeyStore
+    plans: Plans
+    meter: Meter
+    token_server: TokenServer
 
 
 def services(request: Request) -> Services:

@@ -8,11 +8,10 @@ secret that lives outside the repository. This module is the only holder of that
 from __future__ import annotations
 
 import hmac
-import os
-import secrets
 from collections.abc import Iterable
 
 from bawaba.errors import ConfigError
+from bawaba.fsutil import create_secret_file
 from bawaba.settings import Settings
 
 MIN_KEY_BYTES = 32
@@ -55,14 +54,9 @@ def load_key(settings: Settings) -> bytes:
 
 def ensure_key_file(settings: Settings) -> bool:
     """Create a random key file for local use unless a key is configured; True if created."""
-    path = settings.pseudonym_key_file
-    if settings.pseudonym_key is not None or path.exists():
+    if settings.pseudonym_key is not None:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_urlsafe(48) + "\n")
-    return True
+    return create_secret_file(settings.pseudonym_key_file)
 
 
 def pseudonyms(key: bytes, identities: Iterable[str]) -> list[bytes]:

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
 from bawaba.api import cursors, documents
-from bawaba.api.access import require_read
+from bawaba.api.access import require_export, require_read
 from bawaba.api.caching import (
     caching_headers,
     canonical_query,
@@ -106,20 +106,23 @@ def _resolve(request: Request, dataset_id: str, version: str | None) -> Publishe
 
 
 async def _json_answer(
-    request: Request, published: Published, kind: str, compute: Callable[[], object]
+    request: Request, published: Published, kind: str, compute: Callable[[], dict[str, Any]]
 ) -> Response:
-    """Shared by records and aggregate: ETag, 304, answer cache, then ``compute``."""
+    """Shared by records and aggregate: ETag, 304, answer cache, then ``compute``. The rows
+    answered are left on ``request.state`` for metering."""
     state = services(request)
     query = canonical_query(request.query_params.multi_items())
     etag = etag_for(published, kind, f"{base_url(request)}?{query}")
     headers = caching_headers(published, etag)
     if not_modified(request, etag):
         return Response(status_code=304, headers=headers)
-    body = state.answers.get(etag)
-    state.metrics.answer_cache.labels("hit" if body is not None else "miss").inc()
-    if body is None:
-        body = orjson.dumps(await run_in_threadpool(compute))
-        state.answers.put(etag, body)
+    cached = state.answers.get(etag)
+    state.metrics.answer_cache.labels("hit" if cached is not None else "miss").inc()
+    if cached is None:
+        document = await run_in_threadpool(compute)
+        cached = orjson.dumps(document), len(document["rows"])
+        state.answers.put(etag, *cached)
+    body, request.state.rows = cached
     return Response(body, media_type=JSON, headers=headers)
 
 
@@ -311,6 +314,9 @@ async def download(
     headers = caching_headers(published, etag)
     if not_modified(request, etag):
         return Response(status_code=304, headers=headers)
+    count = await run_in_threadpool(state.downloads.rows_of, published, rows, etag)
+    require_export(request, dataset, count)
+    request.state.rows = count
     path = await run_in_threadpool(state.downloads.file_for, published, rows, format_, etag)
     name = f"{dataset.id}-{published.version}.{format_.extension}"
     headers["Content-Disposition"] = f'attachment; filename="{name}"'

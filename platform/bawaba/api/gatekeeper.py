@@ -1,0 +1,191 @@
+"""The gate every request passes before routing: who is calling, at what rate, within what
+quota; and, once answered, what it used.
+
+1. Credentials: ``X-API-Key``, or ``Authorization: Bearer`` with a token from
+   ``/oauth/token``. None means anonymous. Credentials that are malformed, unknown,
+   wrongly signed, expired or revoked are refused with a 401, whatever the path: a caller
+   who sent a key wants to know it does not work.
+2. Rate limits: per key from its plan, or per client address for anonymous callers.
+3. Quotas (keyed callers): a request is reserved against the monthly request and row
+   quotas before it runs, and its rows and bytes are metered when it ends.
+
+The principal is left on ``request.state`` for the routes' access checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from limits import RateLimitItem
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bawaba.api.access import Principal
+from bawaba.api.limits import Caller, RateLimits, parse_limits
+from bawaba.api.problems import ApiError, RateLimited, Unauthorised, error_response
+from bawaba.keys.plans import Plans
+from bawaba.keys.store import KEY_SHAPE, KeyNotFound, KeyStore
+from bawaba.keys.tokens import InvalidToken, TokenIssuer
+from bawaba.keys.usage import Meter, next_month
+
+EXEMPT = frozenset({"/healthz", "/metrics"})
+# Where credentials are exchanged, not used: its client authentication is the token
+# server's to check, and its callers are limited by address like anonymous ones.
+CREDENTIAL_EXCHANGE = "/oauth/token"
+# A caller whose quota is spent must still be able to see why.
+UNMETERED = frozenset({"/api/v1/me/usage"})
+KEY_HINT = (
+    "send a current key as X-API-Key, or a token from POST /oauth/token as Authorization: "
+    "Bearer; `bawaba keys list` shows keys and their state"
+)
+
+
+class Authenticator:
+    def __init__(self, store: KeyStore, tokens: TokenIssuer, plans: Plans) -> None:
+        self.store = store
+        self.tokens = tokens
+        self.plans = plans
+
+    def __call__(self, headers: Headers, now: datetime) -> Principal | None:
+        presented = headers.get("x-api-key")
+        authorization = headers.get("authorization")
+        if presented is not None:
+            match = KEY_SHAPE.fullmatch(presented.strip())
+            key = self.store.verify(match[1], match[0]) if match else None
+            if key is None:
+                raise Unauthorised("the API key is not valid", hint=KEY_HINT, slug="invalid-key")
+            via = "api-key"
+        elif authorization is not None:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorised(
+                    "the Authorization header is not a Bearer token",
+                    hint=KEY_HINT,
+                    slug="invalid-token",
+                )
+            try:
+                key_id = self.tokens.verify(token.strip())
+            except InvalidToken as error:
+                raise Unauthorised(str(error), hint=KEY_HINT, slug="invalid-token") from None
+            try:
+                key = self.store.get(key_id)
+            except KeyNotFound:
+                raise Unauthorised(
+                    "the token names no key", hint=KEY_HINT, slug="invalid-token"
+                ) from None
+            via = "bearer"
+        else:
+            return None
+        if not key.usable(now):
+            raise Unauthorised(key.why_unusable(now), hint=KEY_HINT, slug="key-not-usable")
+        plan = self.plans.plans.get(key.plan)
+        if plan is None:
+            raise Unauthorised(
+                f"key {key.prefix} is on plan {key.plan!r}, which is no longer offered",
+                hint=f"an administrator moves it to one of: {', '.join(self.plans.plans)}",
+                slug="key-not-usable",
+            )
+        return Principal(key=key, plan=plan, via=via)
+
+
+class Gatekeeper:
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticate: Authenticator,
+        limits: RateLimits,
+        anonymous_limits: list[RateLimitItem],
+        meter: Meter,
+        on_refusal: Callable[[Caller], None],
+    ) -> None:
+        self.app = app
+        self.authenticate = authenticate
+        self.limits = limits
+        self.anonymous_limits = anonymous_limits
+        self.plan_limits = _plan_limits(authenticate.plans)
+        self.meter = meter
+        self.on_refusal = on_refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in EXEMPT or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        now = datetime.now(UTC)
+        try:
+            principal = (
+                None
+                if scope["path"] == CREDENTIAL_EXCHANGE
+                else self.authenticate(Headers(scope=scope), now)
+            )
+            caller = self._caller(scope, principal)
+            verdict = self.limits.check(caller)
+            if not verdict.allowed:
+                self.on_refusal(caller)
+                raise RateLimited(
+                    f"rate limit reached: {verdict.limit.amount} requests per "
+                    f"{verdict.limit.get_expiry()} s for this {caller.policy} caller",
+                    hint=f"retry in {verdict.reset_in} s"
+                    + ("" if principal else "; a free developer key raises the limits"),
+                    headers={"Retry-After": str(verdict.reset_in), **verdict.headers()},
+                )
+            metered = principal is not None and scope["path"] not in UNMETERED
+            if metered:
+                assert principal is not None
+                self._admit(principal, now)
+        except ApiError as refusal:
+            await error_response(refusal)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        extra = verdict.headers()
+        sent = 0
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal sent
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in extra.items():
+                    headers[name] = value
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            if metered:
+                assert principal is not None
+                dataset = scope.get("path_params", {}).get("dataset_id") or scope["path"]
+                rows = int(scope["state"].get("rows", 0))
+                self.meter.done(principal.key.id, str(dataset), rows, sent, now)
+
+    def _caller(self, scope: Scope, principal: Principal | None) -> Caller:
+        if principal is None:
+            client = scope.get("client")
+            address = client[0] if client else "unknown"
+            return Caller(f"addr:{address}", "anonymous", self.anonymous_limits)
+        plan = principal.plan
+        return Caller(f"key:{principal.key.id}", plan.name, self.plan_limits[plan.name])
+
+    def _admit(self, principal: Principal, now: datetime) -> None:
+        plan = principal.plan
+        spent = self.meter.admit(principal.key.id, plan.monthly_requests, plan.monthly_rows, now)
+        if spent is None:
+            return
+        resets = next_month(now)
+        retry = int((resets - now).total_seconds()) + 1
+        raise RateLimited(
+            f"the monthly {spent.what} quota of the {plan.name!r} plan is spent "
+            f"({spent.used:,} of {spent.quota:,})",
+            hint=f"it resets on {resets:%Y-%m-%d} 00:00 UTC; /api/v1/me/usage shows your "
+            "usage; a larger plan has a larger quota",
+            slug="quota-spent",
+            headers={"Retry-After": str(retry)},
+        )
+
+
+def _plan_limits(plans: Plans) -> dict[str, list[RateLimitItem]]:
+    return {
+        name: parse_limits(plan.rate_limits, f"plans.{name}.rate_limits")
+        for name, plan in plans.plans.items()
+    }

@@ -1,0 +1,1 @@
+"""API keys, plans, bearer tokens and usage metering for the premium tier."""

@@ -1,0 +1,253 @@
+"""The key store: API keys (their keyed hashes only) and monthly usage, in SQLite.
+
+A key reads ``bwb_<id>_<secret>``. The id (``client_id`` for OAuth) finds the row; the whole
+key is checked against the stored HMAC-SHA256 under the store's secret, in constant time.
+The key itself is shown once, when it is created or rotated, and never stored or logged; the
+prefix ``bwb_<id>`` names it in listings and logs. One SQLite file in WAL mode serves many
+server processes on one machine; past one machine the same tables live in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bawaba.errors import BawabaError, ConfigError
+from bawaba.fsutil import create_secret_file
+from bawaba.settings import Settings
+
+KEY_SHAPE = re.compile(r"bwb_([a-z2-7]{12})_([A-Za-z0-9_-]{43})")
+_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (
+    id          TEXT PRIMARY KEY,
+    org         TEXT NOT NULL,
+    plan        TEXT NOT NULL,
+    secret_hash BLOB NOT NULL,
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT,
+    revoked_at  TEXT,
+    rotated_at  TEXT
+);
+CREATE TABLE IF NOT EXISTS usage (
+    key_id   TEXT NOT NULL REFERENCES keys(id),
+    month    TEXT NOT NULL,
+    dataset  TEXT NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0,
+    rows     INTEGER NOT NULL DEFAULT 0,
+    bytes    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (key_id, month, dataset)
+);
+"""
+
+
+class KeyNotFound(BawabaError):
+    slug = "no-such-key"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: str
+    org: str
+    plan: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def prefix(self) -> str:
+        return f"bwb_{self.id}"
+
+    def usable(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+    def why_unusable(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return f"key {self.prefix} was revoked on {self.revoked_at:%Y-%m-%d %H:%M} UTC"
+        return f"key {self.prefix} expired on {self.expires_at:%Y-%m-%d %H:%M} UTC"
+
+
+@dataclass(frozen=True)
+class Usage:
+    requests: int = 0
+    rows: int = 0
+    bytes: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.requests + other.requests, self.rows + other.rows, self.bytes + other.bytes
+        )
+
+
+def store_secret(settings: Settings) -> bytes:
+    """The secret under which keys are hashed and tokens signed."""
+    if settings.key_store_secret is not None:
+        secret = settings.key_store_secret.get_secret_value()
+    else:
+        create_secret_file(settings.key_store_secret_file)
+        secret = settings.key_store_secret_file.read_text(encoding="utf-8").strip()
+    if len(secret) < 32:
+        raise ConfigError(
+            "the key store secret is shorter than 32 characters",
+            hint="set BAWABA_KEY_STORE_SECRET to 32+ random characters, or remove it to use "
+            "the generated file under var/secrets/",
+        )
+    return secret.encode()
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def month_of(moment: datetime) -> str:
+    return f"{moment:%Y-%m}"
+
+
+class KeyStore:
+    def __init__(self, path: Path, secret: bytes) -> None:
+        self.path = path
+        self._secret = secret
+        self._local = threading.local()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connection() as db:
+            db.executescript(SCHEMA)
+
+    @classmethod
+    def open(cls, settings: Settings) -> KeyStore:
+        return cls(settings.key_store_path, store_secret(settings))
+
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            self._local.db = db
+        return db
+
+    def _hash(self, key: str) -> bytes:
+        return hmac.digest(self._secret, key.encode(), "sha256")
+
+    @staticmethod
+    def _row(row: tuple[str, str, str, str, str | None, str | None]) -> ApiKey:
+        created = _time(row[3])
+        assert created is not None
+        return ApiKey(row[0], row[1], row[2], created, _time(row[4]), _time(row[5]))
+
+    # --- administration ----------------------------------------------------------------
+
+    def create(self, org: str, plan: str, expires_at: datetime | None) -> tuple[ApiKey, str]:
+        """A new key and its secret text, which is shown once and never stored."""
+        key_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+        key = f"bwb_{key_id}_{secrets.token_urlsafe(32)}"
+        now = datetime.now(UTC)
+        with self._connection() as db:
+            db.execute(
+                "INSERT INTO keys (id, org, plan, secret_hash, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    key_id,
+                    org,
+                    plan,
+                    self._hash(key),
+                    now.isoformat(),
+                    expires_at.isoformat() if expires_at else None,
+                ),
+            )
+        return self.get(key_id), key
+
+    def get(self, key_id: str) -> ApiKey:
+        found = (
+            self._connection()
+            .execute(
+                "SELECT id, org, plan, created_at, expires_at, revoked_at FROM keys WHERE id = ?",
+                (key_id,),
+            )
+            .fetchone()
+        )
+        if found is None:
+            raise KeyNotFound(f"no key {key_id!r}", hint="`bawaba keys list` shows the keys")
+        return self._row(found)
+
+    def list(self) -> list[ApiKey]:
+        rows = self._connection().execute(
+            "SELECT id, org, plan, created_at, expires_at, revoked_at FROM keys ORDER BY created_at"
+        )
+        return [self._row(row) for row in rows]
+
+    def revoke(self, key_id: str) -> ApiKey:
+        self.get(key_id)
+        with self._connection() as db:
+            db.execute(
+                "UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (datetime.now(UTC).isoformat(), key_id),
+            )
+        return self.get(key_id)
+
+    def rotate(self, key_id: str) -> tuple[ApiKey, str]:
+        """A new secret for the same key (same id, plan and usage); the old one stops working
+        at once."""
+        key = self.get(key_id)
+        if key.revoked_at is not None:
+            raise BawabaError(
+                f"key {key.prefix} is revoked", hint="create a new key instead", slug="revoked-key"
+            )
+        text = f"bwb_{key_id}_{secrets.token_urlsafe(32)}"
+        with self._connection() as db:
+            db.execute(
+                "UPDATE keys SET secret_hash = ?, rotated_at = ? WHERE id = ?",
+                (self._hash(text), datetime.now(UTC).isoformat(), key_id),
+            )
+        return key, text
+
+    # --- checking a presented key ------------------------------------------------------
+
+    def verify(self, key_id: str, presented: str) -> ApiKey | None:
+        """The key whose id is ``key_id`` if ``presented`` is its current secret text."""
+        found = (
+            self._connection()
+            .execute(
+                "SELECT id, org, plan, created_at, expires_at, revoked_at, secret_hash "
+                "FROM keys WHERE id = ?",
+                (key_id,),
+            )
+            .fetchone()
+        )
+        if found is None:
+            # Spend the same time as a wrong secret, so ids cannot be probed by timing.
+            hmac.compare_digest(self._hash(presented), bytes(32))
+            return None
+        if not hmac.compare_digest(self._hash(presented), found[6]):
+            return None
+        return self._row(found[:6])
+
+    # --- usage -------------------------------------------------------------------------
+
+    def add_usage(self, counts: dict[tuple[str, str, str], Usage]) -> None:
+        """Add ``(key id, month, dataset) -> usage`` counts in one transaction."""
+        if not counts:
+            return
+        with self._connection() as db:
+            db.executemany(
+                "INSERT INTO usage (key_id, month, dataset, requests, rows, bytes) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_id, month, dataset) DO UPDATE SET "
+                "requests = requests + excluded.requests, rows = rows + excluded.rows, "
+                "bytes = bytes + excluded.bytes",
+                [(*where, u.requests, u.rows, u.bytes) for where, u in counts.items()],
+            )
+
+    def usage(self, key_id: str, month: str) -> dict[str, Usage]:
+        """The key's usage in ``month`` (``YYYY-MM``), by dataset."""
+        rows = self._connection().execute(
+            "SELECT dataset, requests, rows, bytes FROM usage WHERE key_id = ? AND month = ?",
+            (key_id, month),
+        )
+        return {dataset: Usage(r, n, b) for dataset, r, n, b in rows}

@@ -1,0 +1,105 @@
+"""Bearer tokens: short-lived JWTs (HS256, joserfc) naming the key they were issued to.
+
+Signing keys live in ``var/secrets/token-keys.json`` as ``{kid: secret}``, newest last. A
+token carries its key's ``kid``; rotating adds a new signing key and keeps the one before,
+so tokens already issued stay valid until they expire. Only HS256 is accepted: a token with
+``alg: none`` or any other algorithm, a wrong signature, an unknown ``kid``, a wrong issuer
+or audience, or a past ``exp`` is refused. The token says which key it belongs to; the key
+store still decides, on every request, whether that key is usable.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from pathlib import Path
+
+import orjson
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import OctKey
+from joserfc.jwt import JWTClaimsRegistry
+
+from bawaba.fsutil import write_atomic
+
+ISSUER = "bawaba"
+AUDIENCE = "bawaba-api"
+ALGORITHM = "HS256"
+KEPT_SIGNING_KEYS = 2
+
+
+class InvalidToken(Exception):
+    """Why a bearer token was refused (said to the caller)."""
+
+
+class TokenIssuer:
+    def __init__(self, keys_file: Path, lifetime_s: int) -> None:
+        self.keys_file = keys_file
+        self.lifetime_s = lifetime_s
+        self._lock = threading.Lock()
+        self._seen: float | None = None
+        self._keys: dict[str, OctKey] = {}
+        if not keys_file.exists():
+            self.rotate()
+
+    def _signing_keys(self) -> dict[str, OctKey]:
+        """The keys on disk, re-read when another process rotated them."""
+        mtime = self.keys_file.stat().st_mtime_ns
+        if mtime != self._seen:
+            with self._lock:
+                stored: dict[str, str] = orjson.loads(self.keys_file.read_bytes())
+                self._keys = {kid: OctKey.import_key(secret) for kid, secret in stored.items()}
+                self._seen = mtime
+        return self._keys
+
+    def rotate(self) -> str:
+        """Add a new signing key and make it the one that signs; returns its kid."""
+        stored: dict[str, str] = (
+            orjson.loads(self.keys_file.read_bytes()) if self.keys_file.exists() else {}
+        )
+        kid = f"k{int(time.time())}{secrets.token_hex(2)}"
+        stored[kid] = secrets.token_urlsafe(48)
+        kept = dict(list(stored.items())[-KEPT_SIGNING_KEYS:])
+        self.keys_file.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.keys_file, orjson.dumps(kept))
+        self.keys_file.chmod(0o600)
+        return kid
+
+    def issue(self, key_id: str, plan: str) -> str:
+        kid, key = list(self._signing_keys().items())[-1]
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": key_id,
+            "plan": plan,
+            "iat": now,
+            "exp": now + self.lifetime_s,
+            "jti": secrets.token_urlsafe(12),
+        }
+        return jwt.encode({"alg": ALGORITHM, "kid": kid}, claims, key, algorithms=[ALGORITHM])
+
+    def verify(self, token: str) -> str:
+        """The key id a valid token was issued to."""
+        try:
+            header = jws.extract_compact(token.encode()).protected
+        except (JoseError, ValueError) as error:
+            raise InvalidToken("the bearer token is not a JWT") from error
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken(f"tokens are signed with {ALGORITHM}, not {header.get('alg')!r}")
+        key = self._signing_keys().get(str(header.get("kid")))
+        if key is None:
+            raise InvalidToken("the token's signing key is unknown or retired")
+        try:
+            decoded = jwt.decode(token, key, algorithms=[ALGORITHM])
+            JWTClaimsRegistry(
+                iss={"essential": True, "value": ISSUER},
+                aud={"essential": True, "value": AUDIENCE},
+                sub={"essential": True},
+                exp={"essential": True},
+            ).validate(decoded.claims)
+        except JoseError as error:
+            reason = error.description or error.error.replace("_", " ")
+            raise InvalidToken(f"the bearer token is not valid: {reason}") from error
+        return str(decoded.claims["sub"])
