@@ -76,6 +76,13 @@ class Served:
     def client(self, **options: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, **options)
 
+    def new_key(self, plan: str, org: str = "Test Org") -> str:
+        """A new key on ``plan`` in this server's key store, as a caller would send it."""
+        from bawaba.keys.store import KeyStore
+
+        _, secret = KeyStore.open(self.settings).create(org, plan, None)
+        return secret
+
 
 def api_settings(root: Path, **overrides: Any) -> Settings:
     return Settings(
@@ -83,6 +90,8 @@ def api_settings(root: Path, **overrides: Any) -> Settings:
         datasets_dir=root / "datasets",
         pipelines_dir=ROOT / "pipelines",
         catalog_path=ROOT / "catalog.yaml",
+        plans_path=ROOT / "api_keys" / "plans.yaml",
+        key_store_path=root / "var" / "keys.sqlite",
         open_rate_limit="100000/minute",
         **overrides,
     )
