@@ -85,16 +85,16 @@ class Served:
 
 
 def api_settings(root: Path, **overrides: Any) -> Settings:
-    return Settings(
-        var_dir=root / "var",
-        datasets_dir=root / "datasets",
-        pipelines_dir=ROOT / "pipelines",
-        catalog_path=ROOT / "catalog.yaml",
-        plans_path=ROOT / "api_keys" / "plans.yaml",
-        key_store_path=root / "var" / "keys.sqlite",
-        open_rate_limit="100000/minute",
-        **overrides,
-    )
+    defaults: dict[str, Any] = {
+        "var_dir": root / "var",
+        "datasets_dir": root / "datasets",
+        "pipelines_dir": ROOT / "pipelines",
+        "catalog_path": ROOT / "catalog.yaml",
+        "plans_path": ROOT / "api_keys" / "plans.yaml",
+        "key_store_path": root / "var" / "keys.sqlite",
+        "open_rate_limit": "100000/minute",
+    }
+    return Settings(**(defaults | overrides))
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import RedirectResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -46,6 +46,15 @@ Open statistics on government e-payments and e-services in Dubai, published by B
 Every data answer carries an `ETag` (the dataset version and the query) and honours
 `If-None-Match`. Errors are always `{"error": {"code", "message", "hint"}}`.
 """
+
+ROUTERS: tuple[APIRouter, ...] = (
+    catalog_routes.router,
+    data_routes.router,
+    me_routes.router,
+    oauth_router,
+    ops_routes.router,
+)
+"""Every router of the app: the tests walk these to prove each route's access rules."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -96,11 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.include_router(catalog_routes.router)
-    app.include_router(data_routes.router)
-    app.include_router(me_routes.router)
-    app.include_router(oauth_router)
-    app.include_router(ops_routes.router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
