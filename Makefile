@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test test-fast lint bench clean
@@ -34,10 +35,17 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest -n 2 --dist loadgroup
 
-bench: $(STAMP)
+# The benchmarks' own tools: Datasette (the [bench] extra) and wrk (Debian's package).
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/publish.py
 	$(BIN)/python bench/disclosure.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf var datasets/*/ .pytest_cache .mypy_cache .ruff_cache
