@@ -25,6 +25,7 @@ from bawaba.api.metrics import Metrics, MetricsMiddleware
 from bawaba.api.oauth import TokenServer
 from bawaba.api.oauth import router as oauth_router
 from bawaba.api.problems import install_error_handlers
+from bawaba.api.routes import analytics as analytics_routes
 from bawaba.api.routes import catalog as catalog_routes
 from bawaba.api.routes import data as data_routes
 from bawaba.api.routes import me as me_routes
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalog_routes.router)
     app.include_router(data_routes.router)
     app.include_router(me_routes.router)
+    app.include_router(analytics_routes.router)
     app.include_router(oauth_router)
     app.include_router(ops_routes.router)
 
