@@ -121,8 +121,11 @@ def cells(
     keys: dict[str, str],
     filters: dict[str, tuple[object, ...]],
 ) -> tuple[str, list[object]]:
-    """The ``cells`` CTE body: one row per published cell with its ``keys`` (alias -> fixed
-    SQL), its measure as ``value`` and whether it was ``published``."""
+    """The ``cells`` CTE body: one row per cell of ``table`` with its ``keys`` (alias ->
+    fixed SQL), its measure as ``value`` and whether it was ``published``."""
+    # Filters name dimensions the route chose, never caller text; a wrong one is a bug.
+    if not set(filters) <= set(table.dimensions):
+        raise ValueError(f"{table.dataset} has no dimension among {sorted(filters)}")
     selected = ", ".join(f"{sql} AS {ident(alias)}" for alias, sql in keys.items())
     clause, params = where(filters)
     sql = (
