@@ -25,6 +25,7 @@ from bawaba.api.metrics import Metrics, MetricsMiddleware
 from bawaba.api.oauth import TokenServer
 from bawaba.api.oauth import router as oauth_router
 from bawaba.api.problems import install_error_handlers
+from bawaba.api.routes import analytics as analytics_routes
 from bawaba.api.routes import catalog as catalog_routes
 from bawaba.api.routes import data as data_routes
 from bawaba.api.routes import me as me_routes
@@ -51,6 +52,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     catalog_routes.router,
     data_routes.router,
     me_routes.router,
+    analytics_routes.router,
     oauth_router,
     ops_routes.router,
 )
