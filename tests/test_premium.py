@@ -367,6 +367,34 @@ def test_bad_tokens_are_refused(served_gate: Served, case: str) -> None:
     assert control.status_code == 200, "the same token, made right, is accepted"
 
 
+# --- what the gate keeps between requests must not outlive a change ---------------------
+
+
+def test_a_token_kept_as_valid_is_refused_once_expired_or_its_signing_key_retired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bawaba.keys import tokens as tokens_module
+    from bawaba.keys.tokens import KEPT_SIGNING_KEYS, InvalidToken, TokenIssuer
+
+    issuer = TokenIssuer(tmp_path / "token-keys.json", lifetime_s=60)
+    token = issuer.issue("abcdefghijkl", "business")
+    assert issuer.verify(token) == "abcdefghijkl"  # now kept
+    started = time.time()
+    monkeypatch.setattr(tokens_module.time, "time", lambda: started + 61)
+    with pytest.raises(InvalidToken, match="expired"):
+        issuer.verify(token)
+    monkeypatch.undo()
+
+    token = issuer.issue("abcdefghijkl", "business")
+    assert issuer.verify(token) == "abcdefghijkl"
+    for _ in range(KEPT_SIGNING_KEYS):
+        # The file is replaced by another process's `rotate`; its mtime must move on.
+        time.sleep(0.01)
+        TokenIssuer(tmp_path / "token-keys.json", lifetime_s=60).rotate()
+    with pytest.raises(InvalidToken, match="retired"):
+        issuer.verify(token)
+
+
 # --- plans, limits and quotas ----------------------------------------------------------
 
 
