@@ -119,7 +119,8 @@ def _time(text: str | None) -> datetime | None:
 
 
 def month_of(moment: datetime) -> str:
-    return f"{moment:%Y-%m}"
+    # Not ``f"{moment:%Y-%m}"``: strftime costs 5 µs, and the meter asks twice a request.
+    return f"{moment.year:04d}-{moment.month:02d}"
 
 
 class KeyStore:
