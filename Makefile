@@ -46,6 +46,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/publish.py
 	$(BIN)/python bench/disclosure.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/auth.py
 
 clean:
 	rm -rf var datasets/*/ .pytest_cache .mypy_cache .ruff_cache

@@ -83,14 +83,15 @@ DB_NAME = "bench"
 # ---------------------------------------------------------------------------------------
 
 
-def ensure_release(datasets: Path | None, scale: float) -> Path:
-    """A ``datasets/`` folder with a current release: ``datasets`` or the demo's own."""
+def ensure_release(datasets: Path | None, scale: float, workdir: Path = DEMO_WORKDIR) -> Path:
+    """A ``datasets/`` folder with a current release: ``datasets`` or the demo's own, which
+    is published into ``workdir`` (a folder of bench/out/) and reused while its scale holds."""
     if datasets is not None:
         if not (datasets / "current.json").exists():
             sys.exit(f"no release in {datasets} (no current.json): run `bawaba demo --no-serve`")
         return datasets.resolve()
-    folder = DEMO_WORKDIR / "datasets"
-    marker = DEMO_WORKDIR / "scale"
+    folder = workdir / "datasets"
+    marker = workdir / "scale"
     if (
         (folder / "current.json").exists()
         and marker.exists()
@@ -98,12 +99,12 @@ def ensure_release(datasets: Path | None, scale: float) -> Path:
     ):
         print(f"reusing the release in {folder.relative_to(ROOT)} (scale {scale})")
         return folder
-    shutil.rmtree(DEMO_WORKDIR, ignore_errors=True)
-    DEMO_WORKDIR.mkdir(parents=True)
-    print(f"publishing a demo release at scale {scale} into {DEMO_WORKDIR.relative_to(ROOT)}")
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    print(f"publishing a demo release at scale {scale} into {workdir.relative_to(ROOT)}")
     subprocess.run(
         [str(BIN / "bawaba"), "demo", "--scale", str(scale), "--no-serve"],
-        env=_bawaba_env(DEMO_WORKDIR / "var", folder),
+        env=_bawaba_env(workdir / "var", folder),
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -115,6 +116,8 @@ def _bawaba_env(var: Path, datasets: Path) -> dict[str, str]:
     return os.environ | {
         "BAWABA_VAR_DIR": str(var),
         "BAWABA_DATASETS_DIR": str(datasets),
+        # The demo creates a key: into the benchmark's folder, not the checkout's key store.
+        "BAWABA_KEY_STORE_PATH": str(var / "keys.sqlite"),
         "BAWABA_CATALOG_PATH": str(ROOT / "catalog.yaml"),
         "BAWABA_PIPELINES_DIR": str(ROOT / "pipelines"),
     }

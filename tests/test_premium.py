@@ -367,6 +367,54 @@ def test_bad_tokens_are_refused(served_gate: Served, case: str) -> None:
     assert control.status_code == 200, "the same token, made right, is accepted"
 
 
+# --- what the gate keeps between requests must not outlive a change ---------------------
+
+
+def test_a_key_kept_by_the_store_is_read_anew_after_revocation_or_rotation(tmp_path: Path) -> None:
+    path, secret = tmp_path / "keys.sqlite", b"s" * 32
+    store = KeyStore(path, secret)
+    key, text = store.create("Acme", "business", None)
+    assert store.verify(key.id, text) == key  # now kept by this thread
+    # Another connection, as `bawaba keys rotate` and `revoke` in another process are.
+    _, rotated = KeyStore(path, secret).rotate(key.id)
+    assert store.verify(key.id, text) is None
+    assert store.verify(key.id, rotated) is not None
+    KeyStore(path, secret).revoke(key.id)
+    kept = store.verify(key.id, rotated)
+    assert kept is not None
+    assert kept.revoked_at is not None
+    # And this store's own writes, which leave its data_version as it was.
+    other, other_text = store.create("Acme", "business", None)
+    assert store.verify(other.id, other_text) is not None
+    store.revoke(other.id)
+    assert store.get(other.id).revoked_at is not None
+
+
+def test_a_token_kept_as_valid_is_refused_once_expired_or_its_signing_key_retired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bawaba.keys import tokens as tokens_module
+    from bawaba.keys.tokens import KEPT_SIGNING_KEYS, InvalidToken, TokenIssuer
+
+    issuer = TokenIssuer(tmp_path / "token-keys.json", lifetime_s=60)
+    token = issuer.issue("abcdefghijkl", "business")
+    assert issuer.verify(token) == "abcdefghijkl"  # now kept
+    started = time.time()
+    monkeypatch.setattr(tokens_module.time, "time", lambda: started + 61)
+    with pytest.raises(InvalidToken, match="expired"):
+        issuer.verify(token)
+    monkeypatch.undo()
+
+    token = issuer.issue("abcdefghijkl", "business")
+    assert issuer.verify(token) == "abcdefghijkl"
+    for _ in range(KEPT_SIGNING_KEYS):
+        # The file is replaced by another process's `rotate`; its mtime must move on.
+        time.sleep(0.01)
+        TokenIssuer(tmp_path / "token-keys.json", lifetime_s=60).rotate()
+    with pytest.raises(InvalidToken, match="retired"):
+        issuer.verify(token)
+
+
 # --- plans, limits and quotas ----------------------------------------------------------
 
 

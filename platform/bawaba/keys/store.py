@@ -5,6 +5,13 @@ key is checked against the stored HMAC-SHA256 under the store's secret, in const
 The key itself is shown once, when it is created or rotated, and never stored or logged; the
 prefix ``bwb_<id>`` names it in listings and logs. One SQLite file in WAL mode serves many
 server processes on one machine; past one machine the same tables live in PostgreSQL.
+
+Every keyed request reads its key, and reading the row (a query, three timestamps parsed)
+cost more than the rest of the check (bench/auth.py). So each thread keeps the keys it has
+read, and asks SQLite on every request only whether the file changed: ``PRAGMA
+data_version`` changes when any other connection, in this process or another (``bawaba keys
+revoke``), commits; this store's own writes drop the copies at once. A revoked or rotated
+key is thus refused on its very next request, as before.
 """
 
 from __future__ import annotations
@@ -24,6 +31,11 @@ from bawaba.settings import Settings
 
 KEY_SHAPE = re.compile(r"bwb_([a-z2-7]{12})_([A-Za-z0-9_-]{43})")
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+# Keys a thread keeps read; past this it starts over (they are re-read on need).
+KEPT_KEYS = 10_000
+_SELECT_KEY = (
+    "SELECT id, org, plan, created_at, expires_at, revoked_at, secret_hash FROM keys WHERE id = ?"
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
@@ -107,7 +119,8 @@ def _time(text: str | None) -> datetime | None:
 
 
 def month_of(moment: datetime) -> str:
-    return f"{moment:%Y-%m}"
+    # Not ``f"{moment:%Y-%m}"``: strftime costs 5 µs, and the meter asks twice a request.
+    return f"{moment.year:04d}-{moment.month:02d}"
 
 
 class KeyStore:
@@ -132,6 +145,30 @@ class KeyStore:
             db.execute("PRAGMA foreign_keys = ON")
             self._local.db = db
         return db
+
+    def _kept(self, db: sqlite3.Connection) -> dict[str, tuple[ApiKey, bytes] | None]:
+        """This thread's copies of keys, (key, secret hash) or None for no such key, by id;
+        emptied first if the store changed since they were read."""
+        version: int = db.execute("PRAGMA data_version").fetchone()[0]
+        kept: dict[str, tuple[ApiKey, bytes] | None] | None = getattr(self._local, "kept", None)
+        if kept is None or version != self._local.version or len(kept) >= KEPT_KEYS:
+            kept = self._local.kept = {}
+            self._local.version = version
+        return kept
+
+    def _forget(self) -> None:
+        """After this thread wrote: its own commits leave its data_version as it was."""
+        self._local.kept = None
+
+    def _read(self, key_id: str) -> tuple[ApiKey, bytes] | None:
+        """The key ``key_id`` and its secret hash, as the store holds them now."""
+        db = self._connection()
+        kept = self._kept(db)
+        # Unknown ids are kept too, so that a repeated probe costs what a known key costs.
+        if key_id not in kept:
+            row = db.execute(_SELECT_KEY, (key_id,)).fetchone()
+            kept[key_id] = None if row is None else (self._row(row[:6]), bytes(row[6]))
+        return kept[key_id]
 
     def _hash(self, key: str) -> bytes:
         return hmac.digest(self._secret, key.encode(), "sha256")
@@ -162,20 +199,14 @@ class KeyStore:
                     expires_at.isoformat() if expires_at else None,
                 ),
             )
+        self._forget()
         return self.get(key_id), key
 
     def get(self, key_id: str) -> ApiKey:
-        found = (
-            self._connection()
-            .execute(
-                "SELECT id, org, plan, created_at, expires_at, revoked_at FROM keys WHERE id = ?",
-                (key_id,),
-            )
-            .fetchone()
-        )
+        found = self._read(key_id)
         if found is None:
             raise KeyNotFound(f"no key {key_id!r}", hint="`bawaba keys list` shows the keys")
-        return self._row(found)
+        return found[0]
 
     def list(self) -> list[ApiKey]:
         rows = self._connection().execute(
@@ -190,6 +221,7 @@ class KeyStore:
                 "UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                 (datetime.now(UTC).isoformat(), key_id),
             )
+        self._forget()
         return self.get(key_id)
 
     def rotate(self, key_id: str) -> tuple[ApiKey, str]:
@@ -206,28 +238,21 @@ class KeyStore:
                 "UPDATE keys SET secret_hash = ?, rotated_at = ? WHERE id = ?",
                 (self._hash(text), datetime.now(UTC).isoformat(), key_id),
             )
+        self._forget()
         return key, text
 
     # --- checking a presented key ------------------------------------------------------
 
     def verify(self, key_id: str, presented: str) -> ApiKey | None:
         """The key whose id is ``key_id`` if ``presented`` is its current secret text."""
-        found = (
-            self._connection()
-            .execute(
-                "SELECT id, org, plan, created_at, expires_at, revoked_at, secret_hash "
-                "FROM keys WHERE id = ?",
-                (key_id,),
-            )
-            .fetchone()
-        )
+        found = self._read(key_id)
         if found is None:
             # Spend the same time as a wrong secret, so ids cannot be probed by timing.
             hmac.compare_digest(self._hash(presented), bytes(32))
             return None
-        if not hmac.compare_digest(self._hash(presented), found[6]):
+        if not hmac.compare_digest(self._hash(presented), found[1]):
             return None
-        return self._row(found[:6])
+        return found[0]
 
     # --- usage -------------------------------------------------------------------------
 
