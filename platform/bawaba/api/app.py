@@ -32,6 +32,7 @@ from bawaba.api.routes import me as me_routes
 from bawaba.api.routes import ops as ops_routes
 from bawaba.api.state import Services
 from bawaba.catalog.load import load_catalog
+from bawaba.ecosystem import datapackage, dcat_ap, dcat_us
 from bawaba.ecosystem.ckan import routes as ckan_routes
 from bawaba.keys.plans import load_plans
 from bawaba.keys.store import KeyStore, store_secret
@@ -57,6 +58,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     oauth_router,
     ops_routes.router,
     ckan_routes.router,
+    datapackage.router,
+    dcat_us.router,
+    dcat_ap.router,
 )
 """Every router of the app: the tests walk these to prove each route's access rules."""
 
