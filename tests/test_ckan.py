@@ -13,6 +13,7 @@ import ckanapi
 import pytest
 
 from conftest import Served
+from premium import premium_key
 
 OPEN = [
     "epay-annual",
@@ -242,6 +243,14 @@ def test_premium_rows_need_a_key(served: Served) -> None:
             pytest.raises(ckanapi.NotAuthorized),
         ):
             remote.action.datastore_search(resource_id="payer-mix-csv")
+
+
+def test_premium_rows_with_a_key_in_ckans_headers(served: Served) -> None:
+    key = premium_key(served)
+    with ckanapi.RemoteCKAN(served.url, apikey=key) as remote:
+        page = remote.action.datastore_search(resource_id="payer-mix-csv", limit=5)
+    assert page["total"] == 300
+    assert len(page["records"]) == 5
 
 
 def test_status_show_and_both_prefixes_over_get_and_post(served: Served) -> None:
