@@ -15,15 +15,6 @@ import pytest
 from conftest import Served
 from premium import premium_key
 
-OPEN = [
-    "epay-annual",
-    "epay-monthly",
-    "epay-payment-methods",
-    "eservice-adoption",
-    "service-maturity",
-    "eservice-catalog",
-]
-
 
 @pytest.fixture(scope="module")
 def ckan(served: Served) -> Iterator[ckanapi.RemoteCKAN]:
