@@ -7,13 +7,16 @@ prefix, GET, and the error envelope CKAN clients dispatch on.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import ckanapi
 import pytest
 
-from conftest import Served
-from premium import premium_key
+from bawaba.catalog.load import load_catalog
+from bawaba.ecosystem.ckan.actions import ACTIONS
+from conftest import Served, api_settings, serve_release
+from releases import write_release
 
 
 @pytest.fixture(scope="module")
@@ -227,21 +230,36 @@ def test_datastore_search_validation_errors_name_the_parameter(ckan: ckanapi.Rem
         ckan.action.datastore_search(resource_id="no-such-resource")
 
 
-def test_premium_rows_need_a_key(served: Served) -> None:
-    for key in (None, "not-a-real-key"):
+def test_premium_rows_need_a_key_whose_plan_reads_them(served: Served) -> None:
+    business = served.new_key("business")
+    developer = served.new_key("developer")
+    # ckanapi sends the key bare, as Authorization and X-CKAN-API-Key.
+    with ckanapi.RemoteCKAN(served.url, apikey=business) as remote:
+        page = remote.action.datastore_search(resource_id="payer-mix-csv", limit=5)
+        assert page["total"] == 300
+        assert len(page["records"]) == 5
+        assert remote.action.package_list()  # a key also works on open actions
+    for key in (None, developer, "bwb_aaaaaaaaaaaa_" + "x" * 43, "not-a-key"):
         with (
             ckanapi.RemoteCKAN(served.url, apikey=key) as remote,
             pytest.raises(ckanapi.NotAuthorized),
         ):
             remote.action.datastore_search(resource_id="payer-mix-csv")
-
-
-def test_premium_rows_with_a_key_in_ckans_headers(served: Served) -> None:
-    key = premium_key(served)
-    with ckanapi.RemoteCKAN(served.url, apikey=key) as remote:
-        page = remote.action.datastore_search(resource_id="payer-mix-csv", limit=5)
-    assert page["total"] == 300
-    assert len(page["records"]) == 5
+    with served.client() as client:
+        for headers in ({"X-CKAN-API-Key": business}, {"Authorization": business}):
+            answer = client.get(
+                "/api/3/action/datastore_search",
+                params={"resource_id": "payer-mix"},
+                headers=headers,
+            )
+            assert answer.status_code == 200, answer.text
+        refused = client.get(
+            "/api/action/package_list", headers={"X-CKAN-API-Key": "bwb_aaaaaaaaaaaa_" + "x" * 43}
+        )
+    # Refused by the platform's gate before routing, still in CKAN's envelope.
+    assert refused.status_code == 403
+    assert refused.json()["error"]["__type"] == "Authorization Error"
+    assert refused.json()["help"].endswith("help_show?name=package_list")
 
 
 def test_status_show_and_both_prefixes_over_get_and_post(served: Served) -> None:
@@ -324,3 +342,38 @@ def test_openapi_documents_every_action_and_parameter(served: Served) -> None:
     search = {p["name"] for p in paths["/api/3/action/package_search"]["get"]["parameters"]}
     assert {"q", "fq", "rows", "start", "sort", "facet.field"} <= search
     assert not any(p.startswith("/api/action/") for p in paths)  # the alias is not listed twice
+
+
+def test_every_action_refuses_credentials_that_are_not_valid(served: Served) -> None:
+    """The CKAN side of the premium route walk (test_premium.py): whatever the action, on
+    either prefix and method, a key or token that is not valid is CKAN's 403."""
+    not_valid = [
+        {"X-CKAN-API-Key": "bwb_aaaaaaaaaaaa_" + "x" * 43},
+        {"Authorization": "not-a-key"},
+        {"X-API-Key": "bwb_aaaaaaaaaaaa_" + "x" * 43},
+        {"Authorization": "Bearer not.a.token"},
+    ]
+    with served.client() as client:
+        for prefix in ("/api/3/action", "/api/action"):
+            for action in ACTIONS:
+                for method in ("GET", "POST"):
+                    for headers in not_valid:
+                        answer = client.request(method, f"{prefix}/{action}", headers=headers)
+                        assert answer.status_code == 403, (prefix, action, method, headers)
+                        error = answer.json()["error"]
+                        assert error["__type"] == "Authorization Error"
+        anonymous = client.get("/api/3/action/datastore_search?resource_id=epay-daily-service")
+    assert anonymous.status_code == 403
+
+
+def test_a_rate_limited_ckan_client_gets_ckans_envelope(tmp_path: Path) -> None:
+    settings = api_settings(tmp_path, open_rate_limit="2/minute")
+    write_release(settings.datasets_dir, load_catalog(settings.catalog_path), only=["epay-annual"])
+    with serve_release(settings) as server, server.client() as client:
+        answers = [client.get("/api/3/action/status_show") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    refused = answers[-1]
+    assert int(refused.headers["retry-after"]) > 0
+    assert refused.json()["success"] is False
+    assert refused.json()["error"]["__type"] == "Too Many Requests"
+    assert "rate limit" in refused.json()["error"]["message"]

@@ -10,7 +10,6 @@ import pytest
 from nbclient import NotebookClient
 
 from conftest import ROOT, Served
-from premium import premium_key
 
 NOTEBOOKS = ROOT / "notebooks"
 OPEN_NOTEBOOKS = ["01-quick-start.ipynb", "03-reproduce-growth.ipynb"]
@@ -55,5 +54,5 @@ def test_open_notebook_runs(
 def test_premium_notebook_runs_with_a_key(
     served: Served, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("BAWABA_API_KEY", premium_key(served))
+    monkeypatch.setenv("BAWABA_API_KEY", served.new_key("business"))
     run(NOTEBOOKS / PREMIUM_NOTEBOOK, served, monkeypatch, tmp_path)

@@ -34,6 +34,7 @@ from bawaba.api.state import Services
 from bawaba.catalog.load import load_catalog
 from bawaba.ecosystem import datapackage, dcat_ap, dcat_us
 from bawaba.ecosystem.ckan import routes as ckan_routes
+from bawaba.ecosystem.ckan.gateway import CkanGateway
 from bawaba.keys.plans import load_plans
 from bawaba.keys.store import KeyStore, store_secret
 from bawaba.keys.tokens import TokenIssuer
@@ -135,6 +136,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         meter=meter,
         on_refusal=lambda caller: metrics.rate_limited.labels(caller.policy).inc(),
     )
+    # Outside the gatekeeper: CKAN clients' keys reach it as X-API-Key, and its refusals
+    # leave the CKAN paths in CKAN's envelope.
+    app.add_middleware(CkanGateway)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],

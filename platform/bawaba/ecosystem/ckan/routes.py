@@ -3,7 +3,8 @@
 CKAN serves the Action API at both prefixes (``ckanapi`` POSTs to ``/api/action/<name>``);
 OpenAPI lists the ``/api/3/`` paths, the others are the same routes. Every answer and every
 failure leaves in CKAN's envelope (``envelope.py``), never in the open API's error shape, so
-a CKAN client always sees the shape it parses.
+a CKAN client always sees the shape it parses (``gateway.py`` does the same for refusals
+made before routing).
 """
 
 from __future__ import annotations
@@ -34,29 +35,6 @@ PREFIXES = ("/api/3/action", "/api/action")
 DOCUMENTED = PREFIXES[0]
 
 
-def with_platform_credentials(request: Request) -> Request:
-    """``request`` with a CKAN client's key where the platform's access checks look for it.
-
-    CKAN clients send the bare key as ``Authorization`` and ``X-CKAN-API-Key``; the platform
-    reads ``X-API-Key`` (or ``Authorization: Bearer``). Premium checks stay in
-    ``bawaba.api.access``: this only moves the key."""
-    headers = request.headers
-    key = headers.get("x-ckan-api-key")
-    authorization = headers.get("authorization", "").strip()
-    if key is None and authorization and " " not in authorization:
-        key = authorization
-    if key is None or "x-api-key" in headers:
-        return request
-    kept = [
-        (name, value)
-        for name, value in request.scope["headers"]
-        if name.lower() not in (b"x-ckan-api-key", b"authorization")
-        or (name.lower() == b"authorization" and b" " in value.strip())
-    ]
-    scope = {**request.scope, "headers": [*kept, (b"x-api-key", key.encode("latin-1"))]}
-    return Request(scope, request.receive)
-
-
 def help_url(request: Request, name: str) -> str:
     return f"{base_url(request)}{DOCUMENTED}/help_show?name={name}"
 
@@ -66,7 +44,7 @@ async def answer(request: Request, action: Action) -> Response:
     link = help_url(request, action.name)
     try:
         params = parse(action.parameters, await request_data(request))
-        result = await action.run(with_platform_credentials(request), params, request.url.path)
+        result = await action.run(request, params, request.url.path)
     except CkanError as error:
         return error_envelope(link, error)
     except BawabaError as error:
