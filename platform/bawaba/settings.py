@@ -141,6 +141,15 @@ class Settings(BaseSettings):
         Field(gt=0, description="How often a server writes its usage counts to the key store."),
     ] = 1.0
 
+    contact_email: Annotated[
+        str,
+        Field(
+            pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+            description="Where data users write to the publisher; the DCAT catalogs "
+            "(data.json, DCAT-AP) name it as every dataset's contact point.",
+        ),
+    ] = "opendata@bawaba.example"
+
     @property
     def landing_dir(self) -> Path:
         """Raw department files as delivered (personal data: never served)."""

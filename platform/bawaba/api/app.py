@@ -32,6 +32,9 @@ from bawaba.api.routes import me as me_routes
 from bawaba.api.routes import ops as ops_routes
 from bawaba.api.state import Services
 from bawaba.catalog.load import load_catalog
+from bawaba.ecosystem import datapackage, dcat_ap, dcat_us
+from bawaba.ecosystem.ckan import routes as ckan_routes
+from bawaba.ecosystem.ckan.gateway import CkanGateway
 from bawaba.keys.plans import load_plans
 from bawaba.keys.store import KeyStore, store_secret
 from bawaba.keys.tokens import TokenIssuer
@@ -55,6 +58,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     analytics_routes.router,
     oauth_router,
     ops_routes.router,
+    ckan_routes.router,
+    datapackage.router,
+    dcat_us.router,
+    dcat_ap.router,
 )
 """Every router of the app: the tests walk these to prove each route's access rules."""
 
@@ -129,6 +136,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         meter=meter,
         on_refusal=lambda caller: metrics.rate_limited.labels(caller.policy).inc(),
     )
+    # Outside the gatekeeper: CKAN clients' keys reach it as X-API-Key, and its refusals
+    # leave the CKAN paths in CKAN's envelope.
+    app.add_middleware(CkanGateway)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],

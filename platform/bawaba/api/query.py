@@ -81,12 +81,23 @@ class Measure:
 
 
 @dataclass(frozen=True)
+class Search:
+    """``word`` in at least one of ``columns``, read as text and ignoring case: one word of a
+    full-text search (CKAN's ``datastore_search?q=``)."""
+
+    columns: tuple[str, ...]
+    word: str
+
+
+@dataclass(frozen=True)
 class Rows:
     """Which rows and columns of a dataset, in which order."""
 
     filters: tuple[Filter, ...] = ()
     columns: tuple[str, ...] = ()
     order: tuple[Sort, ...] = ()
+    search: tuple[Search, ...] = ()
+    """Every word must match (in addition to the filters)."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +208,30 @@ def parse_filters(
     return tuple(filters)
 
 
+MAX_SEARCH_WORDS = 20
+
+
+def parse_search(
+    dataset: Dataset, text: str, columns: Sequence[str] | None = None
+) -> tuple[Search, ...]:
+    """The words of ``text``, each to be found in one of ``columns`` (default: all)."""
+    columns = tuple(columns or dataset.columns)
+    for name in columns:
+        _column(dataset, name, "q")
+    words = text.split()
+    if len(words) > MAX_SEARCH_WORDS:
+        raise BadParameter(
+            f"q: {len(words)} words", hint=f"search for at most {MAX_SEARCH_WORDS} words"
+        )
+    for word in words:
+        if len(word) > MAX_VALUE_CHARS:
+            raise BadParameter(
+                f"q: a word is {len(word)} characters long",
+                hint=f"words are at most {MAX_VALUE_CHARS} characters",
+            )
+    return tuple(Search(columns, word) for word in words)
+
+
 def _names(raw: str | None) -> list[str]:
     return [part.strip() for part in (raw or "").split(",") if part.strip()]
 
@@ -294,9 +329,13 @@ def _quoted(name: str) -> str:
     return f'"{name}"'
 
 
-def _where(filters: Sequence[Filter]) -> tuple[str, list[object]]:
+def _where(filters: Sequence[Filter], search: Sequence[Search] = ()) -> tuple[str, list[object]]:
     clauses: list[str] = []
     params: list[object] = []
+    for s in search:
+        matches = [f"contains(lower(CAST({_quoted(c)} AS VARCHAR)), lower(?))" for c in s.columns]
+        clauses.append(f"({' OR '.join(matches)})")
+        params.extend(s.word for _ in s.columns)
     for f in filters:
         column = _quoted(f.column)
         if f.operator == "in":
@@ -343,7 +382,7 @@ def compile_rows(
 ) -> Compiled:
     """The rows, from a Parquet file bound as the first parameter. ``plain_numbers`` casts
     decimals to doubles, for JSON."""
-    where, params = _where(rows.filters)
+    where, params = _where(rows.filters, rows.search)
     select = ", ".join(_output(dataset, c, plain_numbers) for c in rows.columns or dataset.columns)
     sql = f"SELECT {select} FROM read_parquet(?){where}{_order_by(rows.order, row_key(dataset))}"
     tail: list[object] = []
@@ -354,7 +393,7 @@ def compile_rows(
 
 
 def compile_count(rows: Rows) -> Compiled:
-    where, params = _where(rows.filters)
+    where, params = _where(rows.filters, rows.search)
     return Compiled(f"SELECT count(*) FROM read_parquet(?){where}", tuple(params))
 
 
