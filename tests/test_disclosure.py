@@ -6,6 +6,7 @@ independent of the platform's own, so every figure below can be checked by hand.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -18,6 +19,7 @@ from bawaba.disclosure import (
     AuditTable,
     DisclosureError,
     audit,
+    cycle,
     link,
     primary,
     protect,
@@ -27,6 +29,7 @@ from bawaba.disclosure import (
     sensitive_share,
     unsafe_groups,
 )
+from bawaba.disclosure.intervals import width
 
 QUANTITIES = {"pay:count": "transactions", "pay:amount": "amount_aed"}
 DERIVED = {"month": ("month", "quarter", "year"), "quarter": ("quarter", "year")}
@@ -182,32 +185,50 @@ def test_sensitive_share() -> None:
 
 
 @pytest.mark.parametrize(
-    ("a", "b", "on"),
+    ("a", "b", "on", "within"),
     [
         # A monthly and an annual table meet on year and department.
-        ((("month", "department"), {}), (("year", "department"), {}), ("department", "year")),
+        (
+            (("month", "department"), {}),
+            (("year", "department"), {}),
+            ("department", "year"),
+            False,
+        ),
         # A direct-debit table is compared with the direct-debit slice of a by-method table.
         (
             (("month", "department"), {"payment_method": "dd"}),
             (("month", "payment_method"), {}),
             ("month", "payment_method", "quarter", "year"),
+            False,
         ),
         # Two direct-debit tables share their restriction.
         (
             (("month", "department"), {"payment_method": "dd"}),
             (("quarter",), {"payment_method": "dd"}),
             ("payment_method", "quarter", "year"),
+            False,
         ),
-        # A direct-debit table cannot be equated with a table that cannot select direct debit.
-        ((("month", "department"), {"payment_method": "dd"}), (("year", "department"), {}), None),
+        # A table that cannot select direct debit holds at least the direct-debit table.
+        (
+            (("month", "department"), {"payment_method": "dd"}),
+            (("year", "department"), {}),
+            ("department", "year"),
+            True,
+        ),
         # Disjoint slices.
-        ((("month",), {"payment_method": "dd"}), (("month",), {"payment_method": "card"}), None),
+        (
+            (("month",), {"payment_method": "dd"}),
+            (("month",), {"payment_method": "card"}),
+            None,
+            False,
+        ),
     ],
 )
 def test_relation_rules(
     a: tuple[Sequence[str], dict[str, str]],
     b: tuple[Sequence[str], dict[str, str]],
     on: tuple[str, ...] | None,
+    within: bool,
 ) -> None:
     rows = transactions(
         payers(12, department="A", month="2024-01", payment_method="dd")
@@ -215,8 +236,34 @@ def test_relation_rules(
     )
     ta = build_table("a", rows, a[0], restriction=a[1])
     tb = build_table("b", rows, b[0], restriction=b[1])
-    found = relation(ta, tb)
-    assert (found.on if found else None) == on
+    for found in (relation(ta, tb), relation(tb, ta)):
+        assert (found.on if found else None) == on
+        if found is not None:
+            assert found.within is within
+            assert (found.left, found.right) == ("a", "b")
+
+
+def test_an_upper_bound_from_a_wider_table_is_audited() -> None:
+    # No table shows the payment method, so the direct-debit table is only known to be a
+    # part of the table of all payments. Kiosk, January: 4 payments in all (published), 2
+    # of them by direct debit (hidden: 2 payers). A reader knows the hidden cell is in
+    # [1, 4]: wide enough for k = 3, not for k = 5.
+    rows = payers(5, department="A", month="2024-01", channel="web", payment_method="dd")
+    rows += payers(
+        2, department="A", month="2024-01", channel="kiosk", payment_method="dd", start=10
+    )
+    rows += payers(2, department="A", month="2024-01", channel="kiosk", start=20)
+    frame = transactions(rows)
+    keys = ("month", "department", "channel")
+    dd = build_table("dd", frame, keys, k=3, restriction={"payment_method": "dd"})
+    total = build_table("total", frame, keys, k=3)
+    [found] = link([primary(dd), primary(total)]).relations
+    assert found.within
+    assert audit([primary(dd), primary(total)]).ok
+    report = audit([primary(dataclasses.replace(dd, k=5)), primary(total)])
+    assert [(f.table, dict(f.coordinates)["channel"], f.quantity) for f in report.failures] == [
+        ("dd", "kiosk", "pay:count")
+    ]
 
 
 def test_tables_that_do_not_add_up_are_refused() -> None:
@@ -229,6 +276,52 @@ def test_tables_that_do_not_add_up_are_refused() -> None:
     total = build_table("all", rows, ("year",))
     with pytest.raises(DisclosureError, match="do not add up"):
         protect([hidden_slice, total])
+
+
+def _cycle_rows() -> pl.DataFrame:
+    """The smallest case Hypothesis found where three tables say more than any two.
+
+    B's transactions: 3 by web in Q1, and some by kiosk in Q2. Q1 has no direct debit at
+    all, and Q2's kiosk payments are all direct debit. So B paid by card exactly 3 times,
+    which no pair of the three tables below gives away.
+    """
+    rows: list[Row] = [(0, "A", "2024-01", "web", "card", 5.0)] * 10
+    rows += [(0, "A", "2024-01", "kiosk", "card", 5.0), (1, "A", "2024-01", "kiosk", "card", 5.0)]
+    rows += [(1, "A", "2024-04", "web", "card", 5.0), (1, "A", "2024-04", "kiosk", "dd", 5.0)]
+    rows += [(i, "B", "2024-01", "web", "card", 5.0) for i in range(3)]
+    rows += [(0, "B", "2024-04", "kiosk", "dd", 5.0)]
+    rows += [(1, "C", "2024-01", "web", "card", 5.0), (0, "C", "2024-04", "web", "card", 5.0)]
+    return transactions(rows)
+
+
+def test_tables_crossing_in_a_cycle_are_refused() -> None:
+    frame = _cycle_rows()
+    tables = [
+        build_table("dept-channel", frame, ("quarter", "department", "channel"), k=2),
+        build_table("dept-method", frame, ("year", "department", "payment_method"), k=2),
+        build_table("channel-method", frame, ("quarter", "channel", "payment_method"), k=2),
+    ]
+    assert cycle(tables) == ("channel-method", "dept-channel", "dept-method")
+    with pytest.raises(DisclosureError, match="cycle"):
+        protect(tables)
+    # Any two of them, or all three beside a table crossing all three dimensions, are fine.
+    assert cycle(tables[:2]) == cycle(tables[1:]) == ()
+    full = build_table("all", frame, ("quarter", "department", "channel", "payment_method"))
+    assert cycle([*tables, full]) == ()
+
+
+def test_a_restriction_counts_as_a_coordinate_in_a_cycle() -> None:
+    # Direct debit by quarter and department, all payments by month and department and by
+    # month and payment method: department - payment method - month is a cycle.
+    frame = _cycle_rows()
+    tables = [
+        build_table("dd", frame, ("quarter", "department"), restriction={"payment_method": "dd"}),
+        build_table("monthly", frame, ("month", "department")),
+        build_table("methods", frame, ("month", "payment_method")),
+    ]
+    assert cycle(tables) == ("dd", "methods", "monthly")
+    tables[2] = build_table("methods", frame, ("month", "department", "payment_method"))
+    assert cycle(tables) == ()
 
 
 # -- secondary ---------------------------------------------------------------------------
@@ -332,6 +425,42 @@ def test_the_audit_widens_a_pair_of_small_hidden_counts() -> None:
     assert report.ok
     assert by_name(done)["monthly"].suppressed.sum() == 3
     assert report.rows.height == 3 * 2  # three cells, two quantities
+
+
+def test_a_published_row_holds_at_least_one_transaction() -> None:
+    # March (5) and May (6) are hidden and add up to 11. A reader knows each is at least 1,
+    # so March is in [1, 10]: 10 values, a width of 9 < k. (Were a row allowed to be 0,
+    # [0, 11] would look wide enough.)
+    rows: list[Row] = []
+    for i, month in enumerate(MONTHS):
+        n = {"2024-03": 5, "2024-05": 6}.get(month, 20 + 10 * i)
+        rows += payers(n, department="A", month=month, start=100 * i)
+    frame = transactions(rows)
+    monthly = build_table("monthly", frame, ("month", "department"))
+    annual = build_table("annual", frame, ("year", "department"), protected=True)
+    assert not audit(secondary([primary(monthly), primary(annual)])).ok
+    done, _ = protect([monthly, annual])
+    assert by_name(done)["monthly"].suppressed.sum() == 3
+
+
+def test_no_count_is_assumed_positive_in_a_table_mixing_populations() -> None:
+    # A cell of a table of attempts and payments exists when there was an attempt; it may
+    # hold no payment at all.
+    table = _one_cell([100.0] * 10)
+    mixed = dataclasses.replace(
+        table, quantities={"tries:count": "transactions", "pay:amount": "amount_aed"}
+    )
+    assert table.existence_population == "pay"
+    assert mixed.existence_population is None
+    assert dataclasses.replace(mixed, population="tries").existence_population == "tries"
+    assert link([mixed]).lower_bound("tries:count").tolist() == [0.0]
+    assert link([table]).lower_bound("pay:count").tolist() == [1.0]
+
+
+def test_a_reader_counts_only_whole_transactions() -> None:
+    lo, hi = np.array([1.0, 1.0, 0.9999999]), np.array([10.5, 11.0, 10.0000001])
+    assert width(lo, hi, "count").tolist() == [9.0, 10.0, 9.0]
+    assert width(lo, hi, "amount").tolist() == pytest.approx([9.5, 10.0, 9.0000002])
 
 
 def test_the_amount_interval_must_cover_p_percent_of_the_value() -> None:
@@ -469,7 +598,7 @@ def _release() -> list[AuditTable]:
         build_table(
             "dd", frame, ("quarter", "department"), k=5, restriction={"payment_method": "dd"}
         ),
-        build_table("methods", frame, ("month", "payment_method"), k=5),
+        build_table("methods", frame, ("month", "department", "payment_method"), k=5),
     ]
 
 

@@ -306,3 +306,24 @@ def test_the_gate_catches_a_late_record_that_was_not_held_back(
     )
     with pytest.raises(BawabaError, match="revision"):
         publisher.publish(copy_of)
+
+
+def test_the_gate_catches_a_cell_that_suppression_missed(
+    copy_of: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Break disclosure control on purpose (nothing suppressed, a passing audit): the
+    gate's threshold rule, which counts payers per cell on its own, must still refuse."""
+    from bawaba.disclosure import AuditReport, AuditTable
+    from bawaba.errors import BawabaError
+    from bawaba.publish import publisher, release
+
+    def nothing_hidden(tables: list[AuditTable]) -> tuple[list[AuditTable], AuditReport]:
+        shown = [t.with_suppressed(pl.Series([False] * t.cells.height)) for t in tables]
+        return shown, AuditReport(pl.DataFrame(), ())
+
+    monkeypatch.setattr(release, "protect", nothing_hidden)
+    before = (copy_of.datasets_dir / versions.CURRENT).read_bytes()
+    with pytest.raises(BawabaError, match=r"\[thresholds\]"):
+        publisher.publish(copy_of)
+    assert (copy_of.datasets_dir / versions.CURRENT).read_bytes() == before

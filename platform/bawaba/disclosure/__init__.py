@@ -7,7 +7,7 @@ the audit report, or raises :class:`DisclosureError`.
 """
 
 from bawaba.disclosure.audit import AuditReport, CellAudit, audit
-from bawaba.disclosure.linked import Linkage, Relation, link, relation, relations
+from bawaba.disclosure.linked import Linkage, Relation, cycle, link, relation, relations
 from bawaba.disclosure.model import (
     SUPPRESSED,
     AuditTable,
@@ -31,6 +31,7 @@ __all__ = [
     "QuantityKind",
     "Relation",
     "audit",
+    "cycle",
     "link",
     "primary",
     "protect",

@@ -8,9 +8,19 @@ and the audit read. Within one table there is no relation: tables publish no mar
 annual table is the margin of the monthly one.
 
 A restriction (``payment_method = direct_debit``) counts as a coordinate with a single value,
-so a restricted table is linked to another only when every restriction of either is on a
+so a restricted table is equated with another only when every restriction of either is on a
 coordinate both can see, and is then compared with the matching slice of the other table
 only. A value of ``C`` present on one side only means the other side is a known zero.
+
+When the other table cannot select the slice (it has no payment method), a reader still
+knows the slice is part of it: on each value of ``C`` the restricted table's sum is *at
+most* the other's. PRIVACY.md's rule leaves such pairs unlinked; the audit keeps them as
+inequalities (a ``within`` relation), since an upper bound can narrow an interval as well.
+Secondary suppression reads equations only: an inequality never gives a cell away alone.
+
+Relations are pairwise, and pairwise is all a reader can use only when the tables'
+coordinates do not cross in a cycle: :func:`cycle` finds the releases where they do, and
+:func:`link` refuses them.
 
 Cells of all tables get one global index (tables in name order, rows in table order); a
 *relation group* is the set of cells on both sides of one equation, with sign +1 on the
@@ -22,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -36,7 +47,7 @@ from bawaba.disclosure.model import (
     quantity_population,
 )
 
-__all__ = ["Linkage", "Relation", "link", "relation", "relations"]
+__all__ = ["Linkage", "Relation", "cycle", "link", "relation", "relations"]
 
 Coordinates = tuple[tuple[str, str], ...]
 """A cell's location: ``(("department", "RTA"), ("month", "2024-03"))`` in table order."""
@@ -50,6 +61,9 @@ class Relation:
     right: str
     on: tuple[str, ...]
     quantities: tuple[str, ...]
+    within: bool = False
+    """``left`` covers a slice of ``right``'s rows that ``right`` cannot select: on each
+    value of ``on`` left's sum is at most right's, not equal to it."""
 
 
 def _scope(table: AuditTable) -> set[str]:
@@ -58,18 +72,26 @@ def _scope(table: AuditTable) -> set[str]:
 
 
 def relation(a: AuditTable, b: AuditTable) -> Relation | None:
-    """The relation between two tables, or None when a reader cannot equate them."""
+    """The relation between two tables, or None when a reader can say nothing of one from
+    the other."""
     shared = tuple(sorted(set(a.quantities) & set(b.quantities)))
     if not shared:
         return None
-    on = tuple(sorted(_scope(a) & _scope(b)))
-    if not {*a.restriction, *b.restriction} <= set(on):
-        return None  # one covers a slice the other cannot select: no equation
     for column in a.restriction.keys() & b.restriction.keys():
         if a.restriction[column] != b.restriction[column]:
             return None  # disjoint slices
-    left, right = sorted((a, b), key=lambda t: t.name)
-    return Relation(left.name, right.name, on, shared)
+    on = tuple(sorted(_scope(a) & _scope(b)))
+    if {*a.restriction, *b.restriction} <= set(on):
+        left, right = sorted((a, b), key=lambda t: t.name)
+        return Relation(left.name, right.name, on, shared)
+    for part, whole in ((a, b), (b, a)):
+        # ``part`` is a slice of ``whole`` that ``whole`` cannot select.
+        if (
+            set(whole.restriction) <= set(on)
+            and whole.restriction.items() <= part.restriction.items()
+        ):
+            return Relation(part.name, whole.name, on, shared, within=True)
+    return None  # each covers rows the other does not
 
 
 def relations(tables: Sequence[AuditTable]) -> tuple[Relation, ...]:
@@ -82,6 +104,45 @@ def relations(tables: Sequence[AuditTable]) -> tuple[Relation, ...]:
             if r is not None:
                 found.append(r)
     return tuple(found)
+
+
+def cycle(tables: Sequence[AuditTable]) -> tuple[str, ...]:
+    """Tables that publish a quantity together and cross their coordinates in a cycle, by
+    name (empty when there is none).
+
+    The relations equate two tables at a time. That is all a reader can derive when the
+    tables' coordinate sets form an acyclic hypergraph: then any values that agree pairwise
+    are the margins of some set of rows (Vorob'ev 1962; Beeri, Fagin, Maier and Yannakakis
+    1983), so the audit sees every interval a reader can. Around a cycle -- by department
+    and channel, by department and payment method, by channel and payment method -- the
+    three tables together say more than any two (a cell absent from one table is zero in
+    the others' rows too) and the audit would pass cells a reader can pin down. The test
+    is the Graham (GYO) reduction: drop coordinates that only one table has and tables
+    whose coordinates another table has, until nothing changes; what is left is a cycle.
+    """
+    for quantity in sorted({q for t in tables for q in t.quantities}):
+        holders = sorted((t for t in tables if quantity in t.quantities), key=lambda t: t.name)
+        edges = {t.name: _scope(t) for t in holders}
+        changed = True
+        while changed and len(edges) > 1:
+            changed = False
+            seen: dict[str, int] = {}
+            for scope in edges.values():
+                for coordinate in scope:
+                    seen[coordinate] = seen.get(coordinate, 0) + 1
+            for name, scope in edges.items():
+                lonely = {c for c in scope if seen[c] == 1}
+                if lonely:
+                    edges[name] = scope - lonely
+                    changed = True
+            for name in sorted(edges):
+                others = (s for n, s in edges.items() if n != name)
+                if any(edges[name] <= other for other in others):
+                    del edges[name]
+                    changed = True
+        if len(edges) > 1:
+            return tuple(sorted(edges))
+    return ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,6 +182,12 @@ class Linkage:
         """The table index of every cell."""
         sizes = np.diff(self.offsets)
         return np.repeat(np.arange(len(self.tables), dtype=np.int64), sizes)
+
+    @cached_property
+    def group_within(self) -> NDArray[np.bool_]:
+        """For every group: is it an inequality (a ``within`` relation)?"""
+        within = np.array([r.within for r in self.relations], dtype=np.bool_)
+        return within[self.group_relation] if len(within) else np.zeros(0, dtype=np.bool_)
 
     @cached_property
     def group_start(self) -> NDArray[np.int64]:
@@ -182,9 +249,10 @@ class Linkage:
                     out[self.offsets[t] : self.offsets[t + 1]] = 1.0
         return out
 
-    def per_table(self, attribute: str) -> NDArray[np.float64]:
-        """A table attribute (``k`` or ``p``) spread over its cells."""
-        return np.array([float(getattr(t, attribute)) for t in self.tables])[self.table_of]
+    def per_table(self, attribute: Literal["k", "p"]) -> NDArray[np.float64]:
+        """A table's k or p, spread over its cells."""
+        per = [float(t.k if attribute == "k" else t.p) for t in self.tables]
+        return np.array(per, dtype=np.float64)[self.table_of]
 
     def locate(self, cell: int) -> tuple[str, Coordinates]:
         """The table name and coordinates of a cell, for messages and reports."""
@@ -224,7 +292,9 @@ def _members(
     rel: Relation, left: tuple[int, AuditTable], right: tuple[int, AuditTable]
 ) -> pl.DataFrame:
     """One row per (group, cell, sign) of a relation; groups numbered 0.. in key order."""
-    restriction = {**left[1].restriction, **right[1].restriction}
+    restriction = {
+        c: v for c, v in {**left[1].restriction, **right[1].restriction}.items() if c in rel.on
+    }
     sides = []
     for sign, (offset, table) in ((1, left), (-1, right)):
         frame = _keys(table, rel.on).with_columns(
@@ -285,6 +355,13 @@ def link(tables: Sequence[AuditTable]) -> Linkage:
     position = {t.name: i for i, t in enumerate(ordered)}
     sizes = [t.cells.height for t in ordered]
     offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
+    in_cycle = cycle(ordered)
+    if in_cycle:
+        raise DisclosureError(
+            f"tables {list(in_cycle)} cross their coordinates in a cycle: together they "
+            "tell a reader more than the pairwise relations the audit checks",
+            hint="drop one of them, or publish them with a table whose coordinates contain theirs",
+        )
     rels = relations(ordered)
 
     frames = [pl.DataFrame(schema={"_group": pl.Int64, "_cell": pl.Int64, "_sign": pl.Int8})]

@@ -1,10 +1,11 @@
 """The protection loop: primary, secondary, audit, and more suppression until the audit passes.
 
 When the audit finds a cell too narrowly bounded, a published, unprotected cell of a relation
-group containing it (or, when there is none, of the nearest group linked to it through
-suppressed cells) is suppressed as well -- the cheapest whose value covers the width missing,
-see :func:`_choose` -- and secondary suppression and the audit run again (the audit only
-re-solves the components that changed). After ``max_rounds`` rounds the release is refused
+group that binds its interval (or, when there is none, of the nearest group linked to it
+through suppressed cells) is suppressed as well -- the cheapest of those that, by the LP
+duals, would widen the interval enough, see :func:`_cover` and :func:`_choose` -- and
+secondary suppression and the audit run again (the audit only re-solves the components that
+changed). After ``max_rounds`` rounds the release is refused
 with a :class:`~bawaba.disclosure.model.DisclosureError` naming a table and coordinates (never a
 value): the loop fails closed rather than publish a cell it could not protect.
 """
@@ -18,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bawaba.disclosure.audit import AuditReport, Cache, QuantityAudit, audit_flags, report
+from bawaba.disclosure.intervals import Binding
 from bawaba.disclosure.linked import Linkage, link
 from bawaba.disclosure.model import AuditTable, DisclosureError
 from bawaba.disclosure.primary import primary
@@ -27,93 +29,114 @@ __all__ = ["protect"]
 
 MAX_ROUNDS = 20
 _NONE = np.zeros(0, dtype=np.int64)
+_EPS = 1e-9
 
 
 @dataclass(frozen=True)
 class _Failing:
     """A cell still too narrowly bounded: per quantity the width missing, and the relation
-    groups that bound it (from the LP duals; empty when unknown)."""
+    groups that bound it with their duals (empty when unknown)."""
 
     need: dict[str, float]
-    binding: NDArray[np.int64]
+    binding: dict[str, Binding]
+
+    @property
+    def groups(self) -> NDArray[np.int64]:
+        found = [b.rows for b in self.binding.values()]
+        return np.unique(np.concatenate(found)).astype(np.int64) if found else _NONE
 
 
 def _failing(audits: Sequence[QuantityAudit]) -> dict[int, _Failing]:
-    need: dict[int, dict[str, float]] = {}
-    binding: dict[int, list[NDArray[np.int64]]] = {}
+    failing: dict[int, _Failing] = {}
     for qa in audits:
         for cell, gap in zip(qa.cells[~qa.ok], qa.shortfall[~qa.ok], strict=True):
-            need.setdefault(int(cell), {})[qa.quantity] = float(gap)
-            binding.setdefault(int(cell), []).append(qa.binding.get(int(cell), _NONE))
-    return {
-        cell: _Failing(need[cell], np.unique(np.concatenate(binding[cell])).astype(np.int64))
-        for cell in sorted(need)
-    }
+            fail = failing.setdefault(int(cell), _Failing({}, {}))
+            fail.need[qa.quantity] = float(gap)
+            if len(qa.binding[int(cell)].rows):
+                fail.binding[qa.quantity] = qa.binding[int(cell)]
+    return dict(sorted(failing.items()))
+
+
+def _rates(linkage: Linkage, binding: Binding, cells: NDArray[np.int64]) -> NDArray[np.float64]:
+    """For each of ``cells`` (sorted) and each bound, the rate at which moving the cell's
+    value up would lower that bound's LP optimum (widen the interval), were it hidden: the
+    sum of the duals of its binding groups, signed by its side in each."""
+    sizes = linkage.group_start[binding.rows + 1] - linkage.group_start[binding.rows]
+    members = linkage.members_of(binding.rows)
+    where = np.searchsorted(cells, linkage.member_cell[members])
+    where = np.minimum(where, len(cells) - 1)
+    mine = cells[where] == linkage.member_cell[members]
+    signed = binding.duals[np.repeat(np.arange(len(binding.rows)), sizes)]
+    signed *= linkage.member_sign[members, None]
+    rates = np.zeros((len(cells), 2))
+    np.add.at(rates, where[mine], signed[mine])
+    return rates
 
 
 def _cover(
+    linkage: Linkage,
     values: Mapping[str, NDArray[np.float64]],
-    candidates: NDArray[np.int64],
-    need: Mapping[str, float],
+    lower: Mapping[str, NDArray[np.float64]],
+    cells: NDArray[np.int64],
+    fail: _Failing,
 ) -> NDArray[np.float64]:
-    """The share of the missing width each candidate's own value covers (worst quantity)."""
-    cover = np.full(len(candidates), np.inf)
-    for quantity, gap in need.items():
-        held = np.nan_to_num(values[quantity][candidates], nan=0.0)
-        cover = np.minimum(cover, held / max(gap, 1e-9))
+    """The share of the missing width that hiding each of ``cells`` (sorted) would win
+    back (worst quantity).
+
+    Where the LP duals are known, by their first-order estimate: a cell whose value would
+    widen the interval by going up is free to (no upper bound), one that must go down has
+    its value above the bound a reader assumes to give. Otherwise, its own value against
+    the width missing.
+    """
+    cover = np.full(len(cells), np.inf)
+    for quantity, gap in fail.need.items():
+        held = np.nan_to_num(values[quantity][cells] - lower[quantity][cells], nan=0.0)
+        binding = fail.binding.get(quantity)
+        if binding is None:
+            gain = held
+        else:
+            rates = _rates(linkage, binding, cells)
+            up = np.where(rates > _EPS, np.inf, 0.0)
+            down = np.where(rates < -_EPS, -rates, 0.0) * held[:, None]
+            gain = (up + down).sum(axis=1)
+        cover = np.minimum(cover, gain / max(gap, _EPS))
     return cover
 
 
-def _candidates(
-    linkage: Linkage, flags: NDArray[np.bool_], cell: int, binding: NDArray[np.int64]
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Published unprotected cells that can widen ``cell``, and in how many of the groups
-    searched each one sits.
-
-    First the groups that bind its interval (the LP says which); then all of its groups;
-    then, when every cell there is suppressed or protected, the groups of those suppressed
-    cells, and so on outwards (the same LP component, so hiding one widens ``cell`` too).
-    Empty when the whole component is exhausted.
+def _pool(
+    linkage: Linkage, flags: NDArray[np.bool_], cell: int, groups: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """The cells whose hiding may widen ``cell``: those of ``groups`` (the ones binding its
+    interval; all of its groups when unknown), at least one of them published and
+    unprotected; else the cells of the groups of the suppressed ones (the failing cell's
+    among them), and so on outwards: the same LP component, so hiding one of them widens
+    ``cell`` too. Empty when the whole component is exhausted.
     """
     visited = np.zeros(linkage.n_groups, dtype=np.bool_)
-    for groups in (binding, linkage.groups_of(cell)):
-        while len(groups):
-            visited[groups] = True
-            members = linkage.member_cell[linkage.members_of(groups)]
-            eligible = members[~flags[members] & ~linkage.protected[members]]
-            if len(eligible):
-                cells, shared = np.unique(eligible, return_counts=True)
-                return cells, shared.astype(np.int64)
-            hidden = np.unique(members[flags[members]])
-            reached = [linkage.groups_of(int(c)) for c in hidden]
-            groups = np.unique(np.concatenate(reached)) if reached else groups[:0]
-            groups = groups[~visited[groups]]
-        visited[:] = False
-    return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    while len(groups):
+        visited[groups] = True
+        members = np.unique(linkage.member_cell[linkage.members_of(groups)])
+        if (~flags[members] & ~linkage.protected[members]).any():
+            return members.astype(np.int64)
+        reached = [linkage.groups_of(int(c)) for c in members[flags[members]]]
+        groups = np.unique(np.concatenate(reached)) if reached else groups[:0]
+        groups = groups[~visited[groups]]
+    return _NONE
 
 
-def _choose(
-    linkage: Linkage,
-    values: Mapping[str, NDArray[np.float64]],
-    candidates: NDArray[np.int64],
-    shared: NDArray[np.int64],
-    need: Mapping[str, float],
-) -> int:
-    """Among the candidates whose own value covers the width missing (for every failing
-    quantity), the one sharing the most binding groups with the failing cell, then the
-    cheapest; when none covers it, the one covering the largest share.
+def _choose(linkage: Linkage, candidates: NDArray[np.int64], cover: NDArray[np.float64]) -> int:
+    """The cheapest candidate (fewest payers) that covers the width missing; when none
+    does, the one covering the largest share.
 
-    A cell in every binding equation of the failing one loosens them all; a cell in one
-    of them is held by its own other equations. And the cheapest cell alone -- fewest
-    payers -- is often a few hundred dirhams beside a company's million: either would take
-    many rounds.
+    The cheapest cell alone is often one that cannot widen the interval at all (it sits in
+    an equation that does not bind), or a few hundred dirhams beside a company's million:
+    either would take many rounds.
     """
-    cover = _cover(values, candidates, need)
     enough = cover >= 1.0
     if enough.any():
-        order = np.lexsort((linkage.rank[candidates], -shared, ~enough))
+        order = np.lexsort((linkage.rank[candidates], ~enough))
     else:
-        order = np.lexsort((linkage.rank[candidates], -shared, -cover))
+        order = np.lexsort((linkage.rank[candidates], -cover))
     return int(candidates[order[0]])
 
 
@@ -121,27 +144,31 @@ def _widen(
     linkage: Linkage,
     flags: NDArray[np.bool_],
     values: Mapping[str, NDArray[np.float64]],
+    lower: Mapping[str, NDArray[np.float64]],
     failing: Mapping[int, _Failing],
 ) -> None:
     """Suppress, for each failing cell, one more linked cell (see the functions above)."""
     chosen_now = np.zeros(linkage.n_cells, dtype=np.bool_)
     for cell, fail in failing.items():
-        candidates, shared = _candidates(linkage, flags, cell, fail.binding)
-        if len(candidates) == 0:
+        groups = fail.groups if len(fail.groups) else linkage.groups_of(cell)
+        pool = _pool(linkage, flags, cell, groups)
+        if len(pool) == 0:
             raise DisclosureError(
                 f"suppressed cell {linkage.describe(cell)} stays too narrowly bounded and "
                 "no published cell linked to it may be suppressed",
                 hint="unprotect a linked table, fold rare categories, or drop the table",
             )
-        chosen = _choose(linkage, values, candidates, shared, fail.need)
-        # A cell chosen this round for another failing cell, as close to this one and
-        # covering its gap too, may widen it as well: wait for the next audit.
-        groups = fail.binding if len(fail.binding) else linkage.groups_of(cell)
-        members = linkage.member_cell[linkage.members_of(groups)]
-        earlier, times = np.unique(members[chosen_now[members]], return_counts=True)
-        close = earlier[times >= shared[np.searchsorted(candidates, chosen)]]
-        if len(close) and (_cover(values, close, fail.need) >= 1.0).any():
+        cover = _cover(linkage, values, lower, pool, fail)
+        # A cell chosen this round for another failing cell that covers this one's gap too
+        # may widen it as well: wait for the next audit.
+        if (chosen_now[pool] & (cover >= 1.0)).any():
             continue
+        eligible = ~flags[pool] & ~linkage.protected[pool]
+        if not (cover[eligible] > 0).any():
+            # The duals see no published cell that widens it at first order (a degenerate
+            # vertex): fall back on the cells' own values.
+            cover = _cover(linkage, values, lower, pool, _Failing(fail.need, {}))
+        chosen = _choose(linkage, pool[eligible], cover[eligible])
         flags[chosen] = True
         chosen_now[chosen] = True
 
@@ -157,6 +184,7 @@ def protect(
     """
     linkage = link([primary(t) for t in tables])
     values = {q: linkage.values(q) for q in linkage.quantities()}
+    lower = {q: linkage.lower_bound(q) for q in linkage.quantities()}
     flags = linkage.flags()
     cache: Cache = {}
     for _ in range(max_rounds + 1):
@@ -166,7 +194,7 @@ def protect(
         if not failing:
             done = linkage.with_flags(flags)
             return [done[t.name] for t in tables], report(linkage, audits)
-        _widen(linkage, flags, values, failing)
+        _widen(linkage, flags, values, lower, failing)
     raise DisclosureError(
         f"suppressed cell {linkage.describe(next(iter(failing)))} is still too narrowly bounded "
         f"after {max_rounds} rounds of suppression",

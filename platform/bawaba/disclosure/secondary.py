@@ -32,7 +32,8 @@ __all__ = ["cheapest", "secondary", "secondary_flags", "unsafe_groups"]
 
 
 def unsafe_groups(linkage: Linkage, flags: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """For every relation group: does it give a suppressed cell away (see module doc)?"""
+    """For every relation group: does it give a suppressed cell away (see module doc)?
+    Inequalities (``within`` relations) never do on their own."""
     hidden = flags[linkage.member_cell]
     single = hidden & (linkage.payers[linkage.member_cell] <= 1)
     size = linkage.n_groups
@@ -41,7 +42,7 @@ def unsafe_groups(linkage: Linkage, flags: NDArray[np.bool_]) -> NDArray[np.bool
     unsafe = (n_hidden >= 1) & (
         (n_hidden == 1) | (n_single == n_hidden) | ((n_hidden == 2) & (n_single >= 1))
     )
-    return np.asarray(unsafe, dtype=np.bool_)
+    return np.asarray(unsafe & ~linkage.group_within, dtype=np.bool_)
 
 
 def cheapest(

@@ -65,9 +65,11 @@ class HttpExport:
     """
 
     path: str
-    page_size: int = 20_000
-    """Records per request: fewer round trips, while a page's records stay a few tens of MB
-    once parsed."""
+    page_size: int = 5000
+    """Records per request, the export APIs' own default. Larger pages save round trips
+    but not time: pulling DCCI's 189,000 records took 2.2-2.6 CPU-s (server and client
+    together) at 5,000 against 3.8-4.2 at 20,000 (scripted pull, 2026-11-23), and a page's
+    records stay a few MB once parsed."""
 
 
 Source = FileDrop | HttpExport

@@ -62,6 +62,11 @@ class Checked:
     result: DepartmentResult
     valid: list[pl.DataFrame]
 
+    @property
+    def rows(self) -> int:
+        """Valid rows held in memory until the department is finished."""
+        return sum(frame.height for frame in self.valid)
+
 
 @contextmanager
 def step(department: str, name: Step, progress: Progress | None) -> Iterator[None]:

@@ -38,6 +38,9 @@ from bawaba.settings import Settings
 
 __all__ = ["DepartmentResult", "Progress", "RunReport", "run_pipelines"]
 
+# Valid rows checked but not yet finished, at about 110 bytes each once generalised.
+ROWS_IN_FLIGHT = 2_500_000
+
 
 @dataclass
 class RunReport:
@@ -104,7 +107,7 @@ def run_pipelines(
     reference = load_reference()
     pipelines = registry.select(registry.load_pipelines(settings.pipelines_dir), departments or [])
     failed: dict[str, DepartmentResult] = {}
-    finishing: list[tuple[Pipeline, Pulled, Future[DepartmentResult]]] = []
+    finishing: list[_Finishing] = []
     with (
         open_run(settings) as run,
         _pulls_ahead(pipelines, run, settings) as pull,
@@ -125,16 +128,9 @@ def run_pipelines(
                 failed[dept] = _failed(run, dept, error, time.perf_counter() - started)
                 continue
             checked.result.seconds = time.perf_counter() - started
-            # One department finishes while the next is checked, never more: memory holds
-            # at most two departments' generalised rows.
-            wait([f for _, _, f in finishing[-1:]])
-            finishing.append(
-                (
-                    pipeline,
-                    pulled,
-                    finisher.submit(finish, checked, run, key=key, progress=progress),
-                )
-            )
+            _make_room(finishing, checked.rows)
+            future = finisher.submit(finish, checked, run, key=key, progress=progress)
+            finishing.append(_Finishing(pipeline, pulled, checked.rows, future))
         results, watermarks, ledger = _collect(run, finishing, failed)
         order = {p.department: i for i, p in enumerate(pipelines)}
         results.sort(key=lambda r: order[r.department])
@@ -150,19 +146,36 @@ def run_pipelines(
         return report
 
 
+@dataclass
+class _Finishing:
+    """A department handed to the finisher: what to commit once its future is done."""
+
+    pipeline: Pipeline
+    pulled: Pulled
+    rows: int
+    future: Future[DepartmentResult]
+
+
+def _make_room(finishing: list[_Finishing], rows: int) -> None:
+    """Waits until ``rows`` more valid rows fit beside those of the departments still
+    waiting to be finished: checking runs ahead of finishing only as far as memory allows."""
+    waiting = [f for f in finishing if not f.future.done()]
+    while waiting and sum(f.rows for f in waiting) + rows > ROWS_IN_FLIGHT:
+        wait([waiting[0].future])
+        waiting = [f for f in waiting if not f.future.done()]
+
+
 def _collect(
-    run: Run,
-    finishing: list[tuple[Pipeline, Pulled, Future[DepartmentResult]]],
-    failed: dict[str, DepartmentResult],
+    run: Run, finishing: list[_Finishing], failed: dict[str, DepartmentResult]
 ) -> tuple[list[DepartmentResult], dict[str, int], dict[str, dict[str, LedgerEntry]]]:
     """Every department's result, and the connectors' state of those that succeeded."""
     results = list(failed.values())
     watermarks: dict[str, int] = {}
     ledger: dict[str, dict[str, LedgerEntry]] = {}
-    for pipeline, pulled, future in finishing:
-        dept = pipeline.department
+    for entry in finishing:
+        dept, pulled = entry.pipeline.department, entry.pulled
         try:
-            result = future.result()
+            result = entry.future.result()
         except BawabaError as error:
             results.append(_failed(run, dept, error, 0.0))
             continue

@@ -242,7 +242,9 @@ def payer_ids(identity: pl.Series, *, key: bytes, payers: PayerIndex) -> pl.Seri
 def analytic(generalised: pl.DataFrame, payer_id: pl.Series, department: str) -> pl.DataFrame:
     """The analytic rows (``contract.ANALYTIC_SCHEMA``) of a department's accepted rows, in
     time order. Codes stay enums: ``store.write_part`` stores them as the text they are."""
-    out = generalised.with_columns(pl.lit(department).alias("department"), payer_id)
+    out = generalised.with_columns(
+        pl.lit(department, dtype=pl.Enum([department])).alias("department"), payer_id
+    )
 
     def typed(name: str, dtype: pl.DataType) -> pl.Expr:
         if dtype == pl.String() and isinstance(out.schema[name], pl.Enum):

@@ -64,6 +64,8 @@ class StoreBusy(BawabaError):
 # Row groups of about a few days of a large department, so that readers filtering on dates
 # skip most of a part.
 ROW_GROUP_ROWS = 131_072
+# Columns with too many distinct values for a dictionary to pay: written plain at once.
+PLAIN = ("payer_id", "amount_fils")
 
 
 def write_part(frame: pl.DataFrame, path: Path) -> None:
@@ -83,6 +85,7 @@ def write_part(frame: pl.DataFrame, path: Path) -> None:
         path,
         row_group_size=ROW_GROUP_ROWS,
         compression="zstd",
+        use_dictionary=[name for name in ANALYTIC_SCHEMA if name not in PLAIN],
         store_schema=False,
     )
 

@@ -84,18 +84,24 @@ def _blank(name: str, stripped: Sequence[str]) -> pl.Expr:
 
 
 def _timestamp(fmt: ExportFormat) -> pl.Expr:
+    # Timestamps are all distinct: caching parsed texts would cost, not save.
     raw = pl.col("occurred_at")
     if fmt.timestamp == "native":
         return raw.cast(pl.Datetime("us"), strict=False)
     if fmt.timestamp == "iso8601":
+        local = raw.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False, cache=False)
+        # A text matches at most one of the two patterns, so the costlier one (with an
+        # offset) is only tried on texts the other did not match.
         with_offset = (
-            raw.str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False)
+            pl.when(local.is_null())
+            .then(raw)
+            .str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False, cache=False)
             .dt.convert_time_zone("Asia/Dubai")
             .dt.replace_time_zone(None)
         )
-        local = raw.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False)
         return pl.coalesce(with_offset, local).cast(pl.Datetime("us"))
-    return raw.str.to_datetime(fmt.timestamp, strict=False).cast(pl.Datetime("us"))
+    parsed = raw.str.to_datetime(fmt.timestamp, strict=False, cache=False)
+    return parsed.cast(pl.Datetime("us"))
 
 
 def _amount_fils(fmt: ExportFormat) -> pl.Expr:

@@ -132,16 +132,18 @@ def check_pii(frame: pl.DataFrame, dataset: Dataset, path: Path, result: GateRes
 
 def check_thresholds(
     frame: pl.DataFrame,
-    recomputed: pl.DataFrame,
+    counted: pl.DataFrame,
     keys: list[str],
     k: int,
     p: float,
     result: GateResult,
 ) -> None:
-    """Every published cell meets k and p% by a fresh count from the analytic rows."""
+    """Every published cell meets k and p%, judged afresh on ``counted``: each cell's
+    payers, amount and two largest per-payer sums as counted from the analytic rows before
+    any suppression (the builders' cells), whatever the suppression flags say."""
     result.rules.append("thresholds")
     published = frame.filter(~pl.col("suppressed")).select(keys)
-    joined = published.join(recomputed, on=keys, how="left")
+    joined = published.join(counted, on=keys, how="left")
     missing = joined.filter(pl.col("payers").is_null()).height
     if missing:
         result.fail(
