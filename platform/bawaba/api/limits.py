@@ -24,6 +24,8 @@ from bawaba.api.problems import RateLimited, error_response
 from bawaba.errors import ConfigError
 
 EXEMPT = ("/healthz", "/metrics")
+# The portal's stylesheet, script and fonts cost nothing to serve and come with every page.
+EXEMPT_PREFIXES = ("/static/",)
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,12 @@ class RateLimitMiddleware:
         self.on_refusal = on_refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXEMPT or scope["method"] == "OPTIONS":
+        if (
+            scope["type"] != "http"
+            or scope["path"] in EXEMPT
+            or scope["path"].startswith(EXEMPT_PREFIXES)
+            or scope["method"] == "OPTIONS"
+        ):
             await self.app(scope, receive, send)
             return
         caller = self.identify(scope)
