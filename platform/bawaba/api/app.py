@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
@@ -27,6 +26,8 @@ from bawaba.api.routes import data as data_routes
 from bawaba.api.routes import ops as ops_routes
 from bawaba.api.state import Services
 from bawaba.catalog.load import load_catalog
+from bawaba.portal import routes as portal_routes
+from bawaba.portal.pages import static_files
 from bawaba.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -82,9 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(data_routes.router)
     app.include_router(ops_routes.router)
 
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    # The HTML portal: home, catalog, dataset pages and plans, over the same services.
+    app.include_router(portal_routes.router)
+    app.mount("/static", static_files(), name="static")
 
     # Outermost last: metrics see every answer, and refusals carry CORS headers too.
     app.add_middleware(
