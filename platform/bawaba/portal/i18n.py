@@ -72,8 +72,8 @@ UI: Mapping[str, tuple[str, str]] = {
     "headline_growth": ("Change in collections on {year}", "التغير في المبالغ المحصلة عن {year}"),
     "headline_datasets": ("Datasets published", "مجموعات البيانات المنشورة"),
     "headline_note": (
-        "Sums of the published cells of “{dataset}”; withheld cells are not included.",
-        "مجاميع الخلايا المنشورة في «{dataset}»؛ لا تشمل الخلايا المحجوبة.",
+        "Sums of the published cells; withheld cells are not included. Source:",
+        "مجاميع الخلايا المنشورة، ولا تشمل الخلايا المحجوبة. المصدر:",
     ),
     "aed": ("AED", "درهم"),
     "newest_title": ("Newest datasets", "أحدث مجموعات البيانات"),

@@ -85,7 +85,12 @@ def read_home(request: Request) -> HTMLResponse:
     state = services(request)
     everything = entries(state.library)
     published = [e for e in everything if e.version is not None]
-    newest = sorted(published, key=lambda e: (e.created_at or "", e.dataset.id), reverse=True)
+    # Newest first; within one release, open datasets (which anyone can use) first.
+    newest = sorted(
+        published,
+        key=lambda e: (e.created_at or "", e.dataset.tier == "open"),
+        reverse=True,
+    )
     return view.render(
         "home.html",
         title=view.t("home_title"),
