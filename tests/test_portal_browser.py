@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, sync_playwright
 
 from browser import FLAGS, ensure_chromium
@@ -20,6 +21,13 @@ from conftest import ROOT, Served
 pytestmark = pytest.mark.xdist_group("portal-browser")
 
 ARTEFACTS = ROOT / "var" / "test-artefacts" / "portal"
+
+
+@pytest.fixture(scope="module")
+def axe() -> Axe:
+    """axe-core (Deque's accessibility engine, shipped in the package) for WCAG checks:
+    contrast, names and labels, landmarks, ARIA use, language attributes."""
+    return Axe()
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +103,7 @@ PAGES = {
 
 @pytest.mark.parametrize("lang", ["en", "ar"])
 @pytest.mark.parametrize("name", list(PAGES))
-def test_page_loads_in_both_languages(tab: Tab, name: str, lang: str) -> None:
+def test_page_loads_in_both_languages(tab: Tab, axe: Axe, name: str, lang: str) -> None:
     page = tab.open(f"{PAGES[name]}?lang={lang}")
     html = page.locator("html")
     assert html.get_attribute("lang") == lang
@@ -110,6 +118,9 @@ def test_page_loads_in_both_languages(tab: Tab, name: str, lang: str) -> None:
         page.evaluate("document.fonts.ready")
         assert page.evaluate("document.fonts.check('16px \"Noto Sans Arabic\"', 'بوابة')")
     tab.screenshot(f"{name}-{lang}")
+    violations = axe.run(page).response["violations"]
+    found = [f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}" for v in violations]
+    assert found == [], "axe-core found accessibility problems"
 
 
 @pytest.mark.parametrize("lang", ["en", "ar"])
