@@ -18,7 +18,7 @@ from bawaba.api.library import Library
 from bawaba.catalog.load import load_catalog
 from bawaba.portal.data import PAGE_ROWS
 from bawaba.portal.i18n import Translator
-from conftest import Served
+from conftest import Served, api_settings, serve_release
 from htmltext import table
 
 pytestmark = pytest.mark.xdist_group("portal")
@@ -373,3 +373,19 @@ def test_a_dataset_page_renders_in_under_100_ms(served: Served) -> None:
             timing = response.headers["server-timing"]
             timings.append(float(timing.split("dur=")[1]))
     assert statistics.median(timings) < 100, timings
+
+
+def test_before_the_first_publish_every_page_still_answers(tmp_path: Path) -> None:
+    """A fresh installation: the catalog is known, nothing is published yet."""
+    with serve_release(api_settings(tmp_path)) as fresh:
+        home = get(fresh, "/", params={"lang": "en"})
+        assert home.status_code == 200
+        assert "In figures" not in home.text
+        catalog = get(fresh, "/datasets")
+        assert catalog.status_code == 200
+        assert "Not published yet" in catalog.text
+        page = get(fresh, "/datasets/epay-monthly")
+        assert page.status_code == 200
+        assert "Not published yet" in page.text
+        assert 'class="preview"' not in page.text
+        assert "<svg" not in page.text
