@@ -389,3 +389,24 @@ def test_before_the_first_publish_every_page_still_answers(tmp_path: Path) -> No
         assert "Not published yet" in page.text
         assert 'class="preview"' not in page.text
         assert "<svg" not in page.text
+
+
+def test_the_data_package_button_appears_once_the_app_serves_it(served: Served) -> None:
+    """The Data Package path belongs to the ecosystem work; the portal offers it as soon
+    as the app answers on it, and not before."""
+    from bawaba.api.app import create_app
+    from bawaba.loopback import serve_in_thread
+    from bawaba.portal.routes import DATAPACKAGE_ROUTE
+
+    assert 'data-format="datapackage"' not in get(served, "/datasets/epay-annual").text
+    app = create_app(served.settings)
+
+    @app.get(DATAPACKAGE_ROUTE)
+    def datapackage(dataset_id: str) -> dict[str, str]:
+        return {"name": dataset_id}
+
+    with serve_in_thread(app) as url, httpx.Client(base_url=url) as client:
+        html = client.get("/datasets/epay-annual", params={"lang": "en"}).text
+        href = re.search(r'href="([^"]+)" data-format="datapackage"', html)
+        assert href, "no Data Package button"
+        assert client.get(href.group(1)).json() == {"name": "epay-annual"}
