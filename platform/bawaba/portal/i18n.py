@@ -77,6 +77,7 @@ UI: Mapping[str, tuple[str, str]] = {
     ),
     "aed": ("AED", "درهم"),
     "newest_title": ("Newest datasets", "أحدث مجموعات البيانات"),
+    "topics_title": ("What it holds", "ماذا تضم"),
     "start_title": ("How to start", "كيف تبدأ"),
     "start_browse": (
         "Browse the datasets and read each one's data dictionary.",
@@ -129,7 +130,6 @@ UI: Mapping[str, tuple[str, str]] = {
     "publisher": ("Publisher", "الناشر"),
     "licence": ("Licence", "الترخيص"),
     "update_frequency": ("Updated", "وتيرة التحديث"),
-    "topics": ("Topics", "المواضيع"),
     "current_version": ("Current version", "الإصدار الحالي"),
     "privacy": ("Disclosure control", "ضبط الإفصاح"),
     "privacy_value": (
@@ -210,7 +210,6 @@ UI: Mapping[str, tuple[str, str]] = {
         "الترويسة X-API-Key.",
     ),
     "see_plans": ("See the plans", "اطّلع على الباقات"),
-    "premium_holds": ("What it holds", "ما تحتويه"),
     "premium_rows": ("{rows} rows in the current version", "{rows} صفاً في الإصدار الحالي"),
     # Plans
     "plans_title": ("Premium plans", "باقات الاشتراك"),
@@ -222,7 +221,6 @@ UI: Mapping[str, tuple[str, str]] = {
         "أعلى ووصولاً إلى مجموعات البيانات المميزة: مستوى زمني أدق وأبعاد أكثر ومؤشرات "
         "مشتقة، مبنية من البيانات ذاتها بعد حماية الخصوصية.",
     ),
-    "plan_price": ("Price", "السعر"),
     "plan_rate": ("Rate limit", "حد الطلبات"),
     "plan_quota": ("Monthly quota", "الحصة الشهرية"),
     "plan_export": ("Largest export", "أكبر تصدير"),

@@ -91,12 +91,18 @@ def read_home(request: Request) -> HTMLResponse:
         key=lambda e: (e.created_at or "", e.dataset.tier == "open"),
         reverse=True,
     )
+    catalog = state.library.catalog
+    topics = [
+        (topic, text, sum(topic in d.topics for d in catalog.datasets))
+        for topic, text in catalog.topics.items()
+    ]
     return view.render(
         "home.html",
         title=view.t("home_title"),
         headline=data.headline(state),
         published=len(published),
         newest=newest[:NEWEST],
+        topics=topics,
     )
 
 
