@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint bench clean
+.PHONY: help install demo test test-fast lint bench clean browser
 
 help:
 	@echo "make demo     simulate 2012-2013, run the pipelines, publish, serve on http://127.0.0.1:8000"
@@ -32,7 +32,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check platform pipelines tests bench
 	$(BIN)/mypy
 
-test: lint
+# The browser tests drive Debian's Chromium (Playwright must not download its own); install
+# it on a fresh machine. tests/browser.py does the same when pytest runs on its own.
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: lint browser
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 # The benchmarks' own tools: Datasette (the [bench] extra) and wrk (Debian's package).

@@ -62,6 +62,11 @@ PUBLIC = {
     "/catalog.ttl",
     "/catalog.jsonld",
     "/api/3",
+    # The portal's pages: a premium dataset's page says what it holds and how to subscribe,
+    # never its rows (tests/test_portal.py holds it to that).
+    "/datasets",
+    "/datasets/{dataset_id}",
+    "/plans",
 }
 # CKAN's Action API answers in CKAN's envelope and statuses (403, never 401): its walk over
 # every action with and without valid credentials is in test_ckan.py.

@@ -297,6 +297,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     datasets = f"{base}/api/v1/datasets"
     out.print(f"serving on {base}  (Ctrl+C stops)", soft_wrap=True)
     for what, url in (
+        ("portal", f"{base}/  (Arabic: {base}/?lang=ar)"),
         ("API docs", f"{base}/docs"),
         ("datasets", datasets),
         ("records", f"{datasets}/epay-annual/records?department=RTA&order=-year"),

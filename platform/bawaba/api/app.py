@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import RedirectResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
@@ -39,6 +38,8 @@ from bawaba.keys.plans import load_plans
 from bawaba.keys.store import KeyStore, store_secret
 from bawaba.keys.tokens import TokenIssuer
 from bawaba.keys.usage import Meter
+from bawaba.portal import routes as portal_routes
+from bawaba.portal.pages import static_files
 from bawaba.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -62,6 +63,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     datapackage.router,
     dcat_us.router,
     dcat_ap.router,
+    portal_routes.router,
 )
 """Every router of the app: the tests walk these to prove each route's access rules."""
 
@@ -117,9 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
 
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    # The HTML portal's assets; its pages are among ROUTERS.
+    app.mount("/static", static_files(), name="static")
 
     # Outermost last: metrics see every answer, and refusals carry CORS headers too.
     app.add_middleware(

@@ -30,6 +30,8 @@ from bawaba.keys.tokens import InvalidToken, TokenIssuer
 from bawaba.keys.usage import Meter, next_month
 
 EXEMPT = frozenset({"/healthz", "/metrics"})
+# The portal's stylesheet, script and fonts cost nothing to serve and come with every page.
+EXEMPT_PREFIXES = ("/static/",)
 # Where credentials are exchanged, not used: its client authentication is the token
 # server's to check, and its callers are limited by address like anonymous ones.
 CREDENTIAL_EXCHANGE = "/oauth/token"
@@ -108,7 +110,12 @@ class Gatekeeper:
         self.on_refusal = on_refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXEMPT or scope["method"] == "OPTIONS":
+        if (
+            scope["type"] != "http"
+            or scope["path"] in EXEMPT
+            or scope["path"].startswith(EXEMPT_PREFIXES)
+            or scope["method"] == "OPTIONS"
+        ):
             await self.app(scope, receive, send)
             return
         now = datetime.now(UTC)

@@ -8,10 +8,9 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from bawaba.api import documents
+from bawaba.api import documents, search
 from bawaba.api.problems import JSON, BadParameter
 from bawaba.api.state import services
-from bawaba.catalog.model import Dataset
 
 router = APIRouter(prefix=documents.API, tags=["catalog"])
 
@@ -27,19 +26,6 @@ def json_response(document: object, headers: dict[str, str] | None = None) -> Re
 
 def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
-
-
-def _matches(dataset: Dataset, text: str) -> bool:
-    haystack = " ".join(
-        [
-            dataset.id,
-            *dataset.title.model_dump().values(),
-            *dataset.description.model_dump().values(),
-            *(f.name for f in dataset.fields),
-            *(t for f in dataset.fields for t in f.title.model_dump().values()),
-        ]
-    ).casefold()
-    return all(word in haystack for word in text.casefold().split())
 
 
 @router.get(
@@ -82,18 +68,7 @@ def list_datasets(
         raise BadParameter(
             f"topic: no topic {topic!r}", hint=f"the topics are: {', '.join(catalog.topics)}"
         )
-    found = [
-        d
-        for d in catalog.datasets
-        if (tier is None or d.tier == tier)
-        and (topic is None or topic in d.topics)
-        and (
-            department is None
-            or d.source_departments == "all"
-            or department.upper() in d.source_departments
-        )
-        and (q is None or _matches(d, q))
-    ]
+    found = search.select(catalog, q=q, tier=tier, topic=topic, department=department)
     base = base_url(request)
     return json_response(
         {
