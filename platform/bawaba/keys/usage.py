@@ -35,6 +35,10 @@ def next_month(now: datetime) -> datetime:
     return datetime(year, month, 1, tzinfo=UTC)
 
 
+def _zeros() -> list[int]:
+    return [0, 0, 0]
+
+
 class Meter:
     def __init__(self, store: KeyStore, flush_s: float) -> None:
         self.store = store
@@ -42,10 +46,13 @@ class Meter:
         self._lock = threading.Lock()
         # Held while counts move to the store, so nothing is seen twice or not at all.
         self._moving = threading.Lock()
-        self._pending: defaultdict[tuple[str, str, str], Usage] = defaultdict(Usage)
+        # [requests, rows, bytes] counted and not yet written, changed in place: a request
+        # ends by adding to three numbers rather than by building new objects.
+        self._pending: defaultdict[tuple[str, str, str], list[int]] = defaultdict(_zeros)
         self._in_flight: defaultdict[tuple[str, str], int] = defaultdict(int)
-        self._stored: dict[tuple[str, str], Usage] = {}
-        """(key id, month) -> the store's total as last read."""
+        self._totals: dict[tuple[str, str], list[int]] = {}
+        """(key id, month) -> [requests, rows] finished: the store's as last read plus what
+        this process counted since, kept up to date so that admission costs no scan."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -66,22 +73,25 @@ class Meter:
     def flush(self) -> None:
         with self._moving:
             with self._lock:
-                pending, self._pending = dict(self._pending), defaultdict(Usage)
-                self._stored.clear()
-            self.store.add_usage(pending)
+                pending, self._pending = self._pending, defaultdict(_zeros)
+                # Read again on next need, to take in what other processes wrote.
+                self._totals.clear()
+            self.store.add_usage({where: Usage(*counts) for where, counts in pending.items()})
 
-    def _total(self, key_id: str, month: str) -> Usage:
-        """Stored + counted here + in flight; the caller holds ``_moving``."""
+    def _total(self, key_id: str, month: str) -> list[int]:
+        """[requests, rows] finished this month; the caller holds ``_moving``."""
+        where = (key_id, month)
         with self._lock:
-            stored = self._stored.get((key_id, month))
-        if stored is None:
+            found = self._totals.get(where)
+        if found is None:
             stored = sum(self.store.usage(key_id, month).values(), Usage())
             with self._lock:
-                self._stored[(key_id, month)] = stored
-        with self._lock:
-            pending = [u for (k, m, _), u in self._pending.items() if k == key_id and m == month]
-            in_flight = Usage(requests=self._in_flight[(key_id, month)])
-        return sum(pending, stored + in_flight)
+                pending = [c for (k, m, _), c in self._pending.items() if (k, m) == where]
+                found = self._totals[where] = [
+                    stored.requests + sum(c[0] for c in pending),
+                    stored.rows + sum(c[1] for c in pending),
+                ]
+        return found
 
     def admit(
         self, key_id: str, requests: int | None, rows: int | None, now: datetime
@@ -91,11 +101,12 @@ class Meter:
         month = month_of(now)
         with self._moving:
             total = self._total(key_id, month)
-            if requests is not None and total.requests >= requests:
-                return Spent("requests", requests, total.requests)
-            if rows is not None and total.rows >= rows:
-                return Spent("rows", rows, total.rows)
             with self._lock:
+                used = total[0] + self._in_flight[(key_id, month)]
+                if requests is not None and used >= requests:
+                    return Spent("requests", requests, used)
+                if rows is not None and total[1] >= rows:
+                    return Spent("rows", rows, total[1])
                 self._in_flight[(key_id, month)] += 1
         return None
 
@@ -103,8 +114,14 @@ class Meter:
         month = month_of(now)
         with self._lock:
             self._in_flight[(key_id, month)] -= 1
-            where = (key_id, month, dataset)
-            self._pending[where] = self._pending[where] + Usage(1, rows, size)
+            counts = self._pending[(key_id, month, dataset)]
+            counts[0] += 1
+            counts[1] += rows
+            counts[2] += size
+            total = self._totals.get((key_id, month))
+            if total is not None:
+                total[0] += 1
+                total[1] += rows
 
     def usage(self, key_id: str, now: datetime) -> tuple[Usage, dict[str, Usage]]:
         """The key's usage this month, in all and by dataset, exact as of now."""
