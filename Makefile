@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint bench clean browser
+.PHONY: help install demo test lint bench clean browser
 
 help:
 	@echo "make demo     simulate 2012-2013, run the pipelines, publish, serve on http://127.0.0.1:8000"
@@ -52,6 +52,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/disclosure.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/auth.py
+	$(BIN)/python bench/portal.py
 
 clean:
 	rm -rf var datasets/*/ .pytest_cache .mypy_cache .ruff_cache
