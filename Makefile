@@ -52,7 +52,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/disclosure.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/auth.py
-	$(BIN)/python bench/portal.py
+	$(BIN)/python bench/portal.py --datasets-dir bench/out/api-demo/datasets
 
 clean:
 	rm -rf var datasets/*/ .pytest_cache .mypy_cache .ruff_cache
