@@ -12,10 +12,12 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 
 from bawaba.api.problems import BadParameter
+from bawaba.catalog.model import CodeListName
+from bawaba.publish.codelists import code_set
 from bawaba.reference import load_reference
 
 # The dimension filters the analytics take, by the code list their members come from.
-CODE_LISTS = {
+CODE_LISTS: dict[str, CodeListName] = {
     "department": "departments",
     "channel": "channels",
     "service": "services",
@@ -28,17 +30,8 @@ _LISTED = 40
 
 @cache
 def valid_members(dimension: str) -> tuple[str, ...]:
-    """Every code of ``dimension``'s code list, sorted. Services include each department's
-    folded ``<DEPT>-OTHER``, as ``bawaba.publish.codelists.code_set`` does (kept equal by a
-    test; that module is not imported here because it brings the pipeline's dataframes
-    into every API process)."""
-    reference = load_reference()
-    if dimension == "service":
-        found = {s.code for s in reference.services}
-        found |= {f"{d.code}-OTHER" for d in reference.departments}
-    else:
-        found = {m.code for m in getattr(reference, CODE_LISTS[dimension])}
-    return tuple(sorted(found))
+    """Every code of ``dimension``'s code list, sorted, as the publish gate knows them."""
+    return tuple(sorted(code_set(load_reference(), CODE_LISTS[dimension])))
 
 
 def _hint(dimension: str, wrong: str) -> str:

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from bawaba.catalog.model import CodeListName
-from bawaba.publish.folding import other_code
-from bawaba.reference import Code, Reference, load_reference
+from bawaba.reference import Code, Reference, load_reference, other_code
 
 
 @dataclass(frozen=True)

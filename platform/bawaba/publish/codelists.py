@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from bawaba.catalog.model import CodeListName
-from bawaba.publish.folding import other_code
-from bawaba.reference import Reference, codes
+from bawaba.reference import Reference, codes, other_code
 
 
 def code_set(reference: Reference, name: CodeListName) -> frozenset[str]:

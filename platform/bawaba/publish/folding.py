@@ -11,14 +11,10 @@ from __future__ import annotations
 import polars as pl
 
 from bawaba.publish.populations import rows_of
+from bawaba.reference import other_code
 
-OTHER = "OTHER"
 # A service stands alone when at least this share of its day x channel cells reach k.
 DENSE_SHARE = 0.5
-
-
-def other_code(department: str) -> str:
-    return f"{department}-{OTHER}"
 
 
 def fold_map(store: pl.LazyFrame, k: int) -> dict[str, str]:

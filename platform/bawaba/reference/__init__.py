@@ -134,6 +134,15 @@ def codes(members: Iterable[Code]) -> frozenset[str]:
     return frozenset(m.code for m in members)
 
 
+OTHER = "OTHER"
+
+
+def other_code(department: str) -> str:
+    """The code a department's rare e-services are published under together (see
+    ``bawaba.publish.folding``): a valid member of the services code list."""
+    return f"{department}-{OTHER}"
+
+
 def _load_yaml(name: str) -> dict[str, object]:
     text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
     data = yaml.safe_load(text)
