@@ -147,9 +147,9 @@ class KeyStore:
             self._local.watch = db.cursor()  # asked on every request: one cursor, reused
         return db
 
-    def _kept(self, db: sqlite3.Connection) -> dict[str, tuple[ApiKey, bytes] | None]:
+    def _kept(self) -> dict[str, tuple[ApiKey, bytes] | None]:
         """This thread's copies of keys, (key, secret hash) or None for no such key, by id;
-        emptied first if the store changed since they were read."""
+        emptied first if the store changed since they were read. After ``_connection``."""
         version: int = self._local.watch.execute("PRAGMA data_version").fetchone()[0]
         kept: dict[str, tuple[ApiKey, bytes] | None] | None = getattr(self._local, "kept", None)
         if kept is None or version != self._local.version or len(kept) >= KEPT_KEYS:
@@ -165,7 +165,7 @@ class KeyStore:
     def _read(self, key_id: str) -> tuple[ApiKey, bytes] | None:
         """The key ``key_id`` and its secret hash, as the store holds them now."""
         db = self._connection()
-        kept = self._kept(db)
+        kept = self._kept()
         # Unknown ids are kept too, so that a repeated probe costs what a known key costs.
         if key_id not in kept:
             row = db.execute(_SELECT_KEY, (key_id,)).fetchone()
