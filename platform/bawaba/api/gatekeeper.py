@@ -15,6 +15,7 @@ The principal is left on ``request.state`` for the routes' access checks.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from limits import RateLimitItem
@@ -25,7 +26,7 @@ from bawaba.api.access import Principal
 from bawaba.api.limits import Caller, RateLimits, parse_limits
 from bawaba.api.problems import ApiError, RateLimited, Unauthorised, error_response
 from bawaba.keys.plans import Plans
-from bawaba.keys.store import KEY_SHAPE, KeyNotFound, KeyStore
+from bawaba.keys.store import KEY_SHAPE, ApiKey, KeyNotFound, KeyStore, month_of
 from bawaba.keys.tokens import InvalidToken, TokenIssuer
 from bawaba.keys.usage import Meter, next_month
 
@@ -37,50 +38,105 @@ EXEMPT_PREFIXES = ("/static/",)
 CREDENTIAL_EXCHANGE = "/oauth/token"
 # A caller whose quota is spent must still be able to see why.
 UNMETERED = frozenset({"/api/v1/me/usage"})
+# Credentials remembered as valid; past this they are all checked in full again.
+REMEMBERED = 10_000
 KEY_HINT = (
     "send a current key as X-API-Key, or a token from POST /oauth/token as Authorization: "
     "Bearer; `bawaba keys list` shows keys and their state"
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Recognised:
+    """A credential that passed, with what its requests need: who, and counted how."""
+
+    principal: Principal
+    caller: Caller
+    until: float
+    """Until when its key is usable, in epoch seconds: when it expires, infinity if it does
+    not, minus infinity if it is revoked (refused with the reason on every request)."""
+
+
 class Authenticator:
+    """Who sent a request, from its credentials.
+
+    A client sends the same credential on every request, and checking it in full (the key's
+    shape, its keyed hash or the token's claims, the key's state and plan) cost more than the
+    rest of a keyed request's extra work (bench/auth.py). So a credential that passed is
+    remembered with its principal, for as long as the key store is unchanged: any commit to
+    it, by this process or another (``bawaba keys revoke``), forgets them all, so a revoked,
+    rotated or re-planned key is checked in full, and refused, on its very next request.
+    Tokens are still checked on every use for their expiry and signing key (TokenIssuer).
+    Only the event loop calls this, so the remembered credentials need no lock.
+    """
+
     def __init__(self, store: KeyStore, tokens: TokenIssuer, plans: Plans) -> None:
         self.store = store
         self.tokens = tokens
         self.plans = plans
+        self.plan_limits = _plan_limits(plans)
+        self._version: object = None
+        self._by_key: dict[str, Recognised] = {}
+        """Key texts that passed -> what they were recognised as."""
+        self._by_id: dict[str, Recognised] = {}
+        """Key ids whose tokens passed -> the same."""
 
-    def __call__(self, headers: Headers, now: datetime) -> Principal | None:
+    def __call__(self, headers: Headers, now: datetime) -> Recognised | None:
         presented = headers.get("x-api-key")
         authorization = headers.get("authorization")
-        if presented is not None:
-            match = KEY_SHAPE.fullmatch(presented.strip())
-            key = self.store.verify(match[1], match[0]) if match else None
-            if key is None:
-                raise Unauthorised("the API key is not valid", hint=KEY_HINT, slug="invalid-key")
-            via = "api-key"
-        elif authorization is not None:
-            scheme, _, token = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise Unauthorised(
-                    "the Authorization header is not a Bearer token",
-                    hint=KEY_HINT,
-                    slug="invalid-token",
-                )
-            try:
-                key_id = self.tokens.verify(token.strip())
-            except InvalidToken as error:
-                raise Unauthorised(str(error), hint=KEY_HINT, slug="invalid-token") from None
-            try:
-                key = self.store.get(key_id)
-            except KeyNotFound:
-                raise Unauthorised(
-                    "the token names no key", hint=KEY_HINT, slug="invalid-token"
-                ) from None
-            via = "bearer"
-        else:
+        if presented is None and authorization is None:
             return None
-        if not key.usable(now):
-            raise Unauthorised(key.why_unusable(now), hint=KEY_HINT, slug="key-not-usable")
+        version = self.store.version()
+        if version != self._version or len(self._by_key) + len(self._by_id) >= REMEMBERED:
+            self._by_key.clear()
+            self._by_id.clear()
+            self._version = version
+        if presented is not None:
+            known = self._by_key.get(presented)
+            if known is None:
+                known = self._by_key[presented] = self._recognise(self._key(presented), "api-key")
+        else:
+            assert authorization is not None
+            key_id = self._token(authorization)
+            known = self._by_id.get(key_id)
+            if known is None:
+                known = self._by_id[key_id] = self._recognise(self._token_key(key_id), "bearer")
+        if now.timestamp() >= known.until:
+            raise Unauthorised(
+                known.principal.key.why_unusable(now), hint=KEY_HINT, slug="key-not-usable"
+            )
+        return known
+
+    def _key(self, presented: str) -> ApiKey:
+        match = KEY_SHAPE.fullmatch(presented.strip())
+        key = self.store.verify(match[1], match[0]) if match else None
+        if key is None:
+            raise Unauthorised("the API key is not valid", hint=KEY_HINT, slug="invalid-key")
+        return key
+
+    def _token(self, authorization: str) -> str:
+        """The key id of a valid bearer token."""
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorised(
+                "the Authorization header is not a Bearer token",
+                hint=KEY_HINT,
+                slug="invalid-token",
+            )
+        try:
+            return self.tokens.verify(token.strip())
+        except InvalidToken as error:
+            raise Unauthorised(str(error), hint=KEY_HINT, slug="invalid-token") from None
+
+    def _token_key(self, key_id: str) -> ApiKey:
+        try:
+            return self.store.get(key_id)
+        except KeyNotFound:
+            raise Unauthorised(
+                "the token names no key", hint=KEY_HINT, slug="invalid-token"
+            ) from None
+
+    def _recognise(self, key: ApiKey, via: str) -> Recognised:
         plan = self.plans.plans.get(key.plan)
         if plan is None:
             raise Unauthorised(
@@ -88,7 +144,11 @@ class Authenticator:
                 hint=f"an administrator moves it to one of: {', '.join(self.plans.plans)}",
                 slug="key-not-usable",
             )
-        return Principal(key=key, plan=plan, via=via)
+        return Recognised(
+            principal=Principal(key=key, plan=plan, via=via),
+            caller=Caller(f"key:{key.id}", plan.name, self.plan_limits[plan.name]),
+            until=key.usable_until(),
+        )
 
 
 class Gatekeeper:
@@ -105,7 +165,6 @@ class Gatekeeper:
         self.authenticate = authenticate
         self.limits = limits
         self.anonymous_limits = anonymous_limits
-        self.plan_limits = _plan_limits(authenticate.plans)
         self.meter = meter
         self.on_refusal = on_refusal
 
@@ -120,12 +179,13 @@ class Gatekeeper:
             return
         now = datetime.now(UTC)
         try:
-            principal = (
+            known = (
                 None
                 if scope["path"] == CREDENTIAL_EXCHANGE
                 else self.authenticate(Headers(scope=scope), now)
             )
-            caller = self._caller(scope, principal)
+            principal = known.principal if known else None
+            caller = known.caller if known else self._anonymous(scope)
             verdict = self.limits.check(caller)
             if not verdict.allowed:
                 self.on_refusal(caller)
@@ -137,9 +197,11 @@ class Gatekeeper:
                     headers={"Retry-After": str(verdict.reset_in), **verdict.headers()},
                 )
             metered = principal is not None and scope["path"] not in UNMETERED
+            month = ""
             if metered:
                 assert principal is not None
-                self._admit(principal, now)
+                month = month_of(now)
+                self._admit(principal, month, now)
         except ApiError as refusal:
             await error_response(refusal)(scope, receive, send)
             return
@@ -164,19 +226,16 @@ class Gatekeeper:
                 assert principal is not None
                 dataset = scope.get("path_params", {}).get("dataset_id") or scope["path"]
                 rows = int(scope["state"].get("rows", 0))
-                self.meter.done(principal.key.id, str(dataset), rows, sent, now)
+                self.meter.done(principal.key.id, month, str(dataset), rows, sent)
 
-    def _caller(self, scope: Scope, principal: Principal | None) -> Caller:
-        if principal is None:
-            client = scope.get("client")
-            address = client[0] if client else "unknown"
-            return Caller(f"addr:{address}", "anonymous", self.anonymous_limits)
-        plan = principal.plan
-        return Caller(f"key:{principal.key.id}", plan.name, self.plan_limits[plan.name])
+    def _anonymous(self, scope: Scope) -> Caller:
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        return Caller(f"addr:{address}", "anonymous", self.anonymous_limits)
 
-    def _admit(self, principal: Principal, now: datetime) -> None:
+    def _admit(self, principal: Principal, month: str, now: datetime) -> None:
         plan = principal.plan
-        spent = self.meter.admit(principal.key.id, plan.monthly_requests, plan.monthly_rows, now)
+        spent = self.meter.admit(principal.key.id, month, plan.monthly_requests, plan.monthly_rows)
         if spent is None:
             return
         resets = next_month(now)

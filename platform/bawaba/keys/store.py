@@ -6,17 +6,17 @@ The key itself is shown once, when it is created or rotated, and never stored or
 prefix ``bwb_<id>`` names it in listings and logs. One SQLite file in WAL mode serves many
 server processes on one machine; past one machine the same tables live in PostgreSQL.
 
-Every keyed request reads its key, and reading the row (a query, three timestamps parsed)
-cost more than the rest of the check (bench/auth.py). So each thread keeps the keys it has
-read, and asks SQLite on every request only whether the file changed: ``PRAGMA
-data_version`` changes when any other connection, in this process or another (``bawaba keys
-revoke``), commits; this store's own writes drop the copies at once. A revoked or rotated
-key is thus refused on its very next request, as before.
+Every keyed request needs its key, and reading it (a query, the keyed hash, three timestamps
+parsed) would cost more than the rest of the request: the gatekeeper keeps what it has
+checked while ``version`` stays the same. The version moves with any other connection's
+commit, in this process or another (``bawaba keys revoke``), seen by a CommitWatch, and with
+this store's own writes. A revoked or rotated key is thus refused on its very next request.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import re
 import secrets
 import sqlite3
@@ -27,12 +27,11 @@ from pathlib import Path
 
 from bawaba.errors import BawabaError, ConfigError
 from bawaba.fsutil import create_secret_file
+from bawaba.keys.changes import CommitWatch
 from bawaba.settings import Settings
 
 KEY_SHAPE = re.compile(r"bwb_([a-z2-7]{12})_([A-Za-z0-9_-]{43})")
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
-# Keys a thread keeps read; past this it starts over (they are re-read on need).
-KEPT_KEYS = 10_000
 _SELECT_KEY = (
     "SELECT id, org, plan, created_at, expires_at, revoked_at, secret_hash FROM keys WHERE id = ?"
 )
@@ -78,7 +77,14 @@ class ApiKey:
         return f"bwb_{self.id}"
 
     def usable(self, now: datetime) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+        return now.timestamp() < self.usable_until()
+
+    def usable_until(self) -> float:
+        """Until when the key is usable, in epoch seconds: minus infinity once revoked,
+        infinity if it never expires."""
+        if self.revoked_at is not None:
+            return -math.inf
+        return math.inf if self.expires_at is None else self.expires_at.timestamp()
 
     def why_unusable(self, now: datetime) -> str:
         if self.revoked_at is not None:
@@ -119,7 +125,7 @@ def _time(text: str | None) -> datetime | None:
 
 
 def month_of(moment: datetime) -> str:
-    # Not ``f"{moment:%Y-%m}"``: strftime costs 5 µs, and the meter asks twice a request.
+    # Not ``f"{moment:%Y-%m}"``: strftime costs 5 µs, and every keyed request asks.
     return f"{moment.year:04d}-{moment.month:02d}"
 
 
@@ -128,6 +134,7 @@ class KeyStore:
         self.path = path
         self._secret = secret
         self._local = threading.local()
+        self._writes = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connection() as db:
             db.executescript(SCHEMA)
@@ -144,33 +151,25 @@ class KeyStore:
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA foreign_keys = ON")
             self._local.db = db
-            self._local.watch = db.cursor()  # asked on every request: one cursor, reused
+            self._local.watch = CommitWatch(self.path, db)
         return db
 
-    def _kept(self) -> dict[str, tuple[ApiKey, bytes] | None]:
-        """This thread's copies of keys, (key, secret hash) or None for no such key, by id;
-        emptied first if the store changed since they were read. After ``_connection``."""
-        version: int = self._local.watch.execute("PRAGMA data_version").fetchone()[0]
-        kept: dict[str, tuple[ApiKey, bytes] | None] | None = getattr(self._local, "kept", None)
-        if kept is None or version != self._local.version or len(kept) >= KEPT_KEYS:
-            kept = self._local.kept = {}
-            self._local.accepted = {}
-            self._local.version = version
-        return kept
+    def version(self) -> tuple[int, int]:
+        """Changes whenever the keys may have changed since this thread last asked: any
+        other connection's commit (in this process or another: ``bawaba keys revoke``), or a
+        write through this store, which its own connection's ``data_version`` does not see.
+        Cheap enough for every request."""
+        self._connection()
+        watch: CommitWatch = self._local.watch
+        return watch.version(), self._writes
 
-    def _forget(self) -> None:
-        """After this thread wrote: its own commits leave its data_version as it was."""
-        self._local.kept = None
+    def _wrote(self) -> None:
+        self._writes += 1
 
     def _read(self, key_id: str) -> tuple[ApiKey, bytes] | None:
         """The key ``key_id`` and its secret hash, as the store holds them now."""
-        db = self._connection()
-        kept = self._kept()
-        # Unknown ids are kept too, so that a repeated probe costs what a known key costs.
-        if key_id not in kept:
-            row = db.execute(_SELECT_KEY, (key_id,)).fetchone()
-            kept[key_id] = None if row is None else (self._row(row[:6]), bytes(row[6]))
-        return kept[key_id]
+        row = self._connection().execute(_SELECT_KEY, (key_id,)).fetchone()
+        return None if row is None else (self._row(row[:6]), bytes(row[6]))
 
     def _hash(self, key: str) -> bytes:
         return hmac.digest(self._secret, key.encode(), "sha256")
@@ -201,7 +200,7 @@ class KeyStore:
                     expires_at.isoformat() if expires_at else None,
                 ),
             )
-        self._forget()
+        self._wrote()
         return self.get(key_id), key
 
     def get(self, key_id: str) -> ApiKey:
@@ -223,7 +222,7 @@ class KeyStore:
                 "UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                 (datetime.now(UTC).isoformat(), key_id),
             )
-        self._forget()
+        self._wrote()
         return self.get(key_id)
 
     def rotate(self, key_id: str) -> tuple[ApiKey, str]:
@@ -240,30 +239,20 @@ class KeyStore:
                 "UPDATE keys SET secret_hash = ?, rotated_at = ? WHERE id = ?",
                 (self._hash(text), datetime.now(UTC).isoformat(), key_id),
             )
-        self._forget()
+        self._wrote()
         return key, text
 
     # --- checking a presented key ------------------------------------------------------
 
     def verify(self, key_id: str, presented: str) -> ApiKey | None:
-        """The key whose id is ``key_id`` if ``presented`` is its current secret text.
-
-        A key text this thread has already accepted is accepted again without its hash
-        while the store is unchanged (the same rule as the kept copies): the keyed hash
-        was a quarter of a keyed request's extra cost. The texts live in this process's
-        memory only, as every request's headers do, and go with the next change."""
+        """The key whose id is ``key_id`` if ``presented`` is its current secret text."""
         found = self._read(key_id)
-        accepted: dict[str, ApiKey] = self._local.accepted
-        if found is not None and accepted.get(presented) is found[0]:
-            return found[0]
         if found is None:
             # Spend the same time as a wrong secret, so ids cannot be probed by timing.
             hmac.compare_digest(self._hash(presented), bytes(32))
             return None
         if not hmac.compare_digest(self._hash(presented), found[1]):
             return None
-        if len(accepted) < KEPT_KEYS:
-            accepted[presented] = found[0]
         return found[0]
 
     # --- usage -------------------------------------------------------------------------

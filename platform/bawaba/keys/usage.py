@@ -94,24 +94,33 @@ class Meter:
         return found
 
     def admit(
-        self, key_id: str, requests: int | None, rows: int | None, now: datetime
+        self, key_id: str, month: str, requests: int | None, rows: int | None
     ) -> Spent | None:
-        """Reserve one request against the key's quotas, or say which quota is spent. An
-        admitted request must end with ``done``."""
-        month = month_of(now)
+        """Reserve one request in ``month`` (``YYYY-MM``) against the key's quotas, or say
+        which quota is spent. An admitted request must end with ``done``."""
+        where = (key_id, month)
+        with self._lock:
+            total = self._totals.get(where)
+            if total is not None:  # the common case: one lock, no store
+                return self._reserve(where, total, requests, rows)
         with self._moving:
             total = self._total(key_id, month)
             with self._lock:
-                used = total[0] + self._in_flight[(key_id, month)]
-                if requests is not None and used >= requests:
-                    return Spent("requests", requests, used)
-                if rows is not None and total[1] >= rows:
-                    return Spent("rows", rows, total[1])
-                self._in_flight[(key_id, month)] += 1
+                return self._reserve(where, total, requests, rows)
+
+    def _reserve(
+        self, where: tuple[str, str], total: list[int], requests: int | None, rows: int | None
+    ) -> Spent | None:
+        """``admit`` once the month's total is known; the caller holds ``_lock``."""
+        used = total[0] + self._in_flight[where]
+        if requests is not None and used >= requests:
+            return Spent("requests", requests, used)
+        if rows is not None and total[1] >= rows:
+            return Spent("rows", rows, total[1])
+        self._in_flight[where] += 1
         return None
 
-    def done(self, key_id: str, dataset: str, rows: int, size: int, now: datetime) -> None:
-        month = month_of(now)
+    def done(self, key_id: str, month: str, dataset: str, rows: int, size: int) -> None:
         with self._lock:
             self._in_flight[(key_id, month)] -= 1
             counts = self._pending[(key_id, month, dataset)]
