@@ -1,7 +1,8 @@
 """The query compiler's contract, by property.
 
 1. Differential: for generated filters, select, order and aggregates, the API answers exactly
-   what DuckDB answers for the same query written by hand over the same Parquet.
+   what DuckDB answers for the same query written by hand over the same Parquet, whether
+   the server reads its copy of the file in memory or the file itself.
 2. No input reaches SQL text: whatever a caller sends, the compiled SQL is made only of
    keywords, the dataset's own column names and placeholders; a hostile value is refused or
    matches nothing.
@@ -10,6 +11,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +34,7 @@ from bawaba.api.query import (
 )
 from bawaba.catalog.load import load_catalog
 from bawaba.catalog.model import Dataset
-from conftest import Served
+from conftest import Served, api_settings, serve_release
 
 API = "/api/v1/datasets"
 DATASETS = ("epay-monthly", "eservice-catalog", "epay-annual")
@@ -42,6 +44,20 @@ FIXTURE = settings(
 )
 
 SQL_OPERATORS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+@pytest.fixture(scope="module", params=[256, 0], ids=["copies in memory", "parquet files"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """The conftest release, served with and without copies of the versions in memory."""
+    from releases import write_release
+
+    settings = api_settings(tmp_path_factory.mktemp("served"), resident_mb=request.param)
+    for seed in (1, 2):
+        write_release(settings.datasets_dir, CATALOG, seed=seed)
+    with serve_release(settings) as server:
+        yield server
 
 
 def key_of(dataset: Dataset) -> list[str]:

@@ -121,6 +121,15 @@ class Settings(BaseSettings):
     duckdb_memory_limit: Annotated[
         str, Field(description="DuckDB's memory limit (e.g. `2GB`).")
     ] = "2GB"
+    resident_mb: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="Parquet (by file size) that DuckDB keeps in memory as tables, so "
+            "queries on small versions skip decoding the file; 0 reads every query from "
+            "the file.",
+        ),
+    ] = 256
 
     key_store_path: Annotated[
         Path, Field(description="The API key store (SQLite): hashed secrets and usage.")

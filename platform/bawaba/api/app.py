@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             threads=settings.duckdb_threads,
             memory_limit=settings.duckdb_memory_limit,
             deadline_s=settings.query_deadline_s,
+            resident_bytes=settings.resident_mb * 1024 * 1024,
             observe=metrics.observe_query,
         )
         app.state.services = Services(

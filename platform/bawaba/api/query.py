@@ -108,10 +108,26 @@ class Aggregate:
     order: tuple[Sort, ...] = ()
 
 
+PARQUET = "read_parquet(?)"
+"""Where a compiled query reads: a Parquet file, bound as the first parameter."""
+
+
 @dataclass(frozen=True)
 class Compiled:
     sql: str
     params: tuple[object, ...]
+    """After the file's path, which the engine binds first."""
+
+    @property
+    def reads_one_file(self) -> bool:
+        return self.sql.count(PARQUET) == 1
+
+    def over_table(self, table: str) -> str:
+        """The same query over the table ``table`` instead of its one file (bind
+        ``params`` alone). The name is one the engine made, never request text."""
+        if not (self.reads_one_file and table.isidentifier()):
+            raise ValueError(f"cannot read {table!r} instead of the file in: {self.sql}")
+        return self.sql.replace(PARQUET, f'"{table}"')
 
 
 # ---------------------------------------------------------------------------------------
@@ -384,7 +400,7 @@ def compile_rows(
     decimals to doubles, for JSON."""
     where, params = _where(rows.filters, rows.search)
     select = ", ".join(_output(dataset, c, plain_numbers) for c in rows.columns or dataset.columns)
-    sql = f"SELECT {select} FROM read_parquet(?){where}{_order_by(rows.order, row_key(dataset))}"
+    sql = f"SELECT {select} FROM {PARQUET}{where}{_order_by(rows.order, row_key(dataset))}"
     tail: list[object] = []
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
@@ -394,7 +410,7 @@ def compile_rows(
 
 def compile_count(rows: Rows) -> Compiled:
     where, params = _where(rows.filters, rows.search)
-    return Compiled(f"SELECT count(*) FROM read_parquet(?){where}", tuple(params))
+    return Compiled(f"SELECT count(*) FROM {PARQUET}{where}", tuple(params))
 
 
 def _measure(dataset: Dataset, measure: Measure, plain_numbers: bool) -> str:
@@ -417,7 +433,7 @@ def compile_aggregate(
     where, params = _where(query.filters)
     groups = [_quoted(g) for g in query.group_by]
     select = ", ".join([*groups, *(_measure(dataset, m, plain_numbers) for m in query.measures)])
-    sql = f"SELECT {select} FROM read_parquet(?){where}"
+    sql = f"SELECT {select} FROM {PARQUET}{where}"
     if groups:
         sql += " GROUP BY " + ", ".join(groups)
     sql += _order_by(query.order, query.group_by)
