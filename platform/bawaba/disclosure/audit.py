@@ -28,6 +28,7 @@ protected, nothing else.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +43,7 @@ from bawaba.disclosure.model import AuditTable, DisclosureError, quantity_kind
 __all__ = ["AuditReport", "CellAudit", "QuantityAudit", "audit", "audit_flags", "report"]
 
 _EPS = 1e-6
+QUANTITY_THREADS = 2
 _UNKNOWN = Binding(np.zeros(0, dtype=np.int64), np.zeros((0, 2)))
 
 
@@ -111,23 +113,6 @@ need not be solved again; the protection loop changes a few components per round
 """
 
 
-def _relation_matrix(linkage: Linkage, quantity: str) -> tuple[NDArray[np.int64], sp.csr_matrix]:
-    """The relation groups that carry ``quantity``, and their equations as a sparse matrix
-    over all cells (+1 left, -1 right): each row sums to zero over the true values, or to
-    at most zero for an inequality (:attr:`Linkage.group_within`)."""
-    linked = [i for i, r in enumerate(linkage.relations) if quantity in r.quantities]
-    in_relation = np.isin(linkage.group_relation[linkage.member_group], linked)
-    groups, row = np.unique(linkage.member_group[in_relation], return_inverse=True)
-    m = sp.csr_matrix(
-        (
-            linkage.member_sign[in_relation].astype(np.float64),
-            (row, linkage.member_cell[in_relation]),
-        ),
-        shape=(len(groups), linkage.n_cells),
-    )
-    return groups.astype(np.int64), m
-
-
 def _check_model(
     linkage: Linkage,
     quantity: str,
@@ -185,7 +170,7 @@ def _audit_quantity(
     hidden = np.nonzero(flags & present)[0].astype(np.int64)
     known = np.where(present, values, 0.0)
     lower = linkage.lower_bound(quantity)
-    groups, m = _relation_matrix(linkage, quantity)
+    groups, m = linkage.relation_matrix(quantity)
     _check_model(linkage, quantity, groups, m, known, hidden, lower)
     if len(hidden) == 0:
         return QuantityAudit(quantity, hidden, np.zeros(0, dtype=np.bool_), np.zeros(0), {})
@@ -262,7 +247,14 @@ def audit_flags(
 
     ``cache`` (owned by the caller, for one linkage) skips components audited before.
     """
-    return [_audit_quantity(linkage, flags, q, cache) for q in linkage.quantities()]
+    quantities = linkage.quantities()
+    for quantity in quantities:
+        linkage.relation_matrix(quantity)  # built before the threads share the linkage
+    # Quantities are audited independently of one another (their own relations, values
+    # and cache entries), so they run side by side: the LPs of one while another holds
+    # the GIL. The results are the same in any order.
+    with ThreadPoolExecutor(QUANTITY_THREADS) as pool:
+        return list(pool.map(lambda q: _audit_quantity(linkage, flags, q, cache), quantities))
 
 
 def report(linkage: Linkage, audits: Sequence[QuantityAudit]) -> AuditReport:

@@ -17,6 +17,8 @@ variable. The LPs are solved by ``scipy.optimize.linprog`` with HiGHS.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +38,8 @@ _SEED = 20240601  # fixed: the audit is deterministic
 # HiGHS's presolve costs seconds on the large block-diagonal LPs here and saves nothing:
 # every row is a short sum and every column appears in a handful of rows.
 _OPTIONS = {"presolve": False}
+# Threads for the exact LPs of independent components (see ``certify``).
+_WORKERS = min(4, os.cpu_count() or 1)
 
 
 def width(
@@ -315,24 +319,43 @@ def certify(
             )
         ok = _wide_enough(lo, hi, required, kind) | ~active
 
-    for i in np.nonzero(~ok)[0]:
-        if ok[i]:
-            continue
-        variables, rows, a = poly.component(int(poly.var_component[i]))
-        j = int(np.searchsorted(variables, i))
-        duals = np.zeros((len(rows), 2))
-        for bound, (direction, exact) in enumerate(((1.0, lo_exact), (-1.0, hi_exact))):
-            if exact[i]:
-                continue
-            c = np.zeros(len(variables))
-            c[j] = direction
-            x, duals[:, bound] = solve(a, poly.b[rows], poly.lb[variables], poly.ub[variables], c)
-            seen(variables, x)
-            exact[i] = x is not None
-            ok[variables] = _wide_enough(lo[variables], hi[variables], required[variables], kind)
+    def settle(cells: list[int]) -> None:
+        """The exact LPs of one component's cells still open, in index order."""
+        for i in cells:
             if ok[i]:
-                break
-        if not ok[i]:
-            binds = np.abs(duals).max(axis=1, initial=0.0) > _EPS
-            binding[int(i)] = Binding(rows[binds], duals[binds])
+                continue
+            variables, rows, a = poly.component(int(poly.var_component[i]))
+            j = int(np.searchsorted(variables, i))
+            duals = np.zeros((len(rows), 2))
+            for bound, (direction, exact) in enumerate(((1.0, lo_exact), (-1.0, hi_exact))):
+                if exact[i]:
+                    continue
+                c = np.zeros(len(variables))
+                c[j] = direction
+                x, duals[:, bound] = solve(
+                    a, poly.b[rows], poly.lb[variables], poly.ub[variables], c
+                )
+                seen(variables, x)
+                exact[i] = x is not None
+                ok[variables] = _wide_enough(
+                    lo[variables], hi[variables], required[variables], kind
+                )
+                if ok[i]:
+                    break
+            if not ok[i]:
+                binds = np.abs(duals).max(axis=1, initial=0.0) > _EPS
+                binding[int(i)] = Binding(rows[binds], duals[binds])
+
+    # Components share no variable and no equation: each one's cells are settled in the same
+    # order, with the same solves, whichever thread runs it and whatever runs beside it, so
+    # the result does not depend on the threads. HiGHS releases the GIL while it solves.
+    by_component: dict[int, list[int]] = {}
+    for i in np.nonzero(~ok)[0]:
+        by_component.setdefault(int(poly.var_component[i]), []).append(int(i))
+    if len(by_component) > 1 and _WORKERS > 1:
+        with ThreadPoolExecutor(_WORKERS) as pool:
+            list(pool.map(settle, by_component.values()))
+    else:
+        for cells in by_component.values():
+            settle(cells)
     return width(lo, hi, kind), binding

@@ -36,6 +36,7 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from bawaba.disclosure.model import (
@@ -202,6 +203,31 @@ class Linkage:
         bounds = np.arange(self.n_cells + 1, dtype=np.int64)
         starts = np.searchsorted(self.member_cell[order], bounds).astype(np.int64)
         return order, starts
+
+    @cached_property
+    def _relation_matrices(self) -> dict[str, tuple[NDArray[np.int64], sp.csr_matrix]]:
+        return {}
+
+    def relation_matrix(self, quantity: str) -> tuple[NDArray[np.int64], sp.csr_matrix]:
+        """The relation groups that carry ``quantity``, and their equations as a sparse
+        matrix over all cells (+1 left, -1 right): each row sums to zero over the true
+        values, or to at most zero for an inequality (:attr:`group_within`).
+
+        Built once per quantity: it depends on the linkage alone, and the protection loop
+        audits the same linkage round after round."""
+        if quantity not in self._relation_matrices:
+            linked = [i for i, r in enumerate(self.relations) if quantity in r.quantities]
+            in_relation = np.isin(self.group_relation[self.member_group], linked)
+            groups, row = np.unique(self.member_group[in_relation], return_inverse=True)
+            m = sp.csr_matrix(
+                (
+                    self.member_sign[in_relation].astype(np.float64),
+                    (row, self.member_cell[in_relation]),
+                ),
+                shape=(len(groups), self.n_cells),
+            )
+            self._relation_matrices[quantity] = (groups.astype(np.int64), m)
+        return self._relation_matrices[quantity]
 
     def groups_of(self, cell: int) -> NDArray[np.int64]:
         """The relation groups a cell belongs to, in group order."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from bawaba.catalog import Dataset
-from bawaba.publish.cells import AMOUNT, cube
+from bawaba.publish.cells import AMOUNT, cube, per_payer
 from bawaba.publish.coordinates import TIME_HIERARCHY
 from bawaba.publish.populations import Population, rows_of
 from bawaba.reference import Reference
@@ -214,19 +214,23 @@ def service_maturity(ctx: Context) -> Built:
 
 def payer_mix(ctx: Context) -> Built:
     keys = ("month", "department", "payer_type")
-    rows = rows_of(ctx.store, "epay_success")
-    first = rows.group_by("department", "payer_id").agg(pl.col("month").min().alias("_first"))
+    # Each payer's rows per cell, once: the cells count them, and a payer's cell rows also
+    # say whether the payer had paid the department in an earlier month (months are an
+    # enum in calendar order).
+    payers = per_payer(rows_of(ctx.store, "epay_success"), keys).collect().lazy()
+    first = payers.group_by("department", "payer_id").agg(pl.col("month").min().alias("_first"))
     repeat = (
-        rows.join(first, on=["department", "payer_id"])
+        payers.join(first, on=["department", "payer_id"])
+        .filter(pl.col("month") > pl.col("_first"))
         .group_by(*keys)
-        .agg(
-            pl.col("payer_id")
-            .filter(pl.col("month") > pl.col("_first"))
-            .n_unique()
-            .alias("_repeat")
-        )
+        .agg(pl.len().alias("_repeat"))
     )
-    cells = cube(rows, keys).join(repeat, on=list(keys), how="left").collect()
+    cells = (
+        cube(payers, keys, per_payer_rows=True)
+        .join(repeat, on=list(keys), how="left")
+        .with_columns(pl.col("_repeat").fill_null(0))
+        .collect()
+    )
 
     def finish(built: pl.DataFrame) -> pl.DataFrame:
         return built.with_columns(

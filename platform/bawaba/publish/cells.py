@@ -14,18 +14,27 @@ import polars as pl
 AMOUNT = "amount_aed"
 
 
+def per_payer(rows: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
+    """One row per cell and payer: the payer's transactions (``_n``) and sum (``_fils``)."""
+    return rows.group_by(*keys, "payer_id").agg(
+        pl.len().alias("_n"), pl.col("amount_fils").sum().alias("_fils")
+    )
+
+
 def cube(
     rows: pl.LazyFrame,
     keys: Sequence[str],
     *,
     count: str = "transactions",
     amount: str | None = AMOUNT,
+    per_payer_rows: bool = False,
 ) -> pl.LazyFrame:
-    """Group ``rows`` into cells by ``keys`` with counts, payers and amount statistics."""
+    """Group ``rows`` into cells by ``keys`` with counts, payers and amount statistics.
+
+    ``per_payer_rows``: ``rows`` are :func:`per_payer`'s already (a builder that reads them
+    too groups the analytic rows by payer only once)."""
+    payers = rows if per_payer_rows else per_payer(rows, keys)
     keys = list(keys)
-    per_payer = rows.group_by(*keys, "payer_id").agg(
-        pl.len().alias("_n"), pl.col("amount_fils").sum().alias("_fils")
-    )
     aggregates = [pl.col("_n").sum().alias(count), pl.len().cast(pl.Int64()).alias("payers")]
     if amount is not None:
         # top_k's result is unordered: the second largest is the smaller of the top two.
@@ -35,7 +44,7 @@ def cube(
             pl.col("_fils").max().alias("_top1"),
             second.alias("_top2"),
         ]
-    cells = per_payer.group_by(keys).agg(*aggregates)
+    cells = payers.group_by(keys).agg(*aggregates)
     if amount is None:
         return cells.with_columns(pl.col(count).cast(pl.Int64()))
     return cells.with_columns(

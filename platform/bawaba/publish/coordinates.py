@@ -19,13 +19,32 @@ TIME_HIERARCHY: dict[str, tuple[str, ...]] = {
 }
 
 
-def with_time(rows: pl.LazyFrame) -> pl.LazyFrame:
+def _period(days: pl.Series, label: pl.Expr) -> tuple[pl.Series, pl.Series, pl.Enum]:
+    """Each distinct day's period label, as an enum whose order is the calendar's."""
+    labels = days.to_frame("day").select(label.alias("label")).to_series()
+    return days, labels, pl.Enum(sorted(set(labels.to_list())))
+
+
+def with_time(rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` with the time coordinates. Month and quarter are labelled once per distinct
+    day and held as enums (their order is the calendar's), not formatted anew on every row:
+    builders group by them, and :func:`bawaba.publish.rows.decode` turns a cell's back into
+    text."""
     day = pl.col("txn_date")
+    days = rows.get_column("txn_date").unique().drop_nulls().sort()
+    stamp = pl.col("day")
+    periods = {
+        "month": _period(days, stamp.dt.strftime("%Y-%m")),
+        "quarter": _period(
+            days,
+            stamp.dt.year().cast(pl.String()) + "-Q" + stamp.dt.quarter().cast(pl.String()),
+        ),
+    }
     return rows.with_columns(
         day.alias("date"),
-        day.dt.strftime("%Y-%m").alias("month"),
-        (day.dt.year().cast(pl.String()) + "-Q" + day.dt.quarter().cast(pl.String())).alias(
-            "quarter"
+        *(
+            day.replace_strict(known, labels, return_dtype=dtype).alias(name)
+            for name, (known, labels, dtype) in periods.items()
         ),
         day.dt.year().cast(pl.Int32()).alias("year"),
         ((day.dt.weekday() % 7) * 24 + pl.col("txn_hour")).cast(pl.Int16()).alias("hour_of_week"),

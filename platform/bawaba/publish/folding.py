@@ -11,6 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from bawaba.publish.populations import rows_of
+from bawaba.publish.rows import decode
 from bawaba.reference import other_code
 
 # A service stands alone when at least this share of its day x channel cells reach k.
@@ -31,7 +32,7 @@ def fold_map(store: pl.LazyFrame, k: int) -> dict[str, str]:
     )
     all_services = store.select("department", "service").unique().collect()
     known = all_services.join(density, on=["department", "service"], how="left")
-    folded = known.filter(pl.col("dense").fill_null(0) < DENSE_SHARE)
+    folded = decode(known.filter(pl.col("dense").fill_null(0) < DENSE_SHARE))
     return {
         service: other_code(department)
         for department, service in folded.select("department", "service").sort("service").rows()

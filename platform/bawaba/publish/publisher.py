@@ -22,11 +22,11 @@ from bawaba import __version__
 from bawaba.catalog import Catalog, Dataset, load_catalog
 from bawaba.errors import BawabaError
 from bawaba.fsutil import sha256_file, write_atomic
-from bawaba.ingest.store import scan_store
 from bawaba.publish import gate, revisions, versions
 from bawaba.publish.coordinates import with_time
 from bawaba.publish.folding import apply_fold, fold_map
 from bawaba.publish.release import DatasetRelease, build_release
+from bawaba.publish.rows import decode, scan_rows
 from bawaba.reference import load_reference
 from bawaba.settings import Settings
 
@@ -88,7 +88,7 @@ class Rows:
 def _load_rows(
     settings: Settings, catalog: Catalog, current: versions.Release | None, premium_k: int
 ) -> Rows:
-    rows = with_time(scan_store(settings, with_run=True)).collect()
+    rows = with_time(scan_rows(settings).collect())
     before = current.published_rows if current else None
     kept, published, held = revisions.split_late_rows(rows, catalog, before)
     folds = fold_map(kept.lazy(), premium_k)
@@ -118,7 +118,7 @@ def _gate(
         gate.check_thresholds(frame, rel.built.cells, keys, ds.privacy.k, ds.privacy.p, result)
         # Only a revision of a previous version needs the payers who moved each cell.
         moved = (
-            revisions.movers(rows.new.lazy(), ds, rel.built.payers_from).collect()
+            decode(revisions.movers(rows.new.lazy(), ds, rel.built.payers_from).collect())
             if previous is not None
             else pl.DataFrame()
         )
@@ -151,7 +151,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
         report.held_back_years = rows.held_years
         say("building datasets under disclosure control")
         releases, audit = build_release(
-            rows.rows.lazy(), catalog, load_reference(), settings.max_audit_cells
+            rows.rows, catalog, load_reference(), settings.max_audit_cells
         )
         staging = root / ".staging" / release_id
         results: list[gate.GateResult] = []

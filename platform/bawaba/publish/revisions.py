@@ -80,8 +80,15 @@ def split_late_rows(
 
 def already_published(published: Published) -> pl.Expr:
     """True for rows (with ``run_id`` and ``year``) that ``published`` covers."""
-    keys = [f"{run}:{year}" for run, years in published.items() for year in years]
-    return (pl.col("run_id") + ":" + pl.col("year").cast(pl.String())).is_in(keys)
+    # One comparison per run rather than a "run:year" string built for every row: the run
+    # is a categorical (``rows.scan_rows``), and there are few runs.
+    return pl.any_horizontal(
+        pl.lit(False),
+        *(
+            (pl.col("run_id") == run) & pl.col("year").is_in(years)
+            for run, years in sorted(published.items())
+        ),
+    )
 
 
 def _as_published(pairs: pl.DataFrame) -> Published:

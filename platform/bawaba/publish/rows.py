@@ -1,0 +1,71 @@
+"""The analytic rows as publishing holds them in memory: compact, and read once.
+
+Every builder groups millions of rows by a few text dimensions. As plain strings that costs
+a hash of every string of every key on every pass, and the frame takes gigabytes; as
+categoricals the same group-by works on small integer codes. So the store is read with only
+the columns publishing uses, text columns as categoricals, and the run that committed each
+row as a constant per part (not a file path repeated on every row). Builders' cells are
+turned back into plain text by :func:`decode` before anything downstream sees them, so the
+published values and types are those of the store.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+import polars.selectors as cs
+
+from bawaba.ingest.contract import ANALYTIC_SCHEMA
+from bawaba.ingest.store import read_state
+from bawaba.settings import Settings
+
+COLUMNS: tuple[str, ...] = (
+    "department",
+    "service",
+    "record_type",
+    "status",
+    "channel",
+    "electronic",
+    "payment_method",
+    "bank",
+    "txn_date",
+    "txn_hour",
+    "amount_fils",
+    "amount_band",
+    "payer_id",
+    "payer_type",
+    "rating",
+)
+"""The analytic columns some builder, fold or revision check reads (not the places)."""
+
+_RUN = re.compile(r"part-([^/\\]+)\.parquet$")
+
+
+def _compact(frame: pl.LazyFrame) -> pl.LazyFrame:
+    text = [c for c in COLUMNS if ANALYTIC_SCHEMA[c] == pl.String()]
+    return frame.select(COLUMNS).with_columns(pl.col(text).cast(pl.Categorical()))
+
+
+def scan_rows(settings: Settings) -> pl.LazyFrame:
+    """Every committed analytic row (:data:`COLUMNS`, text as categoricals) with ``run_id``,
+    the ingestion run that committed it."""
+    state = read_state(settings)
+    parts = sorted(part for dept_parts in state.parts.values() for part in dept_parts)
+    run_id = pl.Categorical()
+    empty = pl.LazyFrame(schema={c: ANALYTIC_SCHEMA[c] for c in COLUMNS})
+    frames = [_compact(empty).with_columns(pl.lit(None, dtype=run_id).alias("run_id"))]
+    for part in parts:
+        found = _RUN.search(part)
+        run = found.group(1) if found else part
+        frames.append(
+            _compact(pl.scan_parquet(settings.store_dir / part)).with_columns(
+                pl.lit(run, dtype=run_id).alias("run_id")
+            )
+        )
+    return pl.concat(frames)
+
+
+def decode(cells: pl.DataFrame) -> pl.DataFrame:
+    """Cells with every categorical or enum column back as plain text."""
+    return cells.with_columns(cs.categorical().cast(pl.String), cs.enum().cast(pl.String))
