@@ -31,15 +31,17 @@ _descriptors_lock = threading.Lock()
 
 
 def _descriptor(shm: Path) -> int | None:
+    """A descriptor of ``shm``, or None if it cannot be read (every question then goes to
+    SQLite)."""
     try:
         status = shm.stat()
-    except FileNotFoundError:
+        identity = (status.st_dev, status.st_ino)
+        with _descriptors_lock:
+            if identity not in _descriptors:
+                _descriptors[identity] = os.open(shm, os.O_RDONLY | os.O_CLOEXEC)
+            return _descriptors[identity]
+    except OSError:
         return None
-    identity = (status.st_dev, status.st_ino)
-    with _descriptors_lock:
-        if identity not in _descriptors:
-            _descriptors[identity] = os.open(shm, os.O_RDONLY | os.O_CLOEXEC)
-        return _descriptors[identity]
 
 
 class CommitWatch:
