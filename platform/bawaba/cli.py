@@ -154,6 +154,9 @@ def pipelines_run(
 
 
 def _run_pipelines(settings: Settings, departments: list[str]) -> Any:
+    from bawaba.ingest.allocator import keep_freed_pages
+
+    keep_freed_pages()  # before the runner imports Polars
     from bawaba.ingest.runner import run_pipelines
 
     with _progress() as bar:

@@ -99,16 +99,24 @@ def _email(payer: pl.DataFrame) -> pl.Series:
     return payer.get_column("email").str.strip_chars().str.to_lowercase()
 
 
-# The payer's identity, in order of preference (PRIVACY.md S1): a prefix, the canonical form
-# of a field, and whether that form identifies the payer.
+# The payer's identity, in order of preference (PRIVACY.md S1): the field, a prefix, the
+# canonical form of the field (which reads that field only), and whether that form
+# identifies the payer.
 _TIERS: tuple[
-    tuple[str, Callable[[pl.DataFrame], pl.Series], Callable[[pl.Series], pl.Series]], ...
+    tuple[str, str, Callable[[pl.DataFrame], pl.Series], Callable[[pl.Series], pl.Series]],
+    ...,
 ] = (
-    ("eid:", _eid, lambda eid: (eid.str.len_chars() == 15) & eid.str.starts_with("784")),
-    ("licence:", _licence, lambda licence: licence.str.len_chars() > 0),
-    ("phone:", _phone, lambda phone: phone.str.len_chars() >= 8),
-    ("email:", _email, lambda email: email.str.contains("@", literal=True)),
+    (
+        "emirates_id",
+        "eid:",
+        _eid,
+        lambda eid: (eid.str.len_chars() == 15) & eid.str.starts_with("784"),
+    ),
+    ("trade_licence", "licence:", _licence, lambda licence: licence.str.len_chars() > 0),
+    ("mobile", "phone:", _phone, lambda phone: phone.str.len_chars() >= 8),
+    ("email", "email:", _email, lambda email: email.str.contains("@", literal=True)),
 )
+assert tuple(tier[0] for tier in _TIERS) == PAYER_IDENTITY
 
 
 def canonical_identity(batch: pl.DataFrame) -> pl.Series:
@@ -116,14 +124,14 @@ def canonical_identity(batch: pl.DataFrame) -> pl.Series:
 
     Emirates ID, else the trade licence of the head office, else the mobile number, else
     the e-mail address (PRIVACY.md S1); null when none identifies the payer. Each field is
-    worked out only for the rows the fields before it left unidentified: most rows stop at
-    the Emirates ID.
+    worked out only for the rows the fields before it left unidentified, digits folded
+    included: most rows stop at the Emirates ID.
     """
-    rest = batch.select(_fold_digits(batch.get_column(name)) for name in PAYER_IDENTITY)
+    rest = batch.select(PAYER_IDENTITY)
     at = pl.Series("at", range(batch.height), dtype=pl.UInt32())
     identity = pl.repeat(None, batch.height, dtype=pl.String(), eager=True).alias(IDENTITY)
-    for prefix, canonical, identifies in _TIERS:
-        form = canonical(rest)
+    for name, prefix, canonical, identifies in _TIERS:
+        form = canonical(rest.with_columns(_fold_digits(rest.get_column(name))))
         ok = identifies(form).fill_null(False)
         if ok.any():
             identity = identity.scatter(at.filter(ok), prefix + form.filter(ok))
