@@ -101,11 +101,8 @@ def read_state(settings: Settings) -> StoreState:
     return StoreState.model_validate_json(path.read_bytes())
 
 
-def scan_store(
-    settings: Settings, departments: list[str] | None = None, *, with_run: bool = False
-) -> pl.LazyFrame:
-    """Every committed analytic row (of the departments named, or all); ``with_run`` adds
-    ``run_id``, the ingestion run that committed the row."""
+def scan_store(settings: Settings, departments: list[str] | None = None) -> pl.LazyFrame:
+    """Every committed analytic row (of the departments named, or all)."""
     state = read_state(settings)
     parts = [
         settings.store_dir / part
@@ -114,14 +111,18 @@ def scan_store(
         for part in dept_parts
     ]
     if not parts:
-        schema = ANALYTIC_SCHEMA | ({"run_id": pl.String()} if with_run else {})
-        return pl.LazyFrame(schema=schema)
-    if not with_run:
-        return pl.scan_parquet([str(p) for p in parts])
-    run = pl.col("run_id").str.extract(r"part-([^/\\]+)\.parquet$")
-    return pl.scan_parquet([str(p) for p in parts], include_file_paths="run_id").with_columns(
-        run.alias("run_id")
-    )
+        return pl.LazyFrame(schema=ANALYTIC_SCHEMA)
+    return pl.scan_parquet([str(p) for p in parts])
+
+
+def part_name(department: str, run_id: str) -> str:
+    """Where run ``run_id`` stores ``department``'s rows, under the store folder."""
+    return f"transactions/{department}/part-{run_id}.parquet"
+
+
+def run_of(part: str) -> str:
+    """The run that wrote ``part`` (a :func:`part_name`)."""
+    return part.rsplit("part-", 1)[1].removesuffix(".parquet")
 
 
 @dataclass
@@ -156,7 +157,7 @@ class Run:
         settings = self.settings
         state = self.state.model_copy(deep=True)
         for dept, staged in sorted(self.staged_parts.items()):
-            relative = f"transactions/{dept}/part-{self.run_id}.parquet"
+            relative = part_name(dept, self.run_id)
             _move(staged, settings.store_dir / relative)
             state.parts.setdefault(dept, []).append(relative)
         for dept, files in self.staged_landing.items():

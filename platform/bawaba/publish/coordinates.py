@@ -19,10 +19,10 @@ TIME_HIERARCHY: dict[str, tuple[str, ...]] = {
 }
 
 
-def _period(days: pl.Series, label: pl.Expr) -> tuple[pl.Series, pl.Series, pl.Enum]:
+def _period(days: pl.Series, label: pl.Expr) -> tuple[pl.Series, pl.Enum]:
     """Each distinct day's period label, as an enum whose order is the calendar's."""
     labels = days.to_frame("day").select(label.alias("label")).to_series()
-    return days, labels, pl.Enum(sorted(set(labels.to_list())))
+    return labels, pl.Enum(sorted(set(labels.to_list())))
 
 
 def with_time(rows: pl.DataFrame) -> pl.DataFrame:
@@ -43,8 +43,8 @@ def with_time(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.with_columns(
         day.alias("date"),
         *(
-            day.replace_strict(known, labels, return_dtype=dtype).alias(name)
-            for name, (known, labels, dtype) in periods.items()
+            day.replace_strict(days, labels, return_dtype=dtype).alias(name)
+            for name, (labels, dtype) in periods.items()
         ),
         day.dt.year().cast(pl.Int32()).alias("year"),
         ((day.dt.weekday() % 7) * 24 + pl.col("txn_hour")).cast(pl.Int16()).alias("hour_of_week"),

@@ -11,13 +11,11 @@ published values and types are those of the store.
 
 from __future__ import annotations
 
-import re
-
 import polars as pl
 import polars.selectors as cs
 
 from bawaba.ingest.contract import ANALYTIC_SCHEMA
-from bawaba.ingest.store import read_state
+from bawaba.ingest.store import read_state, run_of
 from bawaba.settings import Settings
 
 COLUMNS: tuple[str, ...] = (
@@ -39,8 +37,6 @@ COLUMNS: tuple[str, ...] = (
 )
 """The analytic columns some builder, fold or revision check reads (not the places)."""
 
-_RUN = re.compile(r"part-([^/\\]+)\.parquet$")
-
 
 def _compact(frame: pl.LazyFrame) -> pl.LazyFrame:
     text = [c for c in COLUMNS if ANALYTIC_SCHEMA[c] == pl.String()]
@@ -56,11 +52,9 @@ def scan_rows(settings: Settings) -> pl.LazyFrame:
     empty = pl.LazyFrame(schema={c: ANALYTIC_SCHEMA[c] for c in COLUMNS})
     frames = [_compact(empty).with_columns(pl.lit(None, dtype=run_id).alias("run_id"))]
     for part in parts:
-        found = _RUN.search(part)
-        run = found.group(1) if found else part
         frames.append(
             _compact(pl.scan_parquet(settings.store_dir / part)).with_columns(
-                pl.lit(run, dtype=run_id).alias("run_id")
+                pl.lit(run_of(part), dtype=run_id).alias("run_id")
             )
         )
     return pl.concat(frames)
