@@ -41,8 +41,8 @@ def busy(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         pipelines_dir=ROOT / "pipelines",
         catalog_path=ROOT / "catalog.yaml",
         scale=0.1,
-        pseudonym_key=random_key(),
-    )  # type: ignore[arg-type]
+        pseudonym_key=random_key(),  # type: ignore[arg-type]
+    )
     only = [arg for code in DEPARTMENTS for arg in ("--department", code)]
     bawaba(settings, "simulate", "--year", "2013", *only)
     with serve_in_thread(create_app(settings.systems_dir)) as url:
