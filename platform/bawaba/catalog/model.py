@@ -85,7 +85,9 @@ class Field(_Strict):
         low, high = (_number(b) for b in (self.minimum, self.maximum))
         if low is not None and high is not None:
             return f"{low}–{high}"
-        return f"at least {low}" if low is not None else f"at most {high}"
+        if low is not None:
+            return f"at least {low}"
+        return f"at most {high}" if high is not None else "any value"
 
 
 class Privacy(_Strict):

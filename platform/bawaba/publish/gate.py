@@ -3,9 +3,8 @@
 It runs on what would be published (the staged Parquet), never on the frames that produced
 it, in the order of PRIVACY.md: declared columns (their types, then their declared ranges),
 code lists, a PII scan, thresholds recomputed from the analytic rows, the suppression audit,
-the revision check. A failure
-stops the whole release; the previous one stays current. The report it writes names rules,
-counts and places, never a value.
+the revision check. A failure stops the whole release; the previous one stays current. The
+report it writes names rules, counts and places, never a value.
 """
 
 from __future__ import annotations
