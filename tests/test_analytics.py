@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from bawaba.analytics import series, top_services
+from bawaba.analytics import seasonality, series, top_services
 from bawaba.analytics.members import valid_members
 from bawaba.analytics.tables import EPAY_MONTHLY, SERVICE_PERFORMANCE
 from bawaba.api.app import create_app
@@ -352,6 +353,53 @@ def test_seasonality_profiles_match_python(
         )
         assert first["hour"] == first["hour_of_week"] % 24
     check_suppression(answer, expected.values())
+
+
+def weekday_and_hour(slot: int) -> tuple[str, int]:
+    """Counted on a calendar from a Sunday midnight (30 December 2012), not by division."""
+    moment = datetime(2012, 12, 30) + timedelta(hours=slot)
+    return moment.strftime("%A").lower(), moment.hour
+
+
+def test_every_hour_of_the_week_is_labelled_with_its_weekday(
+    served: Served, business: httpx.Client
+) -> None:
+    answer = ask(business, "seasonality", profile="hour_of_week")
+    got = {p["hour_of_week"]: (p["day"], p["hour"]) for p in answer["points"]}
+    assert set(got) == {r["hour_of_week"] for r in rows_of(served, "epay-hourly-profile")}
+    assert {slot: weekday_and_hour(slot) for slot in got} == got
+    assert any(day == "friday" for day, _ in got.values())
+    assert any(day == "saturday" for day, _ in got.values())
+
+
+@pytest.mark.parametrize(
+    ("slot", "day", "hour"),
+    [
+        (0, "sunday", 0),
+        (23, "sunday", 23),
+        (24, "monday", 0),
+        (119, "thursday", 23),
+        (120, "friday", 0),
+        (128, "friday", 8),
+        (143, "friday", 23),
+        (144, "saturday", 0),
+        (167, "saturday", 23),
+    ],
+)
+def test_week_hours_name_their_day(slot: int, day: str, hour: int) -> None:
+    assert seasonality.week_hour(slot) == {"hour_of_week": slot, "day": day, "hour": hour}
+    assert weekday_and_hour(slot) == (day, hour)
+
+
+def test_all_168_week_hours_are_24_a_day() -> None:
+    labels = [seasonality.week_hour(slot) for slot in range(168)]
+    assert [(w["day"], w["hour"]) for w in labels] == [weekday_and_hour(s) for s in range(168)]
+
+
+@pytest.mark.parametrize("slot", [-128, -1, 168])
+def test_a_wrapped_week_hour_is_refused_not_labelled(slot: int) -> None:
+    with pytest.raises(ValueError, match=f"hour_of_week {slot} is outside 0-167"):
+        seasonality.week_hour(slot)
 
 
 # --- top services --------------------------------------------------------------------------

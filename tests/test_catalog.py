@@ -97,6 +97,35 @@ def test_only_counts_and_sums_are_additive() -> None:
                 assert f.additive, f"{ds.id}.{f.name}"
 
 
+def test_the_shipped_catalog_declares_the_ranges_its_definitions_imply() -> None:
+    catalog, _ = validate_catalog(CATALOG)
+    assert catalog is not None
+    for ds in catalog.datasets:
+        for f in ds.fields:
+            where = f"{ds.id}.{f.name}"
+            bounds = (f.minimum, f.maximum)
+            if f.unit in ("transactions", "payers", "attempts", "payments", "refunds", "AED"):
+                assert bounds == (0, None), where
+            elif f.unit == "percent" and "growth" in f.name:
+                # A change on the year before falls below 0 or beyond 100.
+                assert bounds == (None, None), where
+            elif f.name == "refund_rate_pct":
+                # Refunds booked in a month may outnumber that month's payments.
+                assert bounds == (0, None), where
+            elif f.unit == "percent" or f.name == "maturity_index":
+                assert bounds == (0, 100), where
+    assert catalog.dataset("service-maturity").field("satisfaction_score").maximum == 5
+    assert catalog.dataset("service-maturity").field("satisfaction_score").minimum == 1
+    hour = catalog.dataset("epay-hourly-profile").field("hour_of_week")
+    assert (hour.minimum, hour.maximum) == (0, 7 * 24 - 1)
+    assert all(
+        (f.minimum, f.maximum) == (2000, 2100)
+        for ds in catalog.datasets
+        for f in ds.fields
+        if f.name == "year"
+    )
+
+
 def test_rows_sort_by_time_then_department() -> None:
     catalog, _ = validate_catalog(CATALOG)
     assert catalog is not None
@@ -163,6 +192,15 @@ def _unknown_licence(raw: Raw) -> None:
     _dataset(raw, "epay-hourly-profile")["licence"] = "CC0-1.0"
 
 
+def _inverted_range(raw: Raw) -> None:
+    score = _field(raw, "service-maturity", "satisfaction_score")
+    score["minimum"], score["maximum"] = 5, 1
+
+
+def _range_on_a_text_field(raw: Raw) -> None:
+    _field(raw, "epay-monthly", "channel")["minimum"] = 0
+
+
 BROKEN: list[tuple[Callable[[Raw], None], str, str]] = [
     (_unknown_key, "unknown-key", "datasets.0.colour"),
     (_english_for_arabic, "missing-translation", "datasets.epay-monthly.title"),
@@ -182,6 +220,12 @@ BROKEN: list[tuple[Callable[[Raw], None], str, str]] = [
     (_three_dimensions_in_the_open_tier, "too-many-dimensions", "datasets.epay-monthly"),
     (_max_dimensions_above_the_tier_limit, "too-many-dimensions", "datasets.epay-monthly"),
     (_unknown_licence, "unknown-licence", "datasets.epay-hourly-profile"),
+    (
+        _inverted_range,
+        "range-inverted",
+        "datasets.service-maturity.fields.satisfaction_score",
+    ),
+    (_range_on_a_text_field, "range-not-numeric", "datasets.epay-monthly.fields.channel"),
 ]
 
 
@@ -211,6 +255,29 @@ def test_each_rule_names_its_problem(
     assert lines[0].startswith(f"{where}: ")
     assert lines[0].endswith(f"[{slug}]")
     assert lines[1] == f"{path}: 1 problem(s)"
+
+
+@pytest.mark.parametrize(
+    ("breaking", "message"),
+    [
+        (_inverted_range, "minimum 5 is greater than maximum 1"),
+        (_range_on_a_text_field, "minimum/maximum are for integer or decimal fields, not string"),
+    ],
+)
+def test_a_bad_range_says_what_is_wrong(
+    breaking: Callable[[Raw], None], message: str, tmp_path: Path
+) -> None:
+    raw = _shipped()
+    breaking(raw)
+    _, problems = validate_catalog(_write(raw, tmp_path))
+    assert [p.message for p in problems] == [message]
+
+
+def test_a_range_of_one_value_is_a_range(tmp_path: Path) -> None:
+    raw = _shipped()
+    score = _field(raw, "service-maturity", "satisfaction_score")
+    score["minimum"] = score["maximum"] = 3
+    assert validate_catalog(_write(raw, tmp_path))[1] == []
 
 
 def test_every_problem_is_listed_not_only_the_first(tmp_path: Path) -> None:

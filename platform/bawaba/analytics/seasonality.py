@@ -22,6 +22,17 @@ Profile = Literal["month_of_year", "hour_of_week"]
 """month_of_year: 1-12 from epay-monthly; hour_of_week: 0-167 (0 = Sunday 00:00) from
 epay-hourly-profile."""
 DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
+HOURS_IN_WEEK = 7 * 24
+
+
+def week_hour(slot: int) -> dict[str, object]:
+    """An ``hour_of_week`` with its weekday and hour: 0-23 Sunday, ..., 120-143 Friday,
+    144-167 Saturday. Out of range is refused, not labelled: Python's negative indexing
+    would otherwise name a wrapped -128 a Monday."""
+    if not 0 <= slot < HOURS_IN_WEEK:
+        raise ValueError(f"hour_of_week {slot} is outside 0-{HOURS_IN_WEEK - 1}")
+    day, hour = divmod(slot, 24)
+    return {"hour_of_week": slot, "day": DAYS[day], "hour": hour}
 
 
 @dataclass(frozen=True)
@@ -75,9 +86,7 @@ def plan(question: Seasonality) -> Plan:
         for i, p in enumerate(points):
             slot = p.pop("slot")
             where = (
-                {"month_of_year": slot}
-                if question.profile == "month_of_year"
-                else {"hour_of_week": slot, "day": DAYS[slot // 24], "hour": slot % 24}
+                {"month_of_year": slot} if question.profile == "month_of_year" else week_hour(slot)
             )
             points[i] = where | p
         return Result(

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from bawaba.catalog.model import Catalog
+from bawaba.catalog.model import Catalog, Field
 from bawaba.errors import ConfigError
 from bawaba.reference import load_reference
 
@@ -43,6 +43,30 @@ def _structure_problems(error: ValidationError) -> list[CatalogProblem]:
         }.get(item["type"], "invalid-value")
         problems.append(CatalogProblem(slug, where, item["msg"]))
     return problems
+
+
+def _range_problems(f: Field, where: str) -> list[CatalogProblem]:
+    """A declared range needs numbers to hold and a lower bound not above the upper: the
+    gate fails every value outside it, so an inverted range would fail every release."""
+    if f.minimum is None and f.maximum is None:
+        return []
+    if f.type not in ("integer", "decimal"):
+        return [
+            CatalogProblem(
+                "range-not-numeric",
+                where,
+                f"minimum/maximum are for integer or decimal fields, not {f.type}",
+            )
+        ]
+    if f.minimum is not None and f.maximum is not None and f.minimum > f.maximum:
+        return [
+            CatalogProblem(
+                "range-inverted",
+                where,
+                f"minimum {f.minimum:g} is greater than maximum {f.maximum:g}",
+            )
+        ]
+    return []
 
 
 def _rule_problems(catalog: Catalog) -> list[CatalogProblem]:
@@ -99,6 +123,8 @@ def _rule_problems(catalog: Catalog) -> list[CatalogProblem]:
                         f"a measure is integer or decimal, not {f.type}",
                     )
                 )
+        for f in ds.fields:
+            problems += _range_problems(f, f"{where}.fields.{f.name}")
         for column in ds.sort_by:
             if column not in names:
                 add(

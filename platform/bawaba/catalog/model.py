@@ -35,6 +35,13 @@ CodeListName = Literal[
 ]
 
 
+def _number(bound: float | None) -> str | None:
+    """A bound as written in the catalog: 0, not 0.0."""
+    if bound is None:
+        return None
+    return str(int(bound)) if bound == int(bound) else str(bound)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -60,6 +67,27 @@ class Field(_Strict):
     """A count or a sum that adds up across cells (audited for disclosure); not a ratio."""
     population: str | None = None
     """For an additive measure: the rows it counts or sums, when not the dataset's own."""
+    minimum: float | None = Attr(
+        default=None,
+        description="The least value the field's definition allows (counts and amounts 0, "
+        "a share 0); the gate fails a dataset with any value below it. Numeric fields only.",
+    )
+    maximum: float | None = Attr(
+        default=None,
+        description="The greatest value the field's definition allows (a share 100, "
+        "hour_of_week 167); the gate fails a dataset with any value above it. Numeric "
+        "fields only.",
+    )
+
+    @property
+    def declared_range(self) -> str:
+        """The range as a reader would write it, e.g. ``0–167`` or ``at least 0``."""
+        low, high = (_number(b) for b in (self.minimum, self.maximum))
+        if low is not None and high is not None:
+            return f"{low}–{high}"
+        if low is not None:
+            return f"at least {low}"
+        return f"at most {high}" if high is not None else "any value"
 
 
 class Privacy(_Strict):

@@ -49,7 +49,11 @@ def with_time(rows: pl.DataFrame) -> pl.DataFrame:
             for name, (labels, dtype) in periods.items()
         ),
         day.dt.year().cast(pl.Int32()).alias("year"),
-        ((day.dt.weekday().cast(pl.Int16()) % 7) * 24 + pl.col("txn_hour")).alias("hour_of_week"),
+        # weekday() and txn_hour are Int8: widen before the arithmetic, or hours from 128
+        # (Friday 08:00) on wrap to negative numbers.
+        (day.dt.weekday().cast(pl.Int16()) % 7 * 24 + pl.col("txn_hour").cast(pl.Int16())).alias(
+            "hour_of_week"
+        ),
     )
 
 

@@ -1,10 +1,10 @@
 """Stage S4, the publish gate: checks the serialised files themselves and fails closed.
 
 It runs on what would be published (the staged Parquet), never on the frames that produced
-it, in the order of PRIVACY.md: declared columns, code lists, a PII scan, thresholds
-recomputed from the analytic rows, the suppression audit, the revision check. A failure
-stops the whole release; the previous one stays current. The report it writes names rules,
-counts and places, never a value.
+it, in the order of PRIVACY.md: declared columns (their types, then their declared ranges),
+code lists, a PII scan, thresholds recomputed from the analytic rows, the suppression audit,
+the revision check. A failure stops the whole release; the previous one stays current. The
+report it writes names rules, counts and places, never a value.
 """
 
 from __future__ import annotations
@@ -75,6 +75,33 @@ def check_columns(frame: pl.DataFrame, dataset: Dataset, result: GateResult) -> 
                 "declared-columns",
                 f"{dataset.id}.{f.name}",
                 f"type {dtype} is not the catalog's {f.type}",
+            )
+
+
+def check_ranges(frame: pl.DataFrame, dataset: Dataset, result: GateResult) -> None:
+    """Every non-null value lies in its field's declared range. A value outside it is a
+    defect upstream (a wrapped integer, a share over 100), and whatever it is, it is not
+    what the catalog promises readers, so the dataset fails. The finding counts the rows
+    and names the range, never a value."""
+    result.rules.append("declared-ranges")
+    for f in dataset.fields:
+        if (f.minimum is None and f.maximum is None) or f.name not in frame.columns:
+            continue
+        value = frame[f.name]
+        if not value.dtype.is_numeric():
+            continue  # check_columns has already failed the type
+        value = value.cast(pl.Float64)
+        outside = value.is_nan()
+        if f.minimum is not None:
+            outside |= value < f.minimum
+        if f.maximum is not None:
+            outside |= value > f.maximum
+        count = int(outside.fill_null(value=False).sum())
+        if count:
+            result.fail(
+                "declared-ranges",
+                f"{dataset.id}.{f.name}",
+                f"{count} row(s) outside the declared range {f.declared_range}",
             )
 
 

@@ -107,6 +107,7 @@ def _gate(
     frame = pl.read_parquet(path)
     result = gate.GateResult(ds.id, rows=frame.height, suppressed=rel.suppressed)
     gate.check_columns(frame, ds, result)
+    gate.check_ranges(frame, ds, result)
     gate.check_code_lists(frame, ds, load_reference(), result)
     gate.check_pii(frame, ds, path, result)
     if ds.privacy is not None and result.passed:
