@@ -165,7 +165,11 @@ def _record_disclosure(
 ) -> None:
     """What each published table's disclosure report needs: counts and relations only."""
     linked = relations(audited)
-    audited_by_table = dict(report.rows.group_by("table").len().iter_rows())
+    rows = report.rows
+    # An audit of no suppressed cell may come back as a frame without columns.
+    audited_by_table = (
+        dict(rows.group_by("table").len().iter_rows()) if "table" in rows.columns else {}
+    )
     for table in audited:
         rel = next(r for r in releases if r.dataset.id == table.name)
         rel.disclosure = DisclosureFacts(
