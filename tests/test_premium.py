@@ -145,7 +145,11 @@ def test_every_route_refuses_premium_requests_without_valid_credentials(
         for route in all_routes(app):
             if route.path in PUBLIC or route.path.startswith(CKAN_PREFIXES):
                 continue
-            path = route.path.replace("{dataset_id}", PREMIUM).replace("{fmt}", "csv")
+            path = (
+                route.path.replace("{dataset_id}", PREMIUM)
+                .replace("{fmt}", "csv")
+                .replace("{version}", "v1")
+            )
             assert "{" not in path, f"give {route.path} a sample value in this test"
             for method in sorted(route.methods):
                 for headers in (

@@ -13,9 +13,11 @@ from pathlib import Path
 
 from bawaba.api.problems import NotFound
 from bawaba.catalog.model import Catalog, Dataset
+from bawaba.publish.disclosure_report import DisclosureReport, uncontrolled
 from bawaba.publish.versions import (
     CURRENT,
     DATA,
+    DISCLOSURE,
     Release,
     VersionManifest,
     read_manifest,
@@ -49,6 +51,7 @@ class Library:
         self._seen: tuple[int, int] | None = None
         self._release: Release | None = None
         self._manifests: dict[tuple[str, str], VersionManifest] = {}
+        self._reports: dict[tuple[str, str], DisclosureReport] = {}
 
     def release(self) -> Release | None:
         """The current release, re-read if ``current.json`` was replaced since last time."""
@@ -121,3 +124,24 @@ class Library:
             manifest=self.manifest(dataset_id, wanted),
             path=self.root / dataset_id / wanted / DATA,
         )
+
+    def disclosure(self, published: Published) -> DisclosureReport:
+        """The disclosure report of a version: its ``disclosure.json``, or for reference
+        data (no disclosure control) the same answer whether it has one or not."""
+        key = (published.dataset.id, published.version)
+        if key not in self._reports:
+            path = published.path.parent / DISCLOSURE
+            if path.exists():
+                report = DisclosureReport.model_validate_json(path.read_bytes())
+            elif published.dataset.privacy is None:
+                report = uncontrolled(published.dataset, published.version)
+            else:
+                raise NotFound(
+                    f"dataset {key[0]!r} version {key[1]!r} has no disclosure report: it was "
+                    "published before disclosure reports were introduced",
+                    hint="the versions published since then have one; see "
+                    f"/api/v1/datasets/{key[0]}/versions",
+                    slug="no-disclosure-report",
+                )
+            self._reports[key] = report
+        return self._reports[key]

@@ -136,6 +136,69 @@ UI: Mapping[str, tuple[str, str]] = {
         "Every published cell counts at least {k} distinct payers.",
         "تضم كل خلية منشورة {k} دافعين مختلفين على الأقل.",
     ),
+    # Dataset page: the version's disclosure report
+    "disclosure_intro": (
+        "How the cells of version {version} are protected. This report holds no value of the data.",
+        "كيف تُحمى خلايا الإصدار {version}. لا يتضمن هذا التقرير أي قيمة من البيانات.",
+    ),
+    "disclosure_rules": ("Rules applied", "القواعد المطبقة"),
+    "disclosure_k": (
+        "At least {k} distinct payers in every published cell.",
+        "{k} دافعين مختلفين على الأقل في كل خلية منشورة.",
+    ),
+    "disclosure_p": (
+        "The p% rule with p = {p}, comparing the contributions of: {contributors}.",
+        "قاعدة النسبة المئوية بقيمة p = {p}، وتقارن مساهمات: {contributors}.",
+    ),
+    "disclosure_restriction": ("The table covers only:", "يقتصر الجدول على:"),
+    "disclosure_dimensions": (
+        "At most {n} dimensions crossed, besides time.",
+        "الحد الأقصى للأبعاد المتقاطعة، عدا الزمن: {n}.",
+    ),
+    "disclosure_side": (
+        "What the audit assumes a reader knows",
+        "ما يفترض التدقيق أن القارئ يعرفه",
+    ),
+    "disclosure_relations": (
+        "Datasets audited together with this one",
+        "مجموعات البيانات التي دُققت مع هذه المجموعة",
+    ),
+    "disclosure_equation": (
+        "their sums are equal on:",
+        "تتساوى مجاميعهما على:",
+    ),
+    "disclosure_within": (
+        "one is a slice of the other; its sums are at most the other's on:",
+        "إحداهما جزء من الأخرى، فلا تزيد مجاميعها على مجاميع الأخرى على:",
+    ),
+    "disclosure_no_relations": (
+        "No other published table shares a quantity with it.",
+        "لا يشترك معها في أي كمية جدول منشور آخر.",
+    ),
+    "disclosure_cells": ("Suppressed cells", "الخلايا المحجوبة"),
+    "disclosure_primary": (
+        "Sensitive on their own (primary)",
+        "حساسة بذاتها (حجب أولي)",
+    ),
+    "disclosure_secondary": (
+        "Suppressed to protect those (secondary)",
+        "محجوبة لحماية الخلايا الحساسة (حجب ثانوي)",
+    ),
+    "disclosure_share": ("Share of rows suppressed", "نسبة الصفوف المحجوبة"),
+    "disclosure_audit": ("Suppression audit", "تدقيق الحجب"),
+    "disclosure_audit_passed": (
+        "Passed in the release of {date}: {cells} suppressed cell-quantities audited.",
+        "اجتاز التدقيق في إصدار {date}: دُقّق {cells} من كميات الخلايا المحجوبة.",
+    ),
+    "disclosure_uncontrolled": (
+        "Reference data: it holds no payment or payer, so its cells need no disclosure control.",
+        "بيانات مرجعية: لا تتضمن أي دفعة أو دافع، فلا تحتاج خلاياها إلى ضبط الإفصاح.",
+    ),
+    "disclosure_missing": (
+        "Version {version} was published before disclosure reports were introduced.",
+        "نُشر الإصدار {version} قبل اعتماد تقارير الإفصاح.",
+    ),
+    "disclosure_json": ("The report as JSON", "التقرير بصيغة JSON"),
     "chart_title": ("{measure} by {axis}", "{measure} حسب {axis}"),
     "chart_sum_note": (
         "Sum over the published cells; withheld cells are not included.",
@@ -278,6 +341,11 @@ TYPES: Mapping[str, tuple[str, str]] = {
     "decimal": ("decimal number", "عدد عشري"),
     "boolean": ("true/false", "صح/خطأ"),
     "date": ("date", "تاريخ"),
+}
+# Whose contributions the p% rule compares, as the disclosure report names them.
+CONTRIBUTORS: Mapping[str, tuple[str, str]] = {
+    "payers": ("payers", "الدافعين"),
+    "banks": ("banks", "المصارف"),
 }
 # Units as catalog.yaml spells them; an unknown unit is shown as written.
 UNITS: Mapping[str, tuple[str, str]] = {

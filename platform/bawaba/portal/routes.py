@@ -24,6 +24,7 @@ from bawaba.api.state import Services, services
 from bawaba.catalog.model import Dataset
 from bawaba.portal import charts, data
 from bawaba.portal.cells import cell, unit_text
+from bawaba.portal.disclosure import disclosure_view
 from bawaba.portal.i18n import FREQUENCIES, GRAINS, ROLES, TYPES, Translator
 from bawaba.portal.labels import code_labels
 from bawaba.portal.pages import View
@@ -398,6 +399,8 @@ def read_dataset(
         preview=_preview(view, state, readable, sorts, page_number) if readable else None,
         downloads=downloads,
         snippets=snippets(view.base, dataset),
+        # Shown where the data is: a premium report needs a key like the data.
+        disclosure=disclosure_view(t, library, readable) if readable else None,
     )
 
 

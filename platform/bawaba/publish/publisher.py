@@ -22,7 +22,7 @@ from bawaba import __version__
 from bawaba.catalog import Catalog, Dataset, load_catalog
 from bawaba.errors import BawabaError
 from bawaba.fsutil import sha256_file, write_atomic
-from bawaba.publish import gate, revisions, versions
+from bawaba.publish import disclosure_report, gate, revisions, versions
 from bawaba.publish.coordinates import with_time
 from bawaba.publish.folding import apply_fold, fold_map
 from bawaba.publish.release import DatasetRelease, build_release
@@ -262,16 +262,41 @@ def _install(
         },
         gate=_gate_summary(result),
     )
-    write_atomic(
+    _write_public(
         folder / versions.MANIFEST,
         orjson.dumps(manifest.model_dump(mode="json"), option=orjson.OPT_INDENT_2),
     )
-    write_atomic(
+    _write_public(
         folder / versions.GATE_REPORT,
         orjson.dumps(_gate_summary(result), option=orjson.OPT_INDENT_2),
     )
+    _write_public(folder / versions.DISCLOSURE, _disclosure(rel, version, manifest))
     versions.install_version(folder, root, dataset, version)
     return DatasetOutcome(dataset, version, "new", rows=rel.frame.height, suppressed=rel.suppressed)
+
+
+def _write_public(path: Path, data: bytes) -> None:
+    """Write a file of a version, readable by everyone like its data: ``write_atomic``'s
+    temporary is created owner-only, and a server may run as another user."""
+    write_atomic(path, data)
+    path.chmod(0o644)
+
+
+def _disclosure(rel: DatasetRelease, version: str, manifest: versions.VersionManifest) -> bytes:
+    """The version's public disclosure report (see publish.disclosure_report)."""
+    if rel.disclosure is None:
+        report = disclosure_report.uncontrolled(rel.dataset, version)
+    else:
+        report = disclosure_report.build_report(
+            rel.dataset,
+            version,
+            rel.disclosure,
+            rows=manifest.rows,
+            suppressed=rel.suppressed,
+            release=str(manifest.lineage["release"]),
+            released_at=manifest.created_at,
+        )
+    return disclosure_report.encode(report)
 
 
 def _gate_summary(result: gate.GateResult) -> dict[str, object]:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import polars as pl
 
 from bawaba.catalog import Catalog, Dataset
-from bawaba.disclosure import AuditReport, AuditTable, protect, sensitive_share
+from bawaba.disclosure import AuditReport, AuditTable, primary, protect, relations, sensitive_share
 from bawaba.publish.builders import BUILDERS, Built, Context
 from bawaba.publish.coordinates import with_coarser
+from bawaba.publish.disclosure_report import DisclosureFacts
 from bawaba.publish.rows import decode
 from bawaba.reference import Reference
 
@@ -35,6 +36,8 @@ class DatasetRelease:
     """The published rows (the catalog's columns), or None when withheld."""
     withheld: str | None = None
     sensitive_share: float = 0.0
+    disclosure: DisclosureFacts | None = None
+    """For its public disclosure report; None for a table without disclosure control."""
 
     @property
     def suppressed(self) -> int:
@@ -153,4 +156,34 @@ def build_release(
             continue
         cells = flags[rel.dataset.id]
         rel.frame = _publishable(rel.dataset, rel.built, cells)
+    _record_disclosure(releases, audited, alone, report)
     return releases, report
+
+
+def _record_disclosure(
+    releases: list[DatasetRelease],
+    audited: list[AuditTable],
+    alone: dict[str, pl.DataFrame],
+    report: AuditReport,
+) -> None:
+    """What each published table's disclosure report needs: counts and relations only."""
+    linked = relations(audited)
+    rows = report.rows
+    # An audit of no suppressed cell may come back as a frame without columns.
+    audited_by_table = (
+        dict(rows.group_by("table").len().iter_rows()) if "table" in rows.columns else {}
+    )
+    for table in audited:
+        rel = next(r for r in releases if r.dataset.id == table.name)
+        rel.disclosure = DisclosureFacts(
+            primary=int(primary(table).suppressed.sum()),
+            audited_cell_quantities=int(audited_by_table.get(table.name, 0)),
+            restriction=dict(table.restriction),
+            relations=tuple(r for r in linked if table.name in (r.left, r.right)),
+        )
+    for rel in releases:
+        privacy = rel.dataset.privacy
+        if rel.dataset.id in alone and privacy is not None:
+            # The k rule alone suppressed these: every one of them is primary.
+            hidden = int(alone[rel.dataset.id]["suppressed"].sum())
+            rel.disclosure = DisclosureFacts(primary=hidden, restriction=dict(privacy.restriction))

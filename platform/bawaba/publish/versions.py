@@ -1,7 +1,8 @@
 """Immutable dataset versions and the release pointer that makes them current.
 
-``datasets/<id>/<version>/`` holds ``data.parquet``, ``manifest.json`` and
-``gate-report.json``; a version folder is complete before it gets its name (staged, then
+``datasets/<id>/<version>/`` holds ``data.parquet``, ``manifest.json``,
+``gate-report.json`` and, in versions published since the disclosure reports,
+``disclosure.json``; a version folder is complete before it gets its name (staged, then
 renamed in one step) and is never changed afterwards. ``datasets/current.json`` names the
 version of every dataset that is current; replacing it is the one atomic step that switches
 a release, so readers see all of the previous release or all of the new one. A folder that
@@ -23,6 +24,8 @@ CURRENT = "current.json"
 DATA = "data.parquet"
 MANIFEST = "manifest.json"
 GATE_REPORT = "gate-report.json"
+DISCLOSURE = "disclosure.json"
+"""The public disclosure report (publish.disclosure_report); absent from older versions."""
 _VERSION = re.compile(r"^v(\d+)$")
 
 

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from bawaba.api import documents, search
+from bawaba.api.access import require_read
 from bawaba.api.problems import JSON, BadParameter
 from bawaba.api.state import services
+from bawaba.publish.disclosure_report import DisclosureReport
 
 router = APIRouter(prefix=documents.API, tags=["catalog"])
 
@@ -18,6 +20,17 @@ DatasetId = Annotated[
     str,
     Path(description="The dataset's id, as listed by /api/v1/datasets.", examples=["epay-annual"]),
 ]
+
+VersionId = Annotated[
+    str,
+    Path(description="A version of the dataset, as listed by its /versions.", examples=["v1"]),
+]
+
+
+def _error(description: str, code: str, message: str, hint: str) -> dict[str, object]:
+    """An error response for the OpenAPI document, in the API's one error shape."""
+    example = {"error": {"code": code, "message": message, "hint": hint}}
+    return {"description": description, "content": {JSON: {"example": example}}}
 
 
 def json_response(document: object, headers: dict[str, str] | None = None) -> Response:
@@ -113,3 +126,49 @@ def list_versions(request: Request, dataset_id: DatasetId) -> Response:
             ],
         }
     )
+
+
+@router.get(
+    "/datasets/{dataset_id}/versions/{version}/disclosure",
+    response_model=DisclosureReport,
+    summary="How a version's cells are protected",
+    description="The public disclosure report of one version: the rules its cells were held "
+    "to (k distinct payers, the p% rule and whom it compares, the table's restriction, the "
+    "dimensions crossed), the other datasets the suppression audit treated as known together "
+    "with it and the coordinates on which their sums meet, the side information the audit "
+    "assumes a reader has (in English and Arabic), how many cells were suppressed as "
+    "sensitive on their own (primary) and to protect those (secondary), and that the audit "
+    "passed. It never holds a measure value, an interval or a cell's coordinates. Reference "
+    "data answers `controlled: false` with the reason. A premium dataset's report needs a "
+    "key whose plan reads the dataset, like its data.",
+    responses={
+        401: _error(
+            "A premium dataset, and no key (or a key that is not valid).",
+            "unauthorized",
+            "'payer-mix' is a premium dataset: it needs a key",
+            "premium data needs a key: subscribe to a plan (see /plans)",
+        ),
+        403: _error(
+            "The key's plan does not include this premium dataset.",
+            "forbidden",
+            "the 'developer' plan does not include 'payer-mix'",
+            "the plans that include it are: business, enterprise",
+        ),
+        404: _error(
+            "No such dataset (`not-found`), no published version yet (`not-published`), no "
+            "such version kept (`no-such-version`), or a version published before disclosure "
+            "reports were introduced (`no-disclosure-report`).",
+            "no-disclosure-report",
+            "dataset 'epay-monthly' version 'v1' has no disclosure report: it was published "
+            "before disclosure reports were introduced",
+            "the versions published since then have one; see "
+            "/api/v1/datasets/epay-monthly/versions",
+        ),
+    },
+)
+def read_disclosure_report(request: Request, dataset_id: DatasetId, version: VersionId) -> Response:
+    state = services(request)
+    dataset = state.library.dataset(dataset_id)
+    require_read(request, dataset)
+    published = state.library.resolve(dataset.id, version)
+    return json_response(state.library.disclosure(published).model_dump(mode="json"))
