@@ -42,28 +42,21 @@ _OPTIONS = {"presolve": False}
 _WORKERS = min(4, os.cpu_count() or 1)
 
 
-Integral = QuantityKind | NDArray[np.bool_]
-"""Which values are counts: one kind for all, or a mask (a joint audit of counts and amounts)."""
-
-
-def _integral(kind: Integral, n: int) -> NDArray[np.bool_]:
-    if isinstance(kind, str):
-        return np.full(n, kind == "count", dtype=np.bool_)
-    return kind
-
-
-def width(lo: NDArray[np.float64], hi: NDArray[np.float64], kind: Integral) -> NDArray[np.float64]:
+def width(
+    lo: NDArray[np.float64], hi: NDArray[np.float64], kind: QuantityKind
+) -> NDArray[np.float64]:
     """The width of ``[lo, hi]`` as a reader counts it: a reader knows counts are whole
     numbers, so for a count only the integers inside the interval matter."""
-    whole = np.floor(hi + _EPS) - np.ceil(lo - _EPS)
-    return np.asarray(np.where(_integral(kind, len(lo)), whole, hi - lo), dtype=np.float64)
+    if kind == "count":
+        return np.asarray(np.floor(hi + _EPS) - np.ceil(lo - _EPS), dtype=np.float64)
+    return hi - lo
 
 
 def _wide_enough(
     lo: NDArray[np.float64],
     hi: NDArray[np.float64],
     required: NDArray[np.float64],
-    kind: Integral,
+    kind: QuantityKind,
 ) -> NDArray[np.bool_]:
     return np.asarray(width(lo, hi, kind) >= required, dtype=np.bool_)
 
@@ -260,7 +253,7 @@ def certify(
     x_true: NDArray[np.float64],
     low: NDArray[np.float64],
     required: NDArray[np.float64],
-    kind: Integral,
+    kind: QuantityKind,
     active: NDArray[np.bool_],
 ) -> tuple[NDArray[np.float64], dict[int, Binding]]:
     """The width of each ``active`` variable's interval as far as needed: at least
@@ -278,7 +271,6 @@ def certify(
     """
     lo, hi = np.minimum(low, x_true), x_true.copy()
     binding: dict[int, Binding] = {}
-    integral = _integral(kind, len(x_true))
 
     def seen(variables: NDArray[np.int64], x: NDArray[np.float64] | None) -> None:
         if x is not None:
@@ -288,7 +280,7 @@ def certify(
     def open_components() -> tuple[NDArray[np.int64], NDArray[np.int64], sp.csr_matrix]:
         return poly.select(np.unique(poly.var_component[~ok]))
 
-    ok = _wide_enough(lo, hi, required, integral) | ~active
+    ok = _wide_enough(lo, hi, required, kind) | ~active
     rng = np.random.default_rng(_SEED)
     for _ in range(_RANDOM_ROUNDS):
         if ok.all():
@@ -297,7 +289,7 @@ def certify(
         weight = np.where(ok[variables], 0.0, rng.choice([-1.0, 1.0], size=len(variables)))
         for c in (weight, -weight):
             seen(variables, minimise(a, poly.b[rows], poly.lb[variables], poly.ub[variables], c))
-        ok = _wide_enough(lo, hi, required, integral) | ~active
+        ok = _wide_enough(lo, hi, required, kind) | ~active
 
     lo_exact = lo <= poly.lb + _EPS
     hi_exact = hi >= poly.ub - _EPS
@@ -307,10 +299,10 @@ def certify(
             break
         variables, rows, a = open_components()
         if round_ % 2 == 0:  # up to the lowest value seen plus the width needed
-            bottom = np.where(integral, np.ceil(lo - _EPS), lo)
+            bottom = np.ceil(lo - _EPS) if kind == "count" else lo
             target, push = bottom + required, np.where(~ok & ~hi_exact, 1.0, 0.0)
         else:  # down to the highest value seen minus the width needed
-            top = np.where(integral, np.floor(hi + _EPS), hi)
+            top = np.floor(hi + _EPS) if kind == "count" else hi
             target, push = top - required, np.where(~ok & ~lo_exact, -1.0, 0.0)
         if push[variables].any():
             seen(
@@ -325,7 +317,7 @@ def certify(
                     scale[variables],
                 ),
             )
-        ok = _wide_enough(lo, hi, required, integral) | ~active
+        ok = _wide_enough(lo, hi, required, kind) | ~active
 
     def settle(cells: list[int]) -> None:
         """The exact LPs of one component's cells still open, in index order."""
@@ -346,7 +338,7 @@ def certify(
                 seen(variables, x)
                 exact[i] = x is not None
                 ok[variables] = _wide_enough(
-                    lo[variables], hi[variables], required[variables], integral[variables]
+                    lo[variables], hi[variables], required[variables], kind
                 )
                 if ok[i]:
                     break
@@ -366,4 +358,4 @@ def certify(
     else:
         for cells in by_component.values():
             settle(cells)
-    return width(lo, hi, integral), binding
+    return width(lo, hi, kind), binding
