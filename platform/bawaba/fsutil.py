@@ -43,10 +43,13 @@ def atomic_path(target: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
-def write_atomic(target: Path, data: bytes) -> None:
-    """Replace ``target`` with ``data`` in one step."""
+def write_atomic(target: Path, data: bytes, mode: int | None = None) -> None:
+    """Replace ``target`` with ``data`` in one step; ``mode`` sets its permissions (the
+    temporary is created owner-only, so a file others must read needs it)."""
     with atomic_path(target) as temporary:
         temporary.write_bytes(data)
+        if mode is not None:
+            temporary.chmod(mode)
 
 
 def sha256_file(path: Path) -> str:

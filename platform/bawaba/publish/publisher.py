@@ -31,6 +31,9 @@ from bawaba.reference import load_reference
 from bawaba.settings import Settings
 
 Progress = Callable[[str], None]
+PUBLIC = 0o644
+"""A version's files are readable by everyone like its data: a server may run as another
+user."""
 
 
 class GateFailed(BawabaError):
@@ -253,24 +256,19 @@ def _install(
         },
         gate=_gate_summary(result),
     )
-    _write_public(
+    write_atomic(
         folder / versions.MANIFEST,
         orjson.dumps(manifest.model_dump(mode="json"), option=orjson.OPT_INDENT_2),
+        PUBLIC,
     )
-    _write_public(
+    write_atomic(
         folder / versions.GATE_REPORT,
         orjson.dumps(_gate_summary(result), option=orjson.OPT_INDENT_2),
+        PUBLIC,
     )
-    _write_public(folder / versions.DISCLOSURE, _disclosure(rel, version, manifest))
+    write_atomic(folder / versions.DISCLOSURE, _disclosure(rel, version, manifest), PUBLIC)
     versions.install_version(folder, root, dataset, version)
     return DatasetOutcome(dataset, version, "new", rows=rel.frame.height, suppressed=rel.suppressed)
-
-
-def _write_public(path: Path, data: bytes) -> None:
-    """Write a file of a version, readable by everyone like its data: ``write_atomic``'s
-    temporary is created owner-only, and a server may run as another user."""
-    write_atomic(path, data)
-    path.chmod(0o644)
 
 
 def _disclosure(rel: DatasetRelease, version: str, manifest: versions.VersionManifest) -> bytes:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from bawaba.catalog import Catalog, Dataset
-from bawaba.disclosure import AuditReport, AuditTable, primary, protect, relations, sensitive_share
+from bawaba.disclosure import AuditReport, AuditTable, primary, protect, relations
 from bawaba.publish.builders import BUILDERS, Built, Context
 from bawaba.publish.coordinates import with_coarser
 from bawaba.publish.disclosure_report import DisclosureFacts
@@ -35,6 +35,8 @@ class DatasetRelease:
     """The published rows (the catalog's columns), or None when withheld."""
     withheld: str | None = None
     sensitive_share: float = 0.0
+    primary_cells: int = 0
+    """Cells sensitive by themselves (primary suppressions)."""
     disclosure: DisclosureFacts | None = None
     """For its public disclosure report; None for a table without disclosure control."""
 
@@ -124,12 +126,13 @@ def build_release(
         if not rel.built.quantities:
             # Nothing in it adds up, so nothing links it to other tables: the k rule alone.
             cells = rel.built.cells.with_columns((pl.col("payers") < privacy.k).alias("suppressed"))
-            hidden = int(cells["suppressed"].sum())
-            rel.sensitive_share = round(hidden / cells.height, 4) if cells.height else 0.0
+            rel.primary_cells = int(cells["suppressed"].sum())
+            rel.sensitive_share = _share(rel.primary_cells, cells.height)
             alone[rel.dataset.id] = cells
             continue
         table = _audit_table(rel.dataset, rel.built)
-        rel.sensitive_share = round(sensitive_share(table), 4)
+        rel.primary_cells = int(primary(table).suppressed.sum())
+        rel.sensitive_share = _share(rel.primary_cells, table.cells.height)
         if table.cells.height > max_audit_cells:
             rel.withheld = (
                 f"{table.cells.height:,} cells exceed the suppression audit's budget of "
@@ -157,6 +160,12 @@ def build_release(
     return releases, report
 
 
+def _share(hidden: int, cells: int) -> float:
+    """The share of cells sensitive by themselves (0 for an empty table), as
+    :func:`bawaba.disclosure.sensitive_share` measures it."""
+    return round(hidden / cells, 4) if cells else 0.0
+
+
 def _record_disclosure(
     releases: list[DatasetRelease],
     audited: list[AuditTable],
@@ -173,7 +182,7 @@ def _record_disclosure(
     for table in audited:
         rel = next(r for r in releases if r.dataset.id == table.name)
         rel.disclosure = DisclosureFacts(
-            primary=int(primary(table).suppressed.sum()),
+            primary=rel.primary_cells,
             audited_cell_quantities=int(audited_by_table.get(table.name, 0)),
             restriction=dict(table.restriction),
             relations=tuple(r for r in linked if table.name in (r.left, r.right)),
@@ -182,5 +191,6 @@ def _record_disclosure(
         privacy = rel.dataset.privacy
         if rel.dataset.id in alone and privacy is not None:
             # The k rule alone suppressed these: every one of them is primary.
-            hidden = int(alone[rel.dataset.id]["suppressed"].sum())
-            rel.disclosure = DisclosureFacts(primary=hidden, restriction=dict(privacy.restriction))
+            rel.disclosure = DisclosureFacts(
+                primary=rel.primary_cells, restriction=dict(privacy.restriction)
+            )
