@@ -9,6 +9,8 @@ the audit report, or raises :class:`DisclosureError`.
 from bawaba.disclosure.audit import AuditReport, CellAudit, audit
 from bawaba.disclosure.linked import Linkage, Relation, cycle, link, relation, relations
 from bawaba.disclosure.model import (
+    PER_TRANSACTION_HIGH,
+    PER_TRANSACTION_LOW,
     SUPPRESSED,
     AuditTable,
     DisclosureError,
@@ -22,6 +24,8 @@ from bawaba.disclosure.protect import protect
 from bawaba.disclosure.secondary import secondary, unsafe_groups
 
 __all__ = [
+    "PER_TRANSACTION_HIGH",
+    "PER_TRANSACTION_LOW",
     "SUPPRESSED",
     "AuditReport",
     "AuditTable",

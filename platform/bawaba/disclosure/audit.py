@@ -38,7 +38,12 @@ from numpy.typing import NDArray
 
 from bawaba.disclosure.intervals import Binding, Polytope, Twins, certify
 from bawaba.disclosure.linked import Coordinates, Linkage, link
-from bawaba.disclosure.model import AuditTable, DisclosureError, quantity_kind
+from bawaba.disclosure.model import (
+    AuditTable,
+    DisclosureError,
+    quantity_kind,
+    quantity_population,
+)
 
 __all__ = ["AuditReport", "CellAudit", "QuantityAudit", "audit", "audit_flags", "report"]
 
@@ -161,9 +166,29 @@ def _component_keys(
     ]
 
 
-def _audit_quantity(
-    linkage: Linkage, flags: NDArray[np.bool_], quantity: str, cache: Cache | None
-) -> QuantityAudit:
+@dataclass(frozen=True)
+class _Block:
+    """One quantity's hidden values and the relation rows that bound them.
+
+    Columns: the hidden cells (``hidden``, global index), then one slack per inequality
+    row. ``groups`` is the relation group of every row.
+    """
+
+    quantity: str
+    hidden: NDArray[np.int64]
+    a: sp.csc_matrix
+    groups: NDArray[np.int64]
+    x: NDArray[np.float64]
+    lower: NDArray[np.float64]
+    required: NDArray[np.float64]
+    twins: Twins
+
+    @property
+    def integral(self) -> bool:
+        return quantity_kind(self.quantity) == "count"
+
+
+def _block(linkage: Linkage, flags: NDArray[np.bool_], quantity: str) -> _Block:
     kind = quantity_kind(quantity)
     values = linkage.values(quantity)
     present = ~np.isnan(values)
@@ -172,9 +197,6 @@ def _audit_quantity(
     lower = linkage.lower_bound(quantity)
     groups, m = linkage.relation_matrix(quantity)
     _check_model(linkage, quantity, groups, m, known, hidden, lower)
-    if len(hidden) == 0:
-        return QuantityAudit(quantity, hidden, np.zeros(0, dtype=np.bool_), np.zeros(0), {})
-
     x_true = values[hidden]
     if kind == "count":
         required = linkage.per_table("k")[hidden]
@@ -190,30 +212,187 @@ def _audit_quantity(
         (np.ones(len(within)), (within, np.arange(len(within)))), shape=(len(rows), len(within))
     )
     a = sp.hstack([a, room], format="csc")
-    x_all = np.concatenate((x_true, np.maximum(-(m @ known)[rows][within], 0.0)))
-    lower_all = np.concatenate((lower[hidden], np.zeros(len(within))))
-    required_all = np.concatenate((required, np.full(len(within), -np.inf)))
-    cells = np.arange(len(hidden))
+    return _Block(
+        quantity,
+        hidden,
+        a,
+        groups[rows],
+        np.concatenate((x_true, np.maximum(-(m @ known)[rows][within], 0.0))),
+        np.concatenate((lower[hidden], np.zeros(len(within)))),
+        np.concatenate((required, np.full(len(within), -np.inf))),
+        Twins(a),
+    )
 
-    twins = Twins(a)
-    lb = twins.total(lower_all)
+
+@dataclass(frozen=True)
+class _Joint:
+    """The blocks of one job side by side, their twins merged into one variable per class,
+    and the rows that couple a cell's count and amount (band limits, fixed fees).
+
+    Variables: one per class (cells of one block that no row tells apart, with the same
+    partner class in the other block and the same limits), then one slack per inequality
+    of the coupling rows. ``column_class[b]`` maps block ``b``'s columns to their class.
+    """
+
+    a: sp.csr_matrix
+    x: NDArray[np.float64]
+    lower: NDArray[np.float64]
+    required: NDArray[np.float64]
+    integral: NDArray[np.bool_]
+    size: NDArray[np.int64]
+    column_class: tuple[NDArray[np.int64], ...]
+    row_groups: NDArray[np.int64]
+    """The relation group of every row; -1 for a coupling row."""
+
+
+def quantities_of(blocks: Sequence[_Block]) -> str:
+    return ", ".join(b.quantity for b in blocks)
+
+
+def _couple(linkage: Linkage, blocks: Sequence[_Block]) -> _Joint:
+    """Merge ``blocks`` (one quantity alone, or a population's count and amount)."""
+    count = next((i for i, b in enumerate(blocks) if b.integral), None)
+    amount = next((i for i, b in enumerate(blocks) if not b.integral), None)
+    coupled = count is not None and amount is not None
+    low, high = linkage.unit_limits() if coupled else (None, None)
+    # The class of every cell in each block, so the other block can refer to it.
+    class_in = [np.full(linkage.n_cells, -1, dtype=np.int64) for _ in blocks]
+    for i, b in enumerate(blocks):
+        class_in[i][b.hidden] = b.twins.inverse[: len(b.hidden)]
+    keys = []
+    for i, b in enumerate(blocks):
+        n = b.a.shape[1]
+        key = np.full((n, 5), -2.0)
+        key[:, 0] = i
+        key[:, 1] = b.twins.inverse
+        if coupled and low is not None and high is not None:
+            other = amount if i == count else count
+            assert other is not None
+            key[: len(b.hidden), 2] = class_in[other][b.hidden]
+            key[: len(b.hidden), 3] = np.nan_to_num(low[b.hidden], nan=-1.0)
+            key[: len(b.hidden), 4] = np.nan_to_num(high[b.hidden], nan=-1.0)
+        keys.append(key)
+    stacked = np.concatenate(keys)
+    _, first, inverse = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1).astype(np.int64)
+    n_class = len(first)
+    x_all = np.concatenate([b.x for b in blocks])
+    lower_all = np.concatenate([b.lower for b in blocks])
+    required_all = np.concatenate([b.required for b in blocks])
+    x = np.bincount(inverse, weights=x_all, minlength=n_class)
+    lower = np.bincount(inverse, weights=lower_all, minlength=n_class)
+    required = np.full(n_class, -np.inf)
+    np.maximum.at(required, inverse, required_all)
+    integral = np.concatenate([np.full(b.a.shape[1], b.integral) for b in blocks])[first]
+    a = sp.block_diag([b.a for b in blocks], format="csc")[:, first].tocsr()
+    row_groups = np.concatenate([b.groups for b in blocks])
+    bounds = np.cumsum([0, *(b.a.shape[1] for b in blocks)])
+    column_class = tuple(inverse[bounds[i] : bounds[i + 1]] for i in range(len(blocks)))
+
+    n_extra, coupling = 0, sp.csr_matrix((0, n_class))
+    if coupled and count is not None and amount is not None and low is not None:
+        assert high is not None
+        # A class of the count block and one of the amount block with the same key are the
+        # same cells: their sums obey each cell's limits, and any sums that obey them split
+        # into cells that do (share the amount in proportion to the count).
+        cells = blocks[count].hidden
+        limited = np.nonzero((class_in[amount][cells] >= 0) & ~np.isnan(low[cells]))[0]
+        count_var, first_cell = np.unique(column_class[count][limited], return_index=True)
+        cells = cells[limited[first_cell]]
+        amount_var = column_class[amount][np.searchsorted(blocks[amount].hidden, cells)]
+        lo, hi = low[cells], high[cells]
+        fee = ~np.isnan(hi) & (hi <= lo)
+        floor = ~fee & (lo > 0)
+        ceiling = ~fee & ~np.isnan(hi)
+        # Rows: amount - fee x count = 0; amount - low x count - slack = 0;
+        # high x count - amount - slack = 0 (the slacks are at least 0).
+        parts = [
+            (fee, 1.0, -lo, False),
+            (floor, 1.0, -lo, True),
+            (ceiling, -1.0, hi, True),
+        ]
+        rows_i, cols_i, vals, slack_x = [], [], [], []
+        row = 0
+        for mask, sign_a, per_count, with_slack in parts:
+            n = int(mask.sum())
+            r = np.arange(row, row + n)
+            rows_i += [r, r]
+            cols_i += [amount_var[mask], count_var[mask]]
+            vals += [np.full(n, sign_a), per_count[mask]]
+            if with_slack:
+                rows_i.append(r)
+                cols_i.append(n_class + n_extra + np.arange(n))
+                vals.append(np.full(n, -1.0))
+                slack_x.append(sign_a * x[amount_var[mask]] + per_count[mask] * x[count_var[mask]])
+                n_extra += n
+            row += n
+        coupling = sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows_i), np.concatenate(cols_i))),
+            shape=(row, n_class + n_extra),
+        )
+        residual = coupling[:, :n_class] @ x
+        spread = np.concatenate(slack_x) if slack_x else np.zeros(0)
+        scale = 1e-7 * (abs(coupling[:, :n_class]) @ np.abs(x)) + _EPS
+        if (np.abs(residual[: int(fee.sum())]) > scale[: int(fee.sum())]).any() or (
+            spread < -scale[int(fee.sum()) :]
+        ).any():
+            raise DisclosureError(
+                "a cell's amount lies outside the limits per transaction a reader is told "
+                f"({quantities_of(blocks)})",
+                hint="check the amount bands and the fixed fees of the services",
+            )
+        a = sp.vstack([sp.hstack([a, sp.csr_matrix((a.shape[0], n_extra))]), coupling])
+        a = a.tocsr()
+        x = np.concatenate((x, np.maximum(spread, 0.0)))
+        lower = np.concatenate((lower, np.zeros(n_extra)))
+        required = np.concatenate((required, np.full(n_extra, -np.inf)))
+        integral = np.concatenate((integral, np.zeros(n_extra, dtype=np.bool_)))
+        row_groups = np.concatenate((row_groups, np.full(row, -1, dtype=np.int64)))
+    size = np.concatenate(
+        (np.bincount(inverse, minlength=n_class), np.ones(n_extra, dtype=np.int64))
+    )
+    return _Joint(a, x, lower, required, integral, size, column_class, row_groups)
+
+
+def _audit_job(
+    linkage: Linkage, flags: NDArray[np.bool_], quantities: Sequence[str], cache: Cache | None
+) -> list[QuantityAudit]:
+    """Audit ``quantities`` together: one quantity, or a population whose count and amount
+    a per-cell limit couples."""
+    blocks = [_block(linkage, flags, q) for q in quantities]
+    empty = np.zeros(0, dtype=np.int64)
+    audits = [
+        QuantityAudit(b.quantity, empty, np.zeros(0, dtype=np.bool_), np.zeros(0), {})
+        for b in blocks
+        if len(b.hidden) == 0
+    ]
+    blocks = [b for b in blocks if len(b.hidden)]
+    if not blocks:
+        return audits
+    joint = _couple(linkage, blocks)
     # A reader's right-hand side (published cells moved across) equals a @ x_true up to the
     # rounding of the sums checked above; taking the latter keeps the true point exactly
     # feasible, which the solver's tolerances need when amounts run into millions.
-    x_class = twins.total(x_all)
-    a_class = a[:, twins.first].tocsr()
     slack = 10.0 * max(t.k for t in linkage.tables) + 1.0
-    poly = Polytope(a_class, a_class @ x_class, lb, x_class, slack)
+    poly = Polytope(joint.a, joint.a @ joint.x, joint.lower, joint.x, slack)
 
     # A member of a class of twins goes down to its own bound (a twin takes the rest), so
     # its interval is as wide as the class sum's range above the class's lowest sum.
-    low = np.where(twins.size > 1, lb, x_class)
-    width = np.zeros(twins.n)
+    low = np.where(joint.size > 1, joint.lower, joint.x)
+    n_var = len(joint.x)
+    width = np.zeros(n_var)
     binding: dict[int, Binding] = {}  # class -> groups binding its interval
-    active = np.ones(twins.n, dtype=np.bool_)
+    active = np.ones(n_var, dtype=np.bool_)
     fresh = []
     if cache is not None:
-        for key, variables in _component_keys(quantity, poly, twins.inverse[cells], hidden):
+        # Hidden values as one index: block b's cells offset by b times the cell count.
+        ids = np.concatenate([b.hidden + i * linkage.n_cells for i, b in enumerate(blocks)])
+        class_of = np.concatenate(
+            [c[: len(b.hidden)] for c, b in zip(joint.column_class, blocks, strict=True)]
+        )
+        order = np.argsort(ids, kind="stable")
+        tag = "+".join(quantities)
+        for key, variables in _component_keys(tag, poly, class_of[order], ids[order]):
             before = cache.get(key)
             if before is None:
                 fresh.append((key, variables))
@@ -222,22 +401,45 @@ def _audit_quantity(
                 binding.update((int(variables[j]), g) for j, g in before[1].items())
                 active[variables] = False
     if active.any():
-        found, binds = certify(poly, x_class, low, twins.most(required_all), kind, active)
+        found, binds = certify(poly, joint.x, low, joint.required, joint.integral, active)
         width[active] = found[active]
-        binding.update((v, Binding(groups[rows][b.rows], b.duals)) for v, b in binds.items())
+        for v, b in binds.items():
+            groups = joint.row_groups[b.rows]
+            relation = groups >= 0
+            binding[v] = Binding(groups[relation], b.duals[relation])
     if cache is not None:
         for key, variables in fresh:
             local = {j: binding[int(v)] for j, v in enumerate(variables) if int(v) in binding}
             cache[key] = (width[variables], local)
-    gap = required - width[twins.inverse[cells]]
-    ok = gap <= 0
-    return QuantityAudit(
-        quantity,
-        hidden,
-        ok,
-        np.maximum(gap, 0.0),
-        {int(hidden[i]): binding.get(int(twins.inverse[i]), _UNKNOWN) for i in np.nonzero(~ok)[0]},
-    )
+    for b, classes in zip(blocks, joint.column_class, strict=True):
+        n = len(b.hidden)
+        cell_class = classes[:n]
+        gap = b.required[:n] - width[cell_class]
+        ok = gap <= 0
+        audits.append(
+            QuantityAudit(
+                b.quantity,
+                b.hidden,
+                ok,
+                np.maximum(gap, 0.0),
+                {
+                    int(b.hidden[i]): binding.get(int(cell_class[i]), _UNKNOWN)
+                    for i in np.nonzero(~ok)[0]
+                },
+            )
+        )
+    return audits
+
+
+def _jobs(linkage: Linkage) -> list[tuple[str, ...]]:
+    """The quantities audited apart, and together where a limit couples count and amount."""
+    coupled = set(linkage.coupled_populations())
+    jobs: dict[str, list[str]] = {}
+    for quantity in linkage.quantities():
+        population = quantity_population(quantity)
+        key = population if population in coupled else quantity
+        jobs.setdefault(key, []).append(quantity)
+    return [tuple(sorted(q, key=quantity_kind, reverse=True)) for q in jobs.values()]
 
 
 def audit_flags(
@@ -247,14 +449,15 @@ def audit_flags(
 
     ``cache`` (owned by the caller, for one linkage) skips components audited before.
     """
-    quantities = linkage.quantities()
-    for quantity in quantities:
+    for quantity in linkage.quantities():
         linkage.relation_matrix(quantity)  # built before the threads share the linkage
-    # Quantities are audited independently of one another (their own relations, values
-    # and cache entries), so they run side by side: the LPs of one while another holds
-    # the GIL. The results are the same in any order.
+    linkage.unit_limits()
+    # Jobs are audited independently of one another (their own relations, values and
+    # cache entries), so they run side by side: the LPs of one while another holds the
+    # GIL. The results are the same in any order.
     with ThreadPoolExecutor(QUANTITY_THREADS) as pool:
-        return list(pool.map(lambda q: _audit_quantity(linkage, flags, q, cache), quantities))
+        done = pool.map(lambda q: _audit_job(linkage, flags, q, cache), _jobs(linkage))
+        return sorted((qa for job in done for qa in job), key=lambda qa: qa.quantity)
 
 
 def report(linkage: Linkage, audits: Sequence[QuantityAudit]) -> AuditReport:

@@ -42,21 +42,28 @@ _OPTIONS = {"presolve": False}
 _WORKERS = min(4, os.cpu_count() or 1)
 
 
-def width(
-    lo: NDArray[np.float64], hi: NDArray[np.float64], kind: QuantityKind
-) -> NDArray[np.float64]:
+Integral = QuantityKind | NDArray[np.bool_]
+"""Which values are counts: one kind for all, or a mask (a joint audit of counts and amounts)."""
+
+
+def _integral(kind: Integral, n: int) -> NDArray[np.bool_]:
+    if isinstance(kind, str):
+        return np.full(n, kind == "count", dtype=np.bool_)
+    return kind
+
+
+def width(lo: NDArray[np.float64], hi: NDArray[np.float64], kind: Integral) -> NDArray[np.float64]:
     """The width of ``[lo, hi]`` as a reader counts it: a reader knows counts are whole
     numbers, so for a count only the integers inside the interval matter."""
-    if kind == "count":
-        return np.asarray(np.floor(hi + _EPS) - np.ceil(lo - _EPS), dtype=np.float64)
-    return hi - lo
+    whole = np.floor(hi + _EPS) - np.ceil(lo - _EPS)
+    return np.asarray(np.where(_integral(kind, len(lo)), whole, hi - lo), dtype=np.float64)
 
 
 def _wide_enough(
     lo: NDArray[np.float64],
     hi: NDArray[np.float64],
     required: NDArray[np.float64],
-    kind: QuantityKind,
+    kind: Integral,
 ) -> NDArray[np.bool_]:
     return np.asarray(width(lo, hi, kind) >= required, dtype=np.bool_)
 
@@ -253,7 +260,7 @@ def certify(
     x_true: NDArray[np.float64],
     low: NDArray[np.float64],
     required: NDArray[np.float64],
-    kind: QuantityKind,
+    kind: Integral,
     active: NDArray[np.bool_],
 ) -> tuple[NDArray[np.float64], dict[int, Binding]]:
     """The width of each ``active`` variable's interval as far as needed: at least
@@ -271,6 +278,7 @@ def certify(
     """
     lo, hi = np.minimum(low, x_true), x_true.copy()
     binding: dict[int, Binding] = {}
+    integral = _integral(kind, len(x_true))
 
     def seen(variables: NDArray[np.int64], x: NDArray[np.float64] | None) -> None:
         if x is not None:
@@ -280,7 +288,7 @@ def certify(
     def open_components() -> tuple[NDArray[np.int64], NDArray[np.int64], sp.csr_matrix]:
         return poly.select(np.unique(poly.var_component[~ok]))
 
-    ok = _wide_enough(lo, hi, required, kind) | ~active
+    ok = _wide_enough(lo, hi, required, integral) | ~active
     rng = np.random.default_rng(_SEED)
     for _ in range(_RANDOM_ROUNDS):
         if ok.all():
@@ -289,7 +297,7 @@ def certify(
         weight = np.where(ok[variables], 0.0, rng.choice([-1.0, 1.0], size=len(variables)))
         for c in (weight, -weight):
             seen(variables, minimise(a, poly.b[rows], poly.lb[variables], poly.ub[variables], c))
-        ok = _wide_enough(lo, hi, required, kind) | ~active
+        ok = _wide_enough(lo, hi, required, integral) | ~active
 
     lo_exact = lo <= poly.lb + _EPS
     hi_exact = hi >= poly.ub - _EPS
@@ -299,10 +307,10 @@ def certify(
             break
         variables, rows, a = open_components()
         if round_ % 2 == 0:  # up to the lowest value seen plus the width needed
-            bottom = np.ceil(lo - _EPS) if kind == "count" else lo
+            bottom = np.where(integral, np.ceil(lo - _EPS), lo)
             target, push = bottom + required, np.where(~ok & ~hi_exact, 1.0, 0.0)
         else:  # down to the highest value seen minus the width needed
-            top = np.floor(hi + _EPS) if kind == "count" else hi
+            top = np.where(integral, np.floor(hi + _EPS), hi)
             target, push = top - required, np.where(~ok & ~lo_exact, -1.0, 0.0)
         if push[variables].any():
             seen(
@@ -317,7 +325,7 @@ def certify(
                     scale[variables],
                 ),
             )
-        ok = _wide_enough(lo, hi, required, kind) | ~active
+        ok = _wide_enough(lo, hi, required, integral) | ~active
 
     def settle(cells: list[int]) -> None:
         """The exact LPs of one component's cells still open, in index order."""
@@ -338,7 +346,7 @@ def certify(
                 seen(variables, x)
                 exact[i] = x is not None
                 ok[variables] = _wide_enough(
-                    lo[variables], hi[variables], required[variables], kind
+                    lo[variables], hi[variables], required[variables], integral[variables]
                 )
                 if ok[i]:
                     break
@@ -358,4 +366,4 @@ def certify(
     else:
         for cells in by_component.values():
             settle(cells)
-    return width(lo, hi, kind), binding
+    return width(lo, hi, integral), binding

@@ -40,6 +40,8 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from bawaba.disclosure.model import (
+    PER_TRANSACTION_HIGH,
+    PER_TRANSACTION_LOW,
     SUPPRESSED,
     AuditTable,
     DisclosureError,
@@ -265,15 +267,41 @@ class Linkage:
 
     def lower_bound(self, quantity: str) -> NDArray[np.float64]:
         """What a reader knows at least of every cell's value: a published row of a count is
-        at least 1 when the cell exists because of that count's population, else 0."""
-        out = np.zeros(self.n_cells)
+        at least 1 when the cell exists because of that count's population, else 0; an
+        amount is at least 0, or its lowest amount per transaction times that count."""
+        population = quantity_population(quantity)
         kind: QuantityKind = quantity_kind(quantity)
+        counts = np.zeros(self.n_cells)
+        for t, table in enumerate(self.tables):
+            if table.existence_population == population:
+                counts[self.offsets[t] : self.offsets[t + 1]] = 1.0
         if kind == "count":
-            population = quantity_population(quantity)
-            for t, table in enumerate(self.tables):
-                if quantity in table.quantities and table.existence_population == population:
-                    out[self.offsets[t] : self.offsets[t + 1]] = 1.0
-        return out
+            return np.where(~np.isnan(self.values(quantity)), counts, 0.0)
+        low, _ = self.unit_limits()
+        return np.where(np.isnan(low), 0.0, low * counts)
+
+    @cached_property
+    def _unit_limits(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        low, high = np.full(self.n_cells, np.nan), np.full(self.n_cells, np.nan)
+        for t, table in enumerate(self.tables):
+            if table.coupled:
+                span = slice(self.offsets[t], self.offsets[t + 1])
+                low[span] = table.cells.get_column(PER_TRANSACTION_LOW).cast(pl.Float64)
+                high[span] = table.cells.get_column(PER_TRANSACTION_HIGH).cast(pl.Float64)
+        return low, high
+
+    def unit_limits(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Every cell's known limits of its amount per transaction (NaN: none), see
+        :data:`~bawaba.disclosure.model.PER_TRANSACTION_LOW`."""
+        return self._unit_limits
+
+    def coupled_populations(self) -> tuple[str, ...]:
+        """Populations whose counts and amounts a per-cell limit couples: audited jointly."""
+        found = set()
+        for table in self.tables:
+            if table.coupled:
+                found.update(quantity_population(q) for q in table.quantities)
+        return tuple(sorted(found))
 
     def per_table(self, attribute: Literal["k", "p"]) -> NDArray[np.float64]:
         """A table's k or p, spread over its cells."""

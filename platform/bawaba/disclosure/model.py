@@ -20,6 +20,8 @@ import polars as pl
 from bawaba.errors import BawabaError
 
 __all__ = [
+    "PER_TRANSACTION_HIGH",
+    "PER_TRANSACTION_LOW",
     "SUPPRESSED",
     "AuditTable",
     "DisclosureError",
@@ -32,6 +34,13 @@ __all__ = [
 
 SUPPRESSED = "suppressed"
 """The boolean output column: the cell publishes null for every measure."""
+
+PER_TRANSACTION_LOW = "per_transaction_low"
+PER_TRANSACTION_HIGH = "per_transaction_high"
+"""Optional cell columns: what a reader knows of a cell's amount per transaction from public
+definitions, in AED (null: no limit). An amount band's limits, or a fixed fee twice (the
+amount is then the fee times the transactions). They couple a cell's count and amount, which
+the audit then bounds together."""
 
 QuantityKind = Literal["count", "amount"]
 """count: a number of rows (transactions), at least 1 in a cell that exists and protected by
@@ -65,9 +74,11 @@ def quantity_population(quantity: str) -> str:
     return quantity.rpartition(":")[0]
 
 
-def top_columns(measure: str) -> tuple[str, str]:
-    """The columns holding the largest and second-largest per-payer sum of ``measure``."""
-    return f"{measure}_top1", f"{measure}_top2"
+def top_columns(measure: str, contributor: str | None = None) -> tuple[str, str]:
+    """The columns holding the largest and second-largest per-payer sum of ``measure``, or
+    per ``contributor`` (``"bank"``: per-bank sums)."""
+    stem = measure if contributor is None else f"{measure}_{contributor}"
+    return f"{stem}_top1", f"{stem}_top2"
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,15 @@ class AuditTable:
     """The population whose rows make a cell exist, so its count is at least 1 in every
     published row. ``None``: the quantities' population when they all share one; for a table
     mixing populations (attempts and payments) no count is assumed positive."""
+    contributors: tuple[str, ...] = ()
+    """Contributors besides payers that the p% rule protects, e.g. ``("bank",)``: for every
+    amount measure ``X`` the cells then carry ``X_bank_top1`` and ``X_bank_top2``, the two
+    largest sums of one bank in the cell (banks are organisations, PRIVACY.md S1)."""
+    sub_payers: Mapping[str, str] = field(default_factory=dict)
+    """A sub-population counted in the cell (by its measure, or by the count it derives:
+    failures = attempts - payments) -> the column of its distinct payers, e.g.
+    ``{"refunds": "refund_payers"}``. Every such count is a cell of its own and meets k
+    (0 payers, no such rows, is no disclosure)."""
 
     @property
     def suppressed(self) -> pl.Series:
@@ -110,6 +130,11 @@ class AuditTable:
     def amount_measures(self) -> tuple[str, ...]:
         """The measure columns of the amount quantities, in quantity order."""
         return tuple(m for q, m in sorted(self.quantities.items()) if quantity_kind(q) == "amount")
+
+    @property
+    def coupled(self) -> bool:
+        """Does a reader know amount limits per transaction for some of its cells?"""
+        return PER_TRANSACTION_LOW in self.cells.columns
 
     @property
     def existence_population(self) -> str | None:
@@ -133,9 +158,10 @@ class AuditTable:
             )
         if not self.quantities:
             raise DisclosureError(f"table {self.name!r} declares no audited quantity")
-        needed = {*self.coordinates, "payers", *self.quantities.values()}
+        needed = {*self.coordinates, "payers", *self.quantities.values(), *self.sub_payers.values()}
         for measure in self.amount_measures:
-            needed.update(top_columns(measure))
+            for contributor in (None, *self.contributors):
+                needed.update(top_columns(measure, contributor))
         missing = sorted(needed - set(self.cells.columns))
         if missing:
             raise DisclosureError(

@@ -8,17 +8,19 @@ cells' true values, and are then emptied with every other measure of a suppresse
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from bawaba.catalog import Dataset
-from bawaba.publish.cells import AMOUNT, cube, per_payer
+from bawaba.disclosure import PER_TRANSACTION_HIGH, PER_TRANSACTION_LOW
+from bawaba.publish.cells import AMOUNT, cube, per_payer, with_contributor_tops
 from bawaba.publish.coordinates import TIME_HIERARCHY
 from bawaba.publish.populations import Population, rows_of
 from bawaba.reference import Reference
-from bawaba.reference.bands import band_of
+from bawaba.reference.bands import BOUNDS_AED, band_of
 
 Finish = Callable[[pl.DataFrame], pl.DataFrame]
 
@@ -40,6 +42,10 @@ class Built:
     finish: Finish = _identity
     payers_from: Population = "epay_success"
     """The population whose distinct payers a cell counts (and k applies to)."""
+    contributors: tuple[str, ...] = ()
+    """Contributors besides payers whose sums ``cells`` carries for the p% rule (banks)."""
+    sub_payers: dict[str, str] = field(default_factory=dict)
+    """Sub-populations counted in a cell -> the column of their distinct payers (k)."""
 
     @property
     def coordinates(self) -> tuple[str, ...]:
@@ -62,10 +68,25 @@ def _epay_cube(
     keys: tuple[str, ...],
     population: Population = "epay_success",
 ) -> Built:
-    cells = cube(rows_of(ctx.store, population), keys).collect()
+    rows = rows_of(ctx.store, population)
+    # Banks are organisations (PRIVACY.md S1): a cell over direct debits from several banks
+    # must not let one bank estimate another's collections.
+    cells = with_contributor_tops(cube(rows, keys), rows, keys, "bank").collect()
     return Built(
-        cells, keys, {f"{population}:count": "transactions", f"{population}:amount": AMOUNT}
+        cells,
+        keys,
+        {f"{population}:count": "transactions", f"{population}:amount": AMOUNT},
+        contributors=("bank",),
     )
+
+
+def _with_limits(built: Built, low: pl.Expr, high: pl.Expr) -> Built:
+    """``built`` with the amount limits per transaction a reader knows of each cell."""
+    cells = built.cells.with_columns(
+        low.cast(pl.Float64).alias(PER_TRANSACTION_LOW),
+        high.cast(pl.Float64).alias(PER_TRANSACTION_HIGH),
+    )
+    return dataclasses.replace(built, cells=cells)
 
 
 def epay_monthly(ctx: Context) -> Built:
@@ -77,7 +98,16 @@ def epay_payment_methods(ctx: Context) -> Built:
 
 
 def epay_amount_bands(ctx: Context) -> Built:
-    return _epay_cube(ctx, ("month", "department", "amount_band"))
+    built = _epay_cube(ctx, ("month", "department", "amount_band"))
+    codes = [b.code for b in ctx.reference.amount_bands]
+    lows = [0, *BOUNDS_AED]
+    highs: list[float | None] = [*BOUNDS_AED, None]
+    band = pl.col("amount_band").cast(pl.String)
+    return _with_limits(
+        built,
+        band.replace_strict(codes, lows, return_dtype=pl.Float64),
+        band.replace_strict(codes, highs, return_dtype=pl.Float64),
+    )
 
 
 def epay_hourly_profile(ctx: Context) -> Built:
@@ -85,7 +115,13 @@ def epay_hourly_profile(ctx: Context) -> Built:
 
 
 def epay_daily_service(ctx: Context) -> Built:
-    return _epay_cube(ctx, ("date", "department", "service", "channel"))
+    built = _epay_cube(ctx, ("date", "department", "service", "channel"))
+    # A fixed fee is public (any published cell of the service shows it): such a cell's
+    # amount is the fee times its transactions. A folded service mixes fees: no limit.
+    fees = {s.code: s.fee_aed for d in ctx.reference.departments for s in d.services}
+    fixed = {code: fee for code, fee in fees.items() if fee is not None}
+    fee = pl.col("service").cast(pl.String).replace_strict(fixed, default=None, return_dtype=pl.Float64)
+    return _with_limits(built, fee, fee)
 
 
 def epay_direct_debit_banks(ctx: Context) -> Built:
@@ -128,21 +164,35 @@ def epay_annual(ctx: Context) -> Built:
             growth(AMOUNT, "_prev_amount").alias("amount_growth_pct"),
         ).drop("_prev_n", "_prev_amount", "_prev_suppressed")
 
-    return Built(built.cells, built.keys, built.quantities, finish=finish)
+    return dataclasses.replace(built, finish=finish)
+
+
+def _payers_of(condition: pl.Expr) -> pl.Expr:
+    """Distinct payers among a cell's rows that meet ``condition``."""
+    return pl.col("payer_id").filter(condition).n_unique().cast(pl.Int64)
 
 
 def _two_populations(ctx: Context, keys: tuple[str, ...]) -> pl.DataFrame:
-    """Electronic and counter successful payments per cell, payers over both."""
+    """Electronic and counter successful payments per cell, payers over both and of each."""
     rows = rows_of(ctx.store, "all_success")
+    electronic = pl.col("electronic")
     return (
         rows.group_by(*keys)
         .agg(
-            pl.col("electronic").sum().cast(pl.Int64).alias("electronic_transactions"),
-            (~pl.col("electronic")).sum().cast(pl.Int64).alias("counter_transactions"),
+            electronic.sum().cast(pl.Int64).alias("electronic_transactions"),
+            (~electronic).sum().cast(pl.Int64).alias("counter_transactions"),
             pl.col("payer_id").n_unique().cast(pl.Int64).alias("payers"),
+            _payers_of(electronic).alias("_electronic_payers"),
+            _payers_of(~electronic).alias("_counter_payers"),
         )
         .collect()
     )
+
+
+_ADOPTION_PAYERS = {
+    "electronic_transactions": "_electronic_payers",
+    "counter_transactions": "_counter_payers",
+}
 
 
 def eservice_adoption(ctx: Context) -> Built:
@@ -161,6 +211,7 @@ def eservice_adoption(ctx: Context) -> Built:
         },
         finish=finish,
         payers_from="all_success",
+        sub_payers=_ADOPTION_PAYERS,
     )
 
 
@@ -177,8 +228,12 @@ def service_maturity(ctx: Context) -> Built:
             (success & ~electronic).sum().alias("_c"),
             pl.col("rating").filter(success).mean().alias("satisfaction_score"),
             (~success & electronic).sum().alias("_failed"),
-            electronic.sum().alias("_attempts"),
+            electronic.sum().cast(pl.Int64).alias("_attempts"),
+            _payers_of(success & electronic).alias("_electronic_payers"),
+            _payers_of(success & ~electronic).alias("_counter_payers"),
+            _payers_of(~success & electronic).alias("_failed_payers"),
         )
+        .with_columns(pl.col("_e", "_c").cast(pl.Int64))
         .collect()
     )
     online = pl.DataFrame(
@@ -209,7 +264,25 @@ def service_maturity(ctx: Context) -> Built:
             "_e", "_c", "_failed", "_attempts"
         )
 
-    return Built(cells, keys, {}, finish=finish, payers_from="maturity")
+    # Its rates, with epay-annual's transactions, give a reader each department's annual
+    # e-channel attempts and counter payments to within their rounding: the audit takes
+    # them as published exactly.
+    return Built(
+        cells,
+        keys,
+        {
+            "epay_success:count": "_e",
+            "counter_success:count": "_c",
+            "epay_attempts:count": "_attempts",
+        },
+        finish=finish,
+        payers_from="maturity",
+        sub_payers={
+            "electronic payments": "_electronic_payers",
+            "counter payments": "_counter_payers",
+            "failed e-payments": "_failed_payers",
+        },
+    )
 
 
 def payer_mix(ctx: Context) -> Built:
@@ -217,7 +290,8 @@ def payer_mix(ctx: Context) -> Built:
     # Each payer's rows per cell, once: the cells count them, and a payer's cell rows also
     # say whether the payer had paid the department in an earlier month (months are an
     # enum in calendar order).
-    payers = per_payer(rows_of(ctx.store, "epay_success"), keys).collect().lazy()
+    rows = rows_of(ctx.store, "epay_success")
+    payers = per_payer(rows, keys).collect().lazy()
     first = payers.group_by("department", "payer_id").agg(pl.col("month").min().alias("_first"))
     repeat = (
         payers.join(first, on=["department", "payer_id"])
@@ -225,43 +299,45 @@ def payer_mix(ctx: Context) -> Built:
         .group_by(*keys)
         .agg(pl.len().alias("_repeat"))
     )
-    cells = (
+    cells = with_contributor_tops(
         cube(payers, keys, per_payer_rows=True)
         .join(repeat, on=list(keys), how="left")
-        .with_columns(pl.col("_repeat").fill_null(0))
-        .collect()
-    )
+        .with_columns(pl.col("_repeat").fill_null(0).cast(pl.Int64))
+        .with_columns((pl.col("payers") - pl.col("_repeat")).alias("_new")),
+        rows,
+        keys,
+        "bank",
+    ).collect()
 
     def finish(built: pl.DataFrame) -> pl.DataFrame:
         return built.with_columns(
             _pct(pl.col("_repeat"), pl.col("payers")).alias("repeat_payer_pct")
-        ).drop("_repeat")
+        ).drop("_repeat", "_new")
 
     return Built(
         cells,
         keys,
         {"epay_success:count": "transactions", "epay_success:amount": AMOUNT},
         finish=finish,
+        contributors=("bank",),
+        # The repeat share splits a cell's payers in two: each part is a population.
+        sub_payers={"repeat payers": "_repeat", "new payers": "_new"},
     )
 
 
 def service_performance(ctx: Context) -> Built:
     keys = ("month", "department", "service")
-    attempts = cube(rows_of(ctx.store, "epay_attempts"), keys, count="attempts", amount=None)
-    success = (
-        rows_of(ctx.store, "epay_success")
-        .group_by(keys)
-        .agg(pl.len().cast(pl.Int64).alias("payments"))
-    )
-    refunds = (
-        rows_of(ctx.store, "epay_refunds")
-        .group_by(keys)
-        .agg(pl.len().cast(pl.Int64).alias("refunds"))
-    )
+    attempts = rows_of(ctx.store, "epay_attempts")
+    success = pl.col("status") == "success"
     cells = (
-        attempts.join(success, on=list(keys), how="left")
-        .join(refunds, on=list(keys), how="left")
-        .with_columns(pl.col("payments", "refunds").fill_null(0))
+        attempts.group_by(keys)
+        .agg(
+            pl.len().cast(pl.Int64).alias("attempts"),
+            success.sum().cast(pl.Int64).alias("payments"),
+            pl.col("payer_id").n_unique().cast(pl.Int64).alias("payers"),
+            _payers_of(success).alias("_paying_payers"),
+            _payers_of(~success).alias("_failing_payers"),
+        )
         .collect()
     )
 
@@ -270,19 +346,17 @@ def service_performance(ctx: Context) -> Built:
             _pct(pl.col("attempts") - pl.col("payments"), pl.col("attempts")).alias(
                 "failure_rate_pct"
             ),
-            _pct(pl.col("refunds"), pl.col("payments")).alias("refund_rate_pct"),
         )
 
+    # Refunds are not published at this grain: in about half of its cells they come from
+    # fewer than k payers, and no suppression pattern at an acceptable loss hides them.
     return Built(
         cells,
         keys,
-        {
-            "epay_attempts:count": "attempts",
-            "epay_success:count": "payments",
-            "epay_refunds:count": "refunds",
-        },
+        {"epay_attempts:count": "attempts", "epay_success:count": "payments"},
         finish=finish,
         payers_from="epay_attempts",
+        sub_payers={"payments": "_paying_payers", "failures": "_failing_payers"},
     )
 
 

@@ -55,6 +55,33 @@ def cube(
     ).drop("_amount_fils", "_top1", "_top2")
 
 
+def contributor_tops(rows: pl.LazyFrame, keys: Sequence[str], contributor: str) -> pl.LazyFrame:
+    """Per cell, the two largest sums of one ``contributor`` (a bank) over the rows that
+    name one, as ``amount_aed_<contributor>_top1`` and ``_top2`` (0 when there is none)."""
+    sums = (
+        rows.filter(pl.col(contributor).is_not_null())
+        .group_by(*keys, contributor)
+        .agg(pl.col("amount_fils").sum().alias("_fils"))
+    )
+    second = pl.when(pl.len() > 1).then(pl.col("_fils").top_k(2).min()).otherwise(0)
+    return sums.group_by(*keys).agg(
+        to_aed(pl.col("_fils").max()).alias(f"{AMOUNT}_{contributor}_top1"),
+        to_aed(second).alias(f"{AMOUNT}_{contributor}_top2"),
+    )
+
+
+def with_contributor_tops(
+    cells: pl.LazyFrame, rows: pl.LazyFrame, keys: Sequence[str], contributor: str
+) -> pl.LazyFrame:
+    """``cells`` with :func:`contributor_tops` joined on (zero in a cell with none)."""
+    tops = contributor_tops(rows, keys, contributor)
+    columns = [f"{AMOUNT}_{contributor}_top1", f"{AMOUNT}_{contributor}_top2"]
+    zero = pl.lit(0).cast(pl.Decimal(18, 2))
+    return cells.join(tops, on=list(keys), how="left").with_columns(
+        pl.col(c).fill_null(zero) for c in columns
+    )
+
+
 def to_aed(fils: pl.Expr) -> pl.Expr:
     """Fils to AED as an exact decimal with two places."""
     return (fils.cast(pl.Decimal(18, 2)) / 100).cast(pl.Decimal(18, 2))

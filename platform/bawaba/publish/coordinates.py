@@ -3,7 +3,9 @@
 ``date`` (a date), ``month`` (2013-01), ``quarter`` (2013-Q1), ``year`` (2013) and
 ``hour_of_week`` (0 = Sunday 00:00-00:59, Dubai time; the UAE week of 2012-2013 began on
 Sunday). Every row carries all of them, so a cell of any grain also knows its coarser
-periods, which is how linked tables are matched.
+periods, which is how linked tables are matched. A cell also knows its ``weekday``
+(0 = Sunday) when its time is a date or an hour of the week: a reader derives it from
+either, so a daily table and an hourly profile add up to each other by weekday.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 import polars as pl
 
 TIME_HIERARCHY: dict[str, tuple[str, ...]] = {
-    "date": ("date", "month", "quarter", "year"),
+    "date": ("date", "month", "quarter", "year", "weekday"),
     "month": ("month", "quarter", "year"),
     "quarter": ("quarter", "year"),
     "year": ("year",),
-    "hour_of_week": ("hour_of_week",),
+    "hour_of_week": ("hour_of_week", "weekday"),
 }
 
 
@@ -59,7 +61,12 @@ def with_coarser(cells: pl.DataFrame, keys: tuple[str, ...]) -> pl.DataFrame:
     """Add the coarser periods a cell's time key implies (a month's quarter and year...)."""
     if "date" in keys:
         day = pl.col("date")
-        cells = cells.with_columns(day.dt.strftime("%Y-%m").alias("month"))
+        cells = cells.with_columns(
+            day.dt.strftime("%Y-%m").alias("month"),
+            (day.dt.weekday().cast(pl.Int32) % 7).alias("weekday"),
+        )
+    if "hour_of_week" in keys:
+        cells = cells.with_columns((pl.col("hour_of_week").cast(pl.Int32) // 24).alias("weekday"))
     if "month" in keys or "date" in keys:
         year, month = pl.col("month").str.slice(0, 4), pl.col("month").str.slice(5, 2)
         quarter = (month.cast(pl.Int32) - 1) // 3 + 1

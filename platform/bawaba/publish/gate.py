@@ -10,7 +10,7 @@ report it writes names rules, counts and places, never a value.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,10 +164,16 @@ def check_thresholds(
     k: int,
     p: float,
     result: GateResult,
+    *,
+    contributors: Iterable[str] = (),
+    sub_payers: Mapping[str, str] | None = None,
 ) -> None:
     """Every published cell meets k and p%, judged afresh on ``counted``: each cell's
     payers, amount and two largest per-payer sums as counted from the analytic rows before
-    any suppression (the builders' cells), whatever the suppression flags say."""
+    any suppression (the builders' cells), whatever the suppression flags say. The p% rule
+    is judged again for each other kind of ``contributors`` (banks), and every
+    sub-population counted in a cell (``sub_payers``: name -> its payers column) has no
+    payer or at least k."""
     result.rules.append("thresholds")
     published = frame.filter(~pl.col("suppressed")).select(keys)
     joined = published.join(counted, on=keys, how="left")
@@ -185,14 +191,27 @@ def check_thresholds(
             result.dataset,
             f"{under_k} published cell(s) have fewer than k = {k} payers",
         )
-    if f"{AMOUNT}_top1" in joined.columns:
-        x1, x2 = pl.col(f"{AMOUNT}_top1"), pl.col(f"{AMOUNT}_top2")
-        dominated = joined.filter(pl.col(AMOUNT) - x1 - x2 < x1 * p / 100).height
-        if dominated:
+    for name, column in sorted((sub_payers or {}).items()):
+        few = joined.filter(pl.col(column).is_between(1, k - 1)).height
+        if few:
             result.fail(
                 "thresholds",
                 result.dataset,
-                f"{dominated} published cell(s) fail the p% rule (p = {p})",
+                f"{few} published cell(s) count {name} of 1 to {k - 1} payers (k = {k})",
+            )
+    for contributor in (None, *contributors):
+        stem = AMOUNT if contributor is None else f"{AMOUNT}_{contributor}"
+        if f"{stem}_top1" not in joined.columns:
+            continue
+        x1, x2 = pl.col(f"{stem}_top1"), pl.col(f"{stem}_top2")
+        dominated = joined.filter(pl.col(AMOUNT) - x1 - x2 < x1 * p / 100).height
+        if dominated:
+            whom = "payers" if contributor is None else f"{contributor}s"
+            result.fail(
+                "thresholds",
+                result.dataset,
+                f"{dominated} published cell(s) fail the p% rule (p = {p}) with {whom} "
+                "as the contributors",
             )
 
 

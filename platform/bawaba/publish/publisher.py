@@ -119,7 +119,16 @@ def _gate(
         # suppression (``cells.cube``, the same count a recount would repeat at the cost of
         # another pass over every row): the gate holds the serialised file against them,
         # independently of the flags disclosure control set.
-        gate.check_thresholds(frame, rel.built.cells, keys, ds.privacy.k, ds.privacy.p, result)
+        gate.check_thresholds(
+            frame,
+            rel.built.cells,
+            keys,
+            ds.privacy.k,
+            ds.privacy.p,
+            result,
+            contributors=rel.built.contributors,
+            sub_payers=rel.built.sub_payers,
+        )
         # Only a revision of a previous version needs the payers who moved each cell.
         moved = (
             decode(revisions.movers(rows.new.lazy(), ds, rel.built.payers_from).collect())

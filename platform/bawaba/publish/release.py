@@ -22,8 +22,9 @@ from bawaba.publish.rows import decode
 from bawaba.reference import Reference
 
 MAX_SENSITIVE_SHARE = 0.30
-# Headline figures are never picked to hide someone else's cell.
-HEADLINE = frozenset({"epay-annual"})
+# Headline figures are never picked to hide someone else's cell; the maturity indicators
+# publish no count of their own, only rates a reader turns into counts.
+HEADLINE = frozenset({"epay-annual", "service-maturity"})
 BUILDER_THREADS = 2
 
 
@@ -60,6 +61,8 @@ def _audit_table(ds: Dataset, built: Built) -> AuditTable:
         k=ds.privacy.k,
         p=ds.privacy.p,
         protected=ds.id in HEADLINE,
+        contributors=built.contributors,
+        sub_payers=built.sub_payers,
     )
 
 
