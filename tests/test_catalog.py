@@ -104,14 +104,11 @@ def test_the_shipped_catalog_declares_the_ranges_its_definitions_imply() -> None
         for f in ds.fields:
             where = f"{ds.id}.{f.name}"
             bounds = (f.minimum, f.maximum)
-            if f.unit in ("transactions", "payers", "attempts", "payments", "refunds", "AED"):
+            if f.unit in ("transactions", "payers", "attempts", "payments", "AED"):
                 assert bounds == (0, None), where
             elif f.unit == "percent" and "growth" in f.name:
                 # A change on the year before falls below 0 or beyond 100.
                 assert bounds == (None, None), where
-            elif f.name == "refund_rate_pct":
-                # Refunds booked in a month may outnumber that month's payments.
-                assert bounds == (0, None), where
             elif f.unit == "percent" or f.name == "maturity_index":
                 assert bounds == (0, 100), where
     assert catalog.dataset("service-maturity").field("satisfaction_score").maximum == 5

@@ -94,7 +94,7 @@ def test_the_gate_accepts_every_boundary_value(catalog: Catalog, tmp_path: Path)
         ("service-maturity", "satisfaction_score", 5.01, "1–5"),
         ("service-maturity", "adoption_pct", 100.01, "0–100"),
         ("service-maturity", "maturity_index", float("nan"), "0–100"),
-        ("service-performance", "refund_rate_pct", -0.5, "at least 0"),
+        ("service-performance", "failure_rate_pct", -0.5, "0–100"),
     ],
 )
 def test_the_gate_refuses_a_value_outside_its_declared_range(

@@ -40,6 +40,12 @@ _SEED = 20240601  # fixed: the audit is deterministic
 _OPTIONS = {"presolve": False}
 # Threads for the exact LPs of independent components (see ``certify``).
 _WORKERS = min(4, os.cpu_count() or 1)
+# The exact LPs of a component's cells still open after the feasible points: beyond this
+# many, its remaining cells are failed without them (fail closed; the protection loop then
+# widens them from their own relations). A joint audit of a daily table can leave thousands
+# open, nearly all of them too narrow, and two LPs each over a department-year would take
+# minutes per round.
+EXACT_PER_COMPONENT = 20
 
 
 Integral = QuantityKind | NDArray[np.bool_]
@@ -328,8 +334,9 @@ def certify(
         ok = _wide_enough(lo, hi, required, integral) | ~active
 
     def settle(cells: list[int]) -> None:
-        """The exact LPs of one component's cells still open, in index order."""
-        for i in cells:
+        """The exact LPs of one component's cells still open, in index order, as many as
+        :data:`EXACT_PER_COMPONENT`."""
+        for i in cells[:EXACT_PER_COMPONENT]:
             if ok[i]:
                 continue
             variables, rows, a = poly.component(int(poly.var_component[i]))
