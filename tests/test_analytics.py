@@ -565,16 +565,16 @@ def test_an_answer_from_a_dataset_outside_the_plan_is_refused(
     refused = business.get(f"{API}/{path}", params=params)
     assert refused.status_code == 403
     error = refused.json()["error"]
-    assert "'epay-daily-service'" in error["message"]
+    assert "'epay-monthly-service'" in error["message"]
     assert error["hint"] == "the plans that include it are: enterprise"
 
 
-def test_enterprise_gets_the_daily_detail_rolled_up_to_months(served: Served) -> None:
+def test_enterprise_gets_services_by_month_from_the_service_table(served: Served) -> None:
     with served.client(headers={"X-API-Key": served.new_key("enterprise")}) as enterprise:
         answer = ask(enterprise, "timeseries", by="service", measure="amount_aed")
-    assert answer["sources"] == [{"dataset": "epay-daily-service", "version": "v2"}]
+    assert answer["sources"] == [{"dataset": "epay-monthly-service", "version": "v2"}]
     expected = points(
-        rows_of(served, "epay-daily-service"), lambda r: (r["service"], month_of(r)), "amount_aed"
+        rows_of(served, "epay-monthly-service"), lambda r: (r["service"], month_of(r)), "amount_aed"
     )
     got = {(s["key"]["service"], p["period"]): p for s in answer["series"] for p in s["points"]}
     assert set(got) == set(expected)
@@ -604,6 +604,7 @@ def test_enterprise_gets_the_daily_detail_rolled_up_to_months(served: Served) ->
         ("top-services", {"limit": "1000"}, "limit", None),
         ("seasonality", {"year": "13"}, "not a year", "2013"),
         ("seasonality", {"profile": "day_of_week"}, "profile", "'month_of_year'"),
+        ("seasonality", {"profile": "hour_of_week", "channel": "sms"}, "no channel", "department"),
         ("adoption", {"by": "channel"}, "by", "'department' or 'none'"),
     ],
 )

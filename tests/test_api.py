@@ -60,7 +60,8 @@ def test_the_catalog_lists_every_dataset_with_its_tier_and_current_version(serve
         (
             {"tier": "premium"},
             {
-                "epay-daily-service",
+                "epay-daily",
+                "epay-monthly-service",
                 "epay-direct-debit-banks",
                 "epay-hourly-profile",
                 "epay-amount-bands",

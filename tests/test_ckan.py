@@ -362,7 +362,7 @@ def test_every_action_refuses_credentials_that_are_not_valid(served: Served) -> 
                         assert answer.status_code == 403, (prefix, action, method, headers)
                         error = answer.json()["error"]
                         assert error["__type"] == "Authorization Error"
-        anonymous = client.get("/api/3/action/datastore_search?resource_id=epay-daily-service")
+        anonymous = client.get("/api/3/action/datastore_search?resource_id=epay-monthly-service")
     assert anonymous.status_code == 403
 
 

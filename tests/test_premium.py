@@ -462,14 +462,14 @@ def test_a_plan_without_a_dataset_gets_403_naming_the_plans_that_have_it(
 ) -> None:
     with served_gate.client() as client:
         business = client.get(
-            f"{API}/epay-daily-service/records",
+            f"{API}/epay-daily/records",
             headers={"X-API-Key": served_gate.new_key("business")},
         )
         developer = client.get(
             f"{API}/{PREMIUM}/records", headers={"X-API-Key": served_gate.new_key("developer")}
         )
         enterprise = client.get(
-            f"{API}/epay-daily-service/records",
+            f"{API}/epay-daily/records",
             headers={"X-API-Key": served_gate.new_key("enterprise")},
         )
     assert business.status_code == 403

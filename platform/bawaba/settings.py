@@ -65,9 +65,8 @@ class Settings(BaseSettings):
             "withheld (never published unaudited).",
         ),
     ] = 300_000
-    """The demo's daily table (about 203,000 cells at scale 1.0) is audited with the rest
-    of the release in well under a minute; the budget stops a table several times larger
-    from running the publish for hours."""
+    """The demo's largest tables have about 20,000 cells at scale 1.0; the budget stops a
+    table many times larger from running the publish for hours."""
 
     api_host: Annotated[str, Field(description="Address `bawaba serve` listens on.")] = "127.0.0.1"
     api_port: Annotated[int, Field(ge=0, le=65535, description="Port of `bawaba serve`.")] = 8000

@@ -16,6 +16,7 @@ from bawaba.analytics.answer import Plan, Result, query, suppression
 from bawaba.analytics.tables import EPAY_MONTHLY, HOURLY_PROFILE, Measure, Table, cells, point
 from bawaba.api.engine import Engine
 from bawaba.api.library import Published
+from bawaba.api.problems import BadParameter
 from bawaba.api.query import Compiled
 
 Profile = Literal["month_of_year", "hour_of_week"]
@@ -80,6 +81,12 @@ def compile_profile(question: Seasonality) -> Compiled:
 
 def plan(question: Seasonality) -> Plan:
     table = source(question.profile)
+    unheld = sorted(set(question.filters) - {"year", *table.dimensions})
+    if unheld:
+        raise BadParameter(
+            f"{question.profile}: {table.dataset} has no {', '.join(unheld)} breakdown",
+            hint=f"filter this profile by: {', '.join(['year', *table.dimensions])}",
+        )
 
     def compute(engine: Engine, sources: Mapping[str, Published]) -> Result:
         points = query(engine, sources[table.dataset], compile_profile(question))

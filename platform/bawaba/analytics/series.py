@@ -2,8 +2,8 @@
 
 The source is the coarsest published table that holds the measure and every dimension the
 question names: epay-monthly (department, channel), then service-performance (department,
-service; transactions only), then epay-daily-service (department, service, channel; rolled
-up to months). Growth compares a month with the month before and with the same month a year
+service; transactions only), then epay-monthly-service (department, service,
+channel). Growth compares a month with the month before and with the same month a year
 earlier, each only when both months are complete (no suppressed cell).
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 from bawaba.analytics.answer import Plan, Result, query, suppression
 from bawaba.analytics.periods import PER_YEAR, ordinal
 from bawaba.analytics.tables import (
-    DAILY_SERVICE,
+    MONTHLY_SERVICE,
     EPAY_MONTHLY,
     SERVICE_PERFORMANCE,
     Measure,
@@ -32,7 +32,7 @@ from bawaba.api.library import Published
 from bawaba.api.problems import BadParameter
 from bawaba.api.query import Compiled
 
-CANDIDATES = (EPAY_MONTHLY, SERVICE_PERFORMANCE, DAILY_SERVICE)
+CANDIDATES = (EPAY_MONTHLY, SERVICE_PERFORMANCE, MONTHLY_SERVICE)
 DIMENSIONS = ("department", "channel", "service")
 
 

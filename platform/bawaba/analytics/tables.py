@@ -49,15 +49,14 @@ PAYMENT_METHODS = Table(
 SERVICE_PERFORMANCE = Table(
     "service-performance", ("department", "service"), {"transactions": "payments"}
 )
-DAILY_SERVICE = Table(
-    "epay-daily-service",
+MONTHLY_SERVICE = Table(
+    "epay-monthly-service",
     ("department", "service", "channel"),
     {"transactions": "transactions", "amount_aed": "amount_aed"},
-    month="strftime(\"date\", '%Y-%m')",
 )
 HOURLY_PROFILE = Table(
     "epay-hourly-profile",
-    ("year", "department", "channel"),
+    ("year", "department"),
     {"transactions": "transactions", "amount_aed": "amount_aed"},
     month=None,
 )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from bawaba.analytics.answer import Plan, Result, query, suppression
 from bawaba.analytics.periods import PER_YEAR, Grain, label, ordinal
 from bawaba.analytics.tables import (
-    DAILY_SERVICE,
+    MONTHLY_SERVICE,
     SERVICE_PERFORMANCE,
     Measure,
     Table,
@@ -27,7 +27,7 @@ from bawaba.api.engine import Engine
 from bawaba.api.library import Published
 from bawaba.api.query import Compiled
 
-CANDIDATES = (SERVICE_PERFORMANCE, DAILY_SERVICE)
+CANDIDATES = (SERVICE_PERFORMANCE, MONTHLY_SERVICE)
 
 
 @dataclass(frozen=True)

@@ -111,11 +111,15 @@ def epay_amount_bands(ctx: Context) -> Built:
 
 
 def epay_hourly_profile(ctx: Context) -> Built:
-    return _epay_cube(ctx, ("year", "hour_of_week", "department", "channel"))
+    return _epay_cube(ctx, ("year", "hour_of_week", "department"))
 
 
-def epay_daily_service(ctx: Context) -> Built:
-    built = _epay_cube(ctx, ("date", "department", "service", "channel"))
+def epay_daily(ctx: Context) -> Built:
+    return _epay_cube(ctx, ("date", "department"))
+
+
+def epay_monthly_service(ctx: Context) -> Built:
+    built = _epay_cube(ctx, ("month", "department", "service", "channel"))
     # A fixed fee is public (any published cell of the service shows it): such a cell's
     # amount is the fee times its transactions. A folded service mixes fees: no limit.
     fees = {s.code: s.fee_aed for d in ctx.reference.departments for s in d.services}
@@ -386,7 +390,8 @@ BUILDERS: dict[str, Callable[[Context], Built]] = {
         eservice_adoption,
         service_maturity,
         eservice_catalog,
-        epay_daily_service,
+        epay_daily,
+        epay_monthly_service,
         epay_direct_debit_banks,
         epay_hourly_profile,
         epay_amount_bands,

@@ -102,7 +102,7 @@ def _filters(**raw: str | None) -> dict[str, tuple[str, ...]]:
     "department, channel and/or service, with growth in percent on the month before "
     "(`mom_growth_pct`) and on the same month a year earlier (`yoy_growth_pct`). Computed "
     "from the coarsest published table holding what is asked: epay-monthly (department, "
-    "channel), service-performance (service; transactions only), epay-daily-service "
+    "channel), service-performance (service; transactions only), epay-monthly-service "
     "(service with channel or amount; enterprise plan). Each point says how many cells it "
     "sums and how many of them were suppressed; suppressed cells are never estimated, and "
     "growth is empty unless both months are free of them.",
@@ -175,7 +175,8 @@ async def read_mix(
     description="`month_of_year` (1–12, from epay-monthly) or `hour_of_week` (0–167, 0 = "
     "Sunday 00:00 Dubai time, from epay-hourly-profile). Each point gives its sum, the sum "
     "per year covered (`per_year`), its share of the whole and a seasonal `index` (100 = an "
-    "average month or hour), with its suppressed cells counted.",
+    "average month or hour), with its suppressed cells counted. The hour-of-week profile "
+    "is by department only: a `channel` filter there is refused.",
 )
 async def read_seasonality(
     request: Request,
@@ -202,7 +203,7 @@ async def read_seasonality(
     description="The services with the highest growth in percent from the same period a year "
     "earlier to the period `at` (the latest with data unless given). From "
     "service-performance for transactions; `amount_aed` or a `channel` filter need "
-    "epay-daily-service (enterprise plan). A service is ranked only when neither period has "
+    "epay-monthly-service (enterprise plan). A service is ranked only when neither period has "
     "a suppressed cell and its year-ago value is at least `min_previous`; `counts` says how "
     "many were left out and why.",
 )
