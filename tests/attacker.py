@@ -46,7 +46,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -201,6 +201,7 @@ class _Rows:
             shape=(self.n, n_vars),
         ).tocsr()
         a.sum_duplicates()
+        a.eliminate_zeros()
         return a, np.concatenate(self.rhs)
 
 
@@ -339,7 +340,7 @@ def _cells(program: _Program) -> None:
             n = program.first[(t, count)] + np.arange(len(hidden))
             for bound, sign in ((low, -1.0), (high, 1.0)):
                 # sign x (amount - bound x n) <= 0 where the bound is known.
-                known = ~np.isnan(bound)
+                known = np.isfinite(bound)
                 m = int(known.sum())
                 if m:
                     group = np.tile(np.arange(m), 2)
@@ -396,42 +397,6 @@ def _shares(program: _Program, shares: Iterable[Share]) -> None:
 # -- solving -----------------------------------------------------------------------------
 
 
-def _propagate(
-    a: sp.csr_matrix, b: NDArray[np.float64], lower: NDArray[np.float64], rounds: int = 6
-) -> NDArray[np.float64]:
-    """Upper bounds no feasible point exceeds, by interval propagation over a x <= b
-    (lower bounds only tightened on the way). Infinite where nothing bounds a value."""
-    lo, hi = lower.copy(), np.full(len(lower), np.inf)
-    coo = a.tocoo()
-    r, c, v = coo.row, coo.col, coo.data
-    for _ in range(rounds):
-        pos = v > 0
-        bound = np.where(pos, lo[c], hi[c])
-        infinite = ~np.isfinite(bound)
-        term = np.where(infinite, 0.0, v * bound)
-        finite_min = np.bincount(r, weights=term, minlength=a.shape[0])
-        n_inf = np.bincount(r, weights=infinite.astype(np.float64), minlength=a.shape[0])
-        size = np.bincount(r, weights=np.abs(term), minlength=a.shape[0])
-        rest_inf = n_inf[r] - infinite
-        rest = finite_min[r] - term
-        ok = rest_inf == 0
-        # A rounding margin on the sums, so that the bound stays valid.
-        slack = 1e-9 * (size[r] + np.abs(b[r]) + 1.0)
-        limit = (b[r] - rest + slack) / v
-        new_hi = np.full(len(lo), np.inf)
-        new_lo = np.full(len(lo), -np.inf)
-        up = ok & pos
-        np.minimum.at(new_hi, c[up], limit[up])
-        down = ok & ~pos
-        np.maximum.at(new_lo, c[down], limit[down] - 2 * slack[down] / np.abs(v[down]))
-        changed = (new_hi < hi - 1e-9).any() or (new_lo > lo + 1e-9).any()
-        hi = np.minimum(hi, new_hi)
-        lo = np.maximum(lo, new_lo)
-        if not changed:
-            break
-    return hi
-
-
 @dataclass
 class _Component:
     a_eq: sp.csr_matrix
@@ -463,18 +428,21 @@ class _Component:
 
 
 def _wide(
-    kind: NDArray[np.bool_],
+    is_count: NDArray[np.bool_],
     p: NDArray[np.float64],
     k: NDArray[np.float64],
     lo: NDArray[np.float64],
     hi: NDArray[np.float64],
-    upper: NDArray[np.float64],
 ) -> NDArray[np.bool_]:
-    """Wide enough by the reader's measure: a count k whole numbers, an amount p % of the
-    largest value it can take (``upper``, or ``hi`` where that is exact)."""
+    """Wide enough, whatever the true value, when [lo, hi] lies inside the interval: a
+    count k whole numbers; an amount with ``hi - lo >= p % of hi``. The true value is at
+    most the interval's top, and ``(1 - p/100) x top - bottom`` only grows as the interval
+    does, so a reader's interval of at least [lo, hi] is at least p % of the true value.
+    """
     counts = np.floor(hi + _TOL) - np.ceil(lo - _TOL) >= k
-    amounts = hi - lo >= p / 100 * upper - _TOL
-    return np.where(kind, counts, amounts)
+    with np.errstate(invalid="ignore"):
+        amounts = (1 - p / 100) * hi - lo >= -_TOL
+    return np.where(is_count, counts, amounts)
 
 
 def _solve_component(
@@ -482,7 +450,6 @@ def _solve_component(
     is_count: NDArray[np.bool_],
     k: NDArray[np.float64],
     p: NDArray[np.float64],
-    upper: NDArray[np.float64],
     rng: np.random.Generator,
     rounds: int,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_], NDArray[np.bool_]]:
@@ -500,18 +467,32 @@ def _solve_component(
         c = rng.choice([-1.0, 1.0], n) * rng.uniform(0.5, 1.5, n) * scale
         seen(comp.solve(c))
         seen(comp.solve(-c))
-        if (lo <= hi).all() and _wide(is_count, p, k, lo, hi, upper).all():
+        if (lo <= hi).all() and _wide(is_count, p, k, lo, hi).all():
             break
+    # Then push small random groups of the values not yet shown wide up, then down: a
+    # group small enough that its members seldom compete for the same slack.
+    stalled = 0
+    while stalled < 3:
+        open_ = np.flatnonzero(~_wide(is_count, p, k, lo, hi))
+        if len(open_) < 4:
+            break
+        group = rng.choice(open_, max(2, len(open_) // 8), replace=False)
+        c = np.zeros(n)
+        c[group] = scale[group]
+        seen(comp.solve(-c))
+        seen(comp.solve(c))
+        left = int((~_wide(is_count, p, k, lo, hi)).sum())
+        stalled = stalled + 1 if left > len(open_) - len(group) // 4 else 0
     exact_lo = np.zeros(n, dtype=np.bool_)
     exact_hi = np.zeros(n, dtype=np.bool_)
     if not (lo <= hi).all():
         raise ValueError("no feasible point found for a component of the reader's program")
     at_cap = hi >= comp.cap * (1 - 1e-9)
     hi[at_cap] = np.inf
-    for j in range(n):
-        if _wide(is_count[j : j + 1], p[j : j + 1], k[j : j + 1], lo[j : j + 1], hi[j : j + 1],
-                 upper[j : j + 1])[0]:
-            continue
+    for j in np.flatnonzero(~_wide(is_count, p, k, lo, hi)):
+        one = slice(j, j + 1)
+        if _wide(is_count[one], p[one], k[one], lo[one], hi[one])[0]:
+            continue  # shown wide by a vertex found for another value
         for sign in (-1.0, 1.0):
             c = np.zeros(n)
             c[j] = sign
@@ -522,9 +503,7 @@ def _solve_component(
             if sign < 0:
                 hi[j] = np.inf if x[j] >= comp.cap[j] * (1 - 1e-9) else x[j]
                 exact_hi[j] = True
-                bound = np.array([hi[j]])
-                if _wide(is_count[j : j + 1], p[j : j + 1], k[j : j + 1], lo[j : j + 1],
-                         bound, np.minimum(upper[j : j + 1], bound))[0]:
+                if _wide(is_count[one], p[one], k[one], lo[one], hi[one])[0]:
                     break
             else:
                 lo[j] = x[j]
@@ -539,9 +518,12 @@ def attack(
     *,
     rounds: int = 4,
     seed: int = 0,
+    log: Callable[[str], None] | None = None,
 ) -> Attack:
-    """The reader's interval of every hidden value of ``tables`` (one epoch)."""
+    """The reader's interval of every hidden value of ``tables`` (one epoch); ``log``
+    hears how the time is spent."""
     started = time.perf_counter()
+    say = log or (lambda _: None)
     program = _Program(tables)
     _link(program)
     _cells(program)
@@ -555,12 +537,15 @@ def attack(
     table_of = np.array(program.var_table, dtype=np.int64)
     k = np.array([tables[t].k for t in program.var_table], dtype=np.float64)
     p = np.array([tables[t].p for t in program.var_table], dtype=np.float64)
-    upper = _propagate(sp.vstack([a_ub, a_eq, -a_eq]).tocsr(), np.concatenate([b_ub, b_eq, -b_eq]), lower)
     cap = _caps(tables, quantity)
     lo = lower.copy()
     hi = np.full(n, np.inf)
     exact_lo = np.zeros(n, dtype=np.bool_)
     exact_hi = np.zeros(n, dtype=np.bool_)
+    say(
+        f"program: {n} variables, {a_eq.shape[0]} equations, {a_ub.shape[0]} inequalities "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
     incidence = sp.vstack([a_eq, a_ub]).tocsr()
     m = incidence.shape[0]
     graph = sp.bmat([[None, incidence], [incidence.T, None]]).tocsr() if n else None
@@ -587,11 +572,11 @@ def attack(
             lower[members],
             cap[members],
         )
-        got = _solve_component(
-            comp, is_count[members], k[members], p[members], upper[members], rng, rounds
-        )
+        got = _solve_component(comp, is_count[members], k[members], p[members], rng, rounds)
         lo[members], hi[members], exact_lo[members], exact_hi[members] = got
         exact += comp.solves
+        if len(members) > 200:
+            say(f"component of {len(members)} variables: {comp.solves} programs solved")
     values = pl.DataFrame(
         {
             "table": [tables[t].name for t in table_of],
@@ -653,7 +638,10 @@ def _derive(frame: pl.DataFrame, keys: Sequence[str]) -> tuple[pl.DataFrame, tup
     if "quarter" in frame.columns and "year" not in frame.columns:
         frame = frame.with_columns(pl.col("quarter").str.slice(0, 4).cast(pl.Int64).alias("year"))
     if "hour_of_week" in keys:
+        # Releases up to now publish hours of the week from 128 on wrapped into -128..-1
+        # (an 8-bit overflow upstream): a reader undoes it, since 0..167 wraps one to one.
         how = pl.col("hour_of_week")
+        how = pl.when(how < 0).then(how + 256).otherwise(how)
         frame = frame.with_columns((how // 24).alias("weekday"), (how % 24).alias("hour"))
     for key in keys:
         added += [c for c in _DERIVED.get(key, ()) if c not in keys and c not in added]
@@ -794,20 +782,28 @@ class Epoch:
     shares: list[Share]
 
 
-def _versions(root: Path, dataset: str) -> list[tuple[str, str]]:
-    """(created_at, version) of every version folder of ``dataset``, oldest first."""
+def _versions(root: Path, dataset: str) -> list[tuple[str, str, str]]:
+    """(created_at, release, version) of every version folder of ``dataset``."""
     found = []
     for folder in sorted((root / dataset).glob("v*")):
-        manifest = folder / "manifest.json"
-        if folder.is_dir() and manifest.exists() and (folder / "data.parquet").exists():
-            found.append((str(json.loads(manifest.read_bytes())["created_at"]), folder.name))
+        path = folder / "manifest.json"
+        if folder.is_dir() and path.exists() and (folder / "data.parquet").exists():
+            manifest = json.loads(path.read_bytes())
+            release = str(manifest.get("lineage", {}).get("release", manifest["created_at"]))
+            found.append((str(manifest["created_at"]), release, folder.name))
     return sorted(found)
 
 
 def load_epochs(root: Path, catalog: Catalog) -> list[Epoch]:
-    """Every epoch of the release folder ``root`` (see the module docstring)."""
-    versions = {d.id: _versions(root, d.id) for d in catalog.datasets}
-    moments = sorted({at for found in versions.values() for at, _ in found})
+    """Every epoch of the release folder ``root`` (see the module docstring): one per
+    publish (the release its manifests name), holding each dataset's newest version then."""
+    found = {d.id: _versions(root, d.id) for d in catalog.datasets}
+    ends: dict[str, str] = {}
+    for versions in found.values():
+        for at, release, _ in versions:
+            ends[release] = max(ends.get(release, at), at)
+    moments = sorted(ends.values())
+    versions = {d: [(at, v) for at, _, v in vs] for d, vs in found.items()}
     cache: dict[tuple[str, str], pl.DataFrame] = {}
 
     def frame(dataset: str, version: str) -> pl.DataFrame:
@@ -839,7 +835,9 @@ def load_epochs(root: Path, catalog: Catalog) -> list[Epoch]:
     return epochs
 
 
-def attack_release(root: Path, catalog: Catalog, **options: int) -> pl.DataFrame:
+def attack_release(
+    root: Path, catalog: Catalog, log: Callable[[str], None] | None = None
+) -> pl.DataFrame:
     """Every hidden value of every version in ``root``, its interval intersected over the
     epochs that hold its version; with the table's k and p."""
     found = []
@@ -851,7 +849,7 @@ def attack_release(root: Path, catalog: Catalog, **options: int) -> pl.DataFrame
             for s in epoch.shares
             if all(t.quantity in holders for t in (*s.numerator, *s.denominator))
         ]
-        found.append(attack(epoch.tables, shares, **options).values)
+        found.append(attack(epoch.tables, shares, log=log).values)
     if not found:
         return Attack(pl.DataFrame(), 0.0, 0, 0).values
     keys = ["table", "version", "row", "quantity", "kind", "k", "p"]
@@ -887,9 +885,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--catalog", type=Path, default=Path(__file__).resolve().parent.parent / "catalog.yaml"
     )
+    parser.add_argument("--verbose", action="store_true", help="say where the time goes")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    values = attack_release(args.datasets, load_catalog(args.catalog))
+    log = (lambda line: print(line, file=sys.stderr)) if args.verbose else None
+    values = attack_release(args.datasets, load_catalog(args.catalog), log)
     summary = _summary(values) if values.height else pl.DataFrame()
     for row in summary.iter_rows(named=True):
         print(
