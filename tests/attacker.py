@@ -63,8 +63,8 @@ from bawaba.catalog.load import load_catalog
 from bawaba.reference import load_reference
 
 __all__ = [
-    "LOW",
     "HIGH",
+    "LOW",
     "SUBSETS",
     "Attack",
     "Share",
@@ -153,8 +153,11 @@ class Attack:
         an amount narrower than p % of its smallest possible value."""
         width = pl.col("hi") - pl.col("lo")
         counts = (pl.col("hi") + _TOL).floor() - (pl.col("lo") - _TOL).ceil()
-        narrow = pl.when(pl.col("kind") == "count").then(counts < pl.col("k"))
-        narrow = narrow.otherwise(width < pl.col("p") / 100 * pl.col("lo") - _TOL)
+        narrow = (
+            pl.when(pl.col("kind") == "count")
+            .then(counts < pl.col("k"))
+            .otherwise(width < pl.col("p") / 100 * pl.col("lo") - _TOL)
+        )
         return self.values.filter(pl.col("exact_lo") & pl.col("exact_hi") & narrow)
 
 
@@ -337,14 +340,14 @@ def _cells(program: _Program) -> None:
             low = table.frame.get_column(LOW).cast(pl.Float64).to_numpy()[hidden]
             high = table.frame.get_column(HIGH).cast(pl.Float64).to_numpy()[hidden]
             a = program.first[(t, amount)] + np.arange(len(hidden))
-            n = program.first[(t, count)] + np.arange(len(hidden))
+            counted = program.first[(t, count)] + np.arange(len(hidden))
             for bound, sign in ((low, -1.0), (high, 1.0)):
                 # sign x (amount - bound x n) <= 0 where the bound is known.
                 known = np.isfinite(bound)
                 m = int(known.sum())
                 if m:
                     group = np.tile(np.arange(m), 2)
-                    cols = np.concatenate([a[known], n[known]])
+                    cols = np.concatenate([a[known], counted[known]])
                     coef = np.concatenate([np.full(m, sign), -sign * bound[known]])
                     program.ub.add(group, cols, coef, np.zeros(m))
 
@@ -632,8 +635,9 @@ def _derive(frame: pl.DataFrame, keys: Sequence[str]) -> tuple[pl.DataFrame, tup
     if "month" in frame.columns and "quarter" not in frame.columns:
         month = pl.col("month").str.slice(5, 2).cast(pl.Int32)
         frame = frame.with_columns(
-            (pl.col("month").str.slice(0, 4) + "-Q" + ((month - 1) // 3 + 1).cast(pl.String))
-            .alias("quarter")
+            (pl.col("month").str.slice(0, 4) + "-Q" + ((month - 1) // 3 + 1).cast(pl.String)).alias(
+                "quarter"
+            )
         )
     if "quarter" in frame.columns and "year" not in frame.columns:
         frame = frame.with_columns(pl.col("quarter").str.slice(0, 4).cast(pl.Int64).alias("year"))
@@ -704,10 +708,12 @@ def with_fixed_fees(
             out.append(table)
             continue
         service = table.frame.get_column("service").cast(pl.String)
-        low = service.replace_strict({s: lo for s, (lo, _) in limits.items()}, default=None,
-                                     return_dtype=pl.Float64)
-        high = service.replace_strict({s: hi for s, (_, hi) in limits.items()}, default=None,
-                                      return_dtype=pl.Float64)
+        low = service.replace_strict(
+            {s: lo for s, (lo, _) in limits.items()}, default=None, return_dtype=pl.Float64
+        )
+        high = service.replace_strict(
+            {s: hi for s, (_, hi) in limits.items()}, default=None, return_dtype=pl.Float64
+        )
         frame = table.frame
         if LOW in frame.columns:
             # Both a band and a fee: the tighter of the two.
@@ -799,8 +805,8 @@ def load_epochs(root: Path, catalog: Catalog) -> list[Epoch]:
     publish (the release its manifests name), holding each dataset's newest version then."""
     found = {d.id: _versions(root, d.id) for d in catalog.datasets}
     ends: dict[str, str] = {}
-    for versions in found.values():
-        for at, release, _ in versions:
+    for listed in found.values():
+        for at, release, _ in listed:
             ends[release] = max(ends.get(release, at), at)
     moments = sorted(ends.values())
     versions = {d: [(at, v) for at, _, v in vs] for d, vs in found.items()}

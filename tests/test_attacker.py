@@ -244,9 +244,11 @@ def microdata(rows: Sequence[Payment]) -> pl.DataFrame:
         weekday.alias("weekday"),
         (weekday * 24 + pl.col("hour")).alias("hour_of_week"),
         pl.col("date").dt.strftime("%Y-%m").alias("month"),
-        (pl.col("date").dt.year().cast(pl.String) + "-Q" + pl.col("date").dt.quarter().cast(
-            pl.String
-        )).alias("quarter"),
+        (
+            pl.col("date").dt.year().cast(pl.String)
+            + "-Q"
+            + pl.col("date").dt.quarter().cast(pl.String)
+        ).alias("quarter"),
         pl.col("date").dt.year().alias("year"),
     )
 
@@ -414,8 +416,12 @@ def _no_audit(linkage: object, flags: object, cache: object) -> list[object]:
 
 
 WEAKENINGS: tuple[Weakening, ...] = (
-    Weakening("no secondary suppression", "bawaba.disclosure.protect:secondary_flags",
-              _no_secondary, "totals"),
+    Weakening(
+        "no secondary suppression",
+        "bawaba.disclosure.protect:secondary_flags",
+        _no_secondary,
+        "totals",
+    ),
 )
 """Each switch to check. The audit's own switches (weekday links, band limits, fixed fees,
 joint counts and amounts) are added here by whoever adds the switch, e.g.
