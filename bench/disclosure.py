@@ -9,7 +9,7 @@ Microdata: ``--transactions`` payments over 24 months by ``--payers`` payers (in
 with few payments, a few hundred companies with many large ones), 25 departments with 10
 services each, 6 channels, 4 payment methods, 8 banks. Tables follow catalog.yaml's shapes:
 annual by department (protected), monthly by department x channel, x payment method,
-x amount band, x payer type, x service, x service x channel; quarterly by department;
+x service (twice); quarterly by department, x amount band, x payer type;
 direct-debit monthly by department x bank; the hour-of-week profile; optionally the daily
 table by department (premium, k = 5).
 """
@@ -113,8 +113,8 @@ def release(rows: pl.DataFrame, *, daily: bool) -> list[AuditTable]:
         table("epay-monthly", rows, ("month", "department", "channel")),
         table("epay-payment-methods", rows, ("month", "department", "payment_method")),
         table("eservice-adoption", rows, ("quarter", "department")),
-        table("epay-amount-bands", rows, ("month", "department", "amount_band"), k=5),
-        table("payer-mix", rows, ("month", "department", "payer_type"), k=5),
+        table("epay-amount-bands", rows, ("quarter", "department", "amount_band"), k=5),
+        table("payer-mix", rows, ("quarter", "department", "payer_type"), k=5),
         table("service-performance", rows, ("month", "service"), k=5),
         table(
             "epay-direct-debit-banks",
@@ -124,7 +124,7 @@ def release(rows: pl.DataFrame, *, daily: bool) -> list[AuditTable]:
             restriction={"payment_method": "direct_debit"},
         ),
         table("epay-hourly-profile", rows, ("year", "hour_of_week", "department"), k=5),
-        table("epay-monthly-service", rows, ("month", "service", "channel"), k=5),
+        table("epay-monthly-service", rows, ("month", "service"), k=5),
     ]
     if daily:
         tables.append(table("epay-daily", rows, ("day", "department"), k=5))

@@ -485,7 +485,8 @@ def _solve_component(
         seen(comp.solve(-c))
         seen(comp.solve(c))
         left = int((~_wide(is_count, p, k, lo, hi)).sum())
-        stalled = stalled + 1 if left > len(open_) - len(group) // 4 else 0
+        # Progress is at least one value shown wide (a small group would ask for none).
+        stalled = stalled + 1 if left > len(open_) - max(1, len(group) // 4) else 0
     exact_lo = np.zeros(n, dtype=np.bool_)
     exact_hi = np.zeros(n, dtype=np.bool_)
     if not (lo <= hi).all():

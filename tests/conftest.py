@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from hypothesis import HealthCheck, settings
 
 from bawaba.settings import Settings
@@ -32,6 +33,8 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_DATASETS = len(yaml.safe_load((ROOT / "catalog.yaml").read_text())["datasets"])
+"""How many datasets the shipped catalog declares, read from the YAML itself."""
 
 
 def random_key() -> str:

@@ -554,9 +554,8 @@ def test_analytics_refuse_anonymous_callers_and_plans_without_them(
     ("path", "params"),
     [
         ("timeseries", {"by": "service", "measure": "amount_aed"}),
-        ("timeseries", {"by": "channel", "service": "DM-001"}),
         ("top-services", {"measure": "amount_aed"}),
-        ("top-services", {"channel": "internet"}),
+        ("top-services", {"measure": "amount_aed", "department": "DM"}),
     ],
 )
 def test_an_answer_from_a_dataset_outside_the_plan_is_refused(
@@ -605,6 +604,8 @@ def test_enterprise_gets_services_by_month_from_the_service_table(served: Served
         ("seasonality", {"year": "13"}, "not a year", "2013"),
         ("seasonality", {"profile": "day_of_week"}, "profile", "'month_of_year'"),
         ("seasonality", {"profile": "hour_of_week", "channel": "sms"}, "no channel", "department"),
+        ("timeseries", {"by": "channel", "service": "DM-001"}, "no published table holds", None),
+        ("top-services", {"channel": "internet"}, "unknown parameter", None),
         ("adoption", {"by": "channel"}, "by", "'department' or 'none'"),
     ],
 )

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bawaba.catalog.load import load_catalog
-from conftest import ROOT, Served, api_settings, env_for, serve_release
+from conftest import ROOT, SHIPPED_DATASETS, Served, api_settings, env_for, serve_release
 from releases import write_release
 
 API = "/api/v1/datasets"
@@ -354,7 +354,7 @@ def test_healthz_and_metrics(served: Served) -> None:
         health = client.get("/healthz").json()
         metrics = client.get("/metrics")
     assert health["status"] == "ok"
-    assert health["datasets"] == 12
+    assert health["datasets"] == SHIPPED_DATASETS
     text = metrics.text
     assert metrics.headers["content-type"].startswith("text/plain")
     assert (
@@ -411,7 +411,7 @@ def test_bawaba_serve_serves_the_published_datasets(tmp_path: Path) -> None:
                 assert server.poll() is None, server.stderr.read() if server.stderr else ""
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.2)
-        assert health.json()["datasets"] == 12
+        assert health.json()["datasets"] == SHIPPED_DATASETS
         page = httpx.get(f"http://127.0.0.1:{port}{API}/epay-annual/records").json()
         published = settings.datasets_dir / "epay-annual" / "v1" / "data.parquet"
         assert page["version"] == "v1"

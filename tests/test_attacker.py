@@ -362,16 +362,29 @@ def test_the_attacker_recovers_nothing_from_protected_linked_tables(
 # -- (c) a weakened audit must let the attacker through ----------------------------------
 
 
-def _scenario(days: Mapping[int, int], designs: Sequence[str], k: int = 3) -> list[AuditTable]:
-    """Payments of department A, service S2 (variable), at 09:00 by web: on each day of
-    ``days`` that many payers paying 80 AED each (plus one company paying 9,000 AED on the
-    first day, so that bands and amounts matter)."""
+def _scenario(
+    days: Mapping[int, int],
+    designs: Sequence[str],
+    k: int = 3,
+    *,
+    services: Mapping[int, str] | None = None,
+    companies: Sequence[float] = (9_000.0,),
+) -> list[AuditTable]:
+    """Payments of department A at 09:00 by web: on each day of ``days`` that many payers
+    paying for service S2 (variable, 80 AED each) or the day's fixed-fee service of
+    ``services``; and on the first day, one company per amount of ``companies`` paying it
+    for S2, so that bands and amounts matter."""
+    fees = {"S2": 80.0} | {s: f for s, f in FEES.items() if f is not None}
     rows = [
-        Payment(payer, "A", "S2", day, 9, "web", 80.0)
+        Payment(payer, "A", service, day, 9, "web", fees[service])
         for day, payers in days.items()
+        for service in [(services or {}).get(day, "S2")]
         for payer in range(payers)
     ]
-    rows.append(Payment(30, "A", "S2", min(days), 9, "web", 9_000.0))
+    rows += [
+        Payment(30 + i, "A", "S2", min(days), 9, "web", amount)
+        for i, amount in enumerate(companies)
+    ]
     frame = microdata(rows)
     by_name = {d.name: d for d in MENU}
     return [audit_table(frame, by_name[name], k) for name in designs]
@@ -383,10 +396,20 @@ SCENARIOS: dict[str, Callable[[], list[AuditTable]]] = {
     "weekday": lambda: _scenario(
         {1: 2, 8: 20, 15: 20, 3: 2, 10: 20, 17: 20}, ["daily-service", "hourly-profile"]
     ),
-    # A department-month whose small band cell and whose monthly total are both known.
-    "bands": lambda: _scenario({1: 2, 2: 20, 3: 20}, ["monthly", "amount-bands"]),
-    # Fixed-fee services: a hidden count of a fixed service gives its amount and back.
-    "fees": lambda: _scenario({1: 2, 2: 20, 3: 20}, ["daily-service", "monthly-channel"]),
+    # Two companies share a band cell, hidden; the month's total is published, and the
+    # individuals' band, hidden beside it, is narrow enough by its limits to give the
+    # companies' amount away.
+    "bands": lambda: _scenario(
+        {1: 2, 2: 18}, ["monthly", "amount-bands"], companies=(9_000.0, 6_000.0)
+    ),
+    # Two fixed fees in one monthly total: a count and an amount equation in two hidden
+    # counts give both away.
+    "fees": lambda: _scenario(
+        {1: 2, 2: 20, 3: 20},
+        ["daily-service", "monthly-channel"],
+        services={1: "S1", 2: "S3", 3: "S3"},
+        companies=(),
+    ),
     # One hidden cell beside a published total.
     "totals": lambda: _scenario({1: 2, 2: 20, 3: 20}, ["daily-service", "monthly"]),
 }
@@ -415,6 +438,13 @@ def _no_audit(linkage: object, flags: object, cache: object) -> list[object]:
     return []
 
 
+def _scope_without_weekday(table: AuditTable) -> set[str]:
+    return {*table.coordinates, *table.restriction} - {"weekday"}
+
+
+_UNCOUPLED = property(lambda table: False)
+
+
 WEAKENINGS: tuple[Weakening, ...] = (
     Weakening(
         "no secondary suppression",
@@ -422,19 +452,31 @@ WEAKENINGS: tuple[Weakening, ...] = (
         _no_secondary,
         "totals",
     ),
+    Weakening(
+        "no weekday relation",
+        "bawaba.disclosure.linked:_scope",
+        _scope_without_weekday,
+        "weekday",
+    ),
+    Weakening("no band limits", "bawaba.disclosure.model:AuditTable.coupled", _UNCOUPLED, "bands"),
+    Weakening("no fixed fees", "bawaba.disclosure.model:AuditTable.coupled", _UNCOUPLED, "fees"),
 )
-"""Each switch to check. The audit's own switches (weekday links, band limits, fixed fees,
-joint counts and amounts) are added here by whoever adds the switch, e.g.
-``Weakening("no weekday links", "bawaba.disclosure.linked:WEEKDAYS", False, "weekday")``."""
+"""Each switch of the audit's model to check: dropping the weekday a date and an hour of the
+week share, and the per-transaction amount limits (an amount band's, a fixed fee's) that
+couple counts and amounts, whose loss also makes the audit treat them apart."""
 
 
 def recovered_when_weakened(
     monkeypatch: pytest.MonkeyPatch, weakening: Weakening
 ) -> dict[str, int]:
     """Protect the weakening's scenario with the switch off; what the attacker recovers."""
-    module, _, attribute = weakening.target.partition(":")
+    module, _, path = weakening.target.partition(":")
     # The module itself: a package may export a function of the module's name.
-    monkeypatch.setattr(importlib.import_module(module), attribute, weakening.value)
+    owner: object = importlib.import_module(module)
+    *parents, attribute = path.split(".")
+    for parent in parents:
+        owner = getattr(owner, parent)
+    monkeypatch.setattr(owner, attribute, weakening.value)
     if attribute == "secondary_flags":
         # With no secondary suppression the audit's own widening would still protect the
         # cell: switch it off too, so that only primary suppression is left.

@@ -571,7 +571,7 @@ def test_a_download_larger_than_the_plan_exports_is_refused(served_gate: Served)
         whole = client.get(f"{API}/{PREMIUM}/download.parquet", headers={"X-API-Key": key})
         small = client.get(
             f"{API}/{PREMIUM}/download.csv",
-            params={"department": "RTA", "month": "2012-01"},
+            params={"department": "RTA", "quarter": "2012-Q1"},
             headers={"X-API-Key": key},
         )
     assert whole.status_code == 403

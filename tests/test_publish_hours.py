@@ -86,13 +86,10 @@ def test_each_published_hour_counts_the_payments_made_in_it(busy: Settings) -> N
         .select("txn_date", "txn_hour", "department")
         .collect()
     )
-    expected = Counter(
-        (d.year, hour_of_week(d, h), dept) for d, h, dept in epay.iter_rows()
-    )
+    expected = Counter((d.year, hour_of_week(d, h), dept) for d, h, dept in epay.iter_rows())
     published = pl.read_parquet(current_file(busy, HOURLY))
     cells = {
-        (r["year"], r["hour_of_week"], r["department"]): r
-        for r in published.iter_rows(named=True)
+        (r["year"], r["hour_of_week"], r["department"]): r for r in published.iter_rows(named=True)
     }
     assert set(cells) == set(expected)
     shown = [k for k, r in cells.items() if not r["suppressed"]]

@@ -17,8 +17,8 @@ from typing import Any
 from bawaba.analytics.answer import Plan, Result, query, suppression
 from bawaba.analytics.periods import PER_YEAR, ordinal
 from bawaba.analytics.tables import (
-    MONTHLY_SERVICE,
     EPAY_MONTHLY,
+    MONTHLY_SERVICE,
     SERVICE_PERFORMANCE,
     Measure,
     Table,

@@ -51,7 +51,7 @@ SERVICE_PERFORMANCE = Table(
 )
 MONTHLY_SERVICE = Table(
     "epay-monthly-service",
-    ("department", "service", "channel"),
+    ("department", "service"),
     {"transactions": "transactions", "amount_aed": "amount_aed"},
 )
 HOURLY_PROFILE = Table(

@@ -5,9 +5,9 @@ applies it, one entry per kind of side information, in English and Arabic, so th
 catalog documentation, the public disclosure report of every version and the audit all
 name the same things. Each entry says where the audit models it.
 
-:data:`SIDE_INFORMATION` is what the audit models today, and what the public disclosure
-report of a version claims; :data:`NOT_YET_MODELLED` is the rest of PRIVACY.md's list, kept
-apart so that no report claims a protection the audit does not give.
+:data:`SIDE_INFORMATION` is what the audit models, and what the public disclosure report of
+a version claims; :data:`NOT_YET_MODELLED` is any part of PRIVACY.md's list the audit does
+not model (none today), kept apart so that no report claims a protection it does not give.
 """
 
 from __future__ import annotations
@@ -65,24 +65,20 @@ SIDE_INFORMATION: tuple[SideInformation, ...] = (
         "وعدد الدافعين في الخلية لا يزيد على عدد المعاملات.",
         "linked: lower bounds of every hidden value",
     ),
-)
-
-
-NOT_YET_MODELLED: tuple[SideInformation, ...] = (
     SideInformation(
         "weekday-links",
         "The weekday of a date and the weekday and hour of an hour of the week, which link a "
         "daily table and an hourly profile.",
         "يوم الأسبوع من التاريخ، ويوم الأسبوع والساعة من ساعة الأسبوع، وبهما يرتبط الجدول "
         "اليومي بالتوزيع حسب ساعات الأسبوع.",
-        "not yet (issue 12)",
+        "publish.coordinates: a date and an hour of the week carry their weekday",
     ),
     SideInformation(
         "amount-bands",
         "A cell of an amount band holds between the band's lower limit and its upper limit "
         "times its transactions.",
         "تقع قيمة خلية فئة المبلغ بين الحد الأدنى للفئة وحدها الأعلى مضروبين في عدد معاملاتها.",
-        "not yet (issue 12): joint: band rows couple a cell's count and amount",
+        "audit: per-transaction limits couple a band cell's count and amount",
     ),
     SideInformation(
         "fixed-fees",
@@ -90,7 +86,13 @@ NOT_YET_MODELLED: tuple[SideInformation, ...] = (
         "own; the fee is public.",
         "للخدمة ذات الرسم الثابت مبلغٌ يساوي الرسم مضروباً في عدد المعاملات في كل خلية "
         "خاصة بها، والرسم معلن.",
-        "not yet (issue 12): joint: fee rows couple a cell's count and amount",
+        "audit: a fixed fee is a service cell's lower and upper amount per transaction",
+    ),
+    SideInformation(
+        "joint-counts-and-amounts",
+        "Counts and amounts are bounded together wherever a fact couples them.",
+        "تُحصر الأعداد والمبالغ معاً حيثما ربطت بينها معلومة.",
+        "audit: one linear program per population, counts and amounts",
     ),
     SideInformation(
         "derived-measures",
@@ -99,12 +101,10 @@ NOT_YET_MODELLED: tuple[SideInformation, ...] = (
         "assumes it known exactly.",
         "كل مقياس مشتق منشور (النمو والمعدلات والحصص ومؤشر النضج) معادلة بين الكميات التي "
         "يُحسب منها، معروفة في حدود تقريبها، ويفترض التدقيق أنها معروفة تماماً.",
-        "not yet (issue 12): builders audit the quantities behind a derived measure",
-    ),
-    SideInformation(
-        "joint-counts-and-amounts",
-        "Counts and amounts are bounded together wherever a fact couples them.",
-        "تُحصر الأعداد والمبالغ معاً حيثما ربطت بينها معلومة.",
-        "not yet (issue 12): one linear program per population, counts and amounts",
+        "builders: the counts behind service-maturity's rates are audited as published; the "
+        "other rates and growths are published only beside the cells they come from",
     ),
 )
+
+
+NOT_YET_MODELLED: tuple[SideInformation, ...] = ()

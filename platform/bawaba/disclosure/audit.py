@@ -279,8 +279,8 @@ def _couple(linkage: Linkage, blocks: Sequence[_Block]) -> _Joint:
     x_all = np.concatenate([b.x for b in blocks])
     lower_all = np.concatenate([b.lower for b in blocks])
     required_all = np.concatenate([b.required for b in blocks])
-    x = np.bincount(inverse, weights=x_all, minlength=n_class)
-    lower = np.bincount(inverse, weights=lower_all, minlength=n_class)
+    x = np.bincount(inverse, weights=x_all, minlength=n_class).astype(np.float64)
+    lower = np.bincount(inverse, weights=lower_all, minlength=n_class).astype(np.float64)
     required = np.full(n_class, -np.inf)
     np.maximum.at(required, inverse, required_all)
     integral = np.concatenate([np.full(b.a.shape[1], b.integral) for b in blocks])[first]
@@ -403,10 +403,10 @@ def _audit_job(
     if active.any():
         found, binds = certify(poly, joint.x, low, joint.required, joint.integral, active)
         width[active] = found[active]
-        for v, b in binds.items():
-            groups = joint.row_groups[b.rows]
+        for v, bound in binds.items():
+            groups = joint.row_groups[bound.rows]
             relation = groups >= 0
-            binding[v] = Binding(groups[relation], b.duals[relation])
+            binding[v] = Binding(groups[relation], bound.duals[relation])
     if cache is not None:
         for key, variables in fresh:
             local = {j: binding[int(v)] for j, v in enumerate(variables) if int(v) in binding}

@@ -297,7 +297,7 @@ class Linkage:
 
     def coupled_populations(self) -> tuple[str, ...]:
         """Populations whose counts and amounts a per-cell limit couples: audited jointly."""
-        found = set()
+        found: set[str] = set()
         for table in self.tables:
             if table.coupled:
                 found.update(quantity_population(q) for q in table.quantities)

@@ -26,6 +26,7 @@ __all__ = [
     "AuditTable",
     "DisclosureError",
     "QuantityKind",
+    "Unprotectable",
     "quantity_kind",
     "quantity_population",
     "redact",
@@ -55,6 +56,15 @@ class DisclosureError(BawabaError):
     """
 
     slug = "disclosure"
+
+
+class Unprotectable(DisclosureError):
+    """A suppressed cell of ``table`` stays too narrowly bounded however much more of the
+    release is suppressed: the table cannot be published beside the others."""
+
+    def __init__(self, message: str, *, table: str, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.table = table
 
 
 def quantity_kind(quantity: str) -> QuantityKind:

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from bawaba.disclosure.audit import AuditReport, Cache, QuantityAudit, audit_flags, report
 from bawaba.disclosure.intervals import Binding
 from bawaba.disclosure.linked import Linkage, link
-from bawaba.disclosure.model import AuditTable, DisclosureError
+from bawaba.disclosure.model import AuditTable, Unprotectable
 from bawaba.disclosure.primary import primary
 from bawaba.disclosure.secondary import secondary_flags
 
@@ -151,11 +151,14 @@ def _widen(
     chosen_now = np.zeros(linkage.n_cells, dtype=np.bool_)
     for cell, fail in failing.items():
         groups = fail.groups if len(fail.groups) else linkage.groups_of(cell)
-        pool = _pool(linkage, flags, cell, groups)
+        # The pool as the round found it: a cell chosen for another failing cell this round
+        # is still a candidate (and may be the one that widens this one too).
+        pool = _pool(linkage, flags & ~chosen_now, cell, groups)
         if len(pool) == 0:
-            raise DisclosureError(
+            raise Unprotectable(
                 f"suppressed cell {linkage.describe(cell)} stays too narrowly bounded and "
                 "no published cell linked to it may be suppressed",
+                table=linkage.tables[int(linkage.table_of[cell])].name,
                 hint="unprotect a linked table, fold rare categories, or drop the table",
             )
         cover = _cover(linkage, values, lower, pool, fail)
@@ -164,6 +167,8 @@ def _widen(
         if (chosen_now[pool] & (cover >= 1.0)).any():
             continue
         eligible = ~flags[pool] & ~linkage.protected[pool]
+        if not eligible.any():
+            continue  # every candidate was chosen this round: wait for the next audit
         if not (cover[eligible] > 0).any():
             # The duals see no published cell that widens it at first order (a degenerate
             # vertex): fall back on the cells' own values.
@@ -195,8 +200,10 @@ def protect(
             done = linkage.with_flags(flags)
             return [done[t.name] for t in tables], report(linkage, audits)
         _widen(linkage, flags, values, lower, failing)
-    raise DisclosureError(
-        f"suppressed cell {linkage.describe(next(iter(failing)))} is still too narrowly bounded "
+    cell = next(iter(failing))
+    raise Unprotectable(
+        f"suppressed cell {linkage.describe(cell)} is still too narrowly bounded "
         f"after {max_rounds} rounds of suppression",
+        table=linkage.tables[int(linkage.table_of[cell])].name,
         hint="fold rare categories or drop a table from the release",
     )

@@ -98,7 +98,7 @@ def epay_payment_methods(ctx: Context) -> Built:
 
 
 def epay_amount_bands(ctx: Context) -> Built:
-    built = _epay_cube(ctx, ("month", "department", "amount_band"))
+    built = _epay_cube(ctx, ("quarter", "department", "amount_band"))
     codes = [b.code for b in ctx.reference.amount_bands]
     lows = [0, *BOUNDS_AED]
     highs: list[float | None] = [*BOUNDS_AED, None]
@@ -119,12 +119,16 @@ def epay_daily(ctx: Context) -> Built:
 
 
 def epay_monthly_service(ctx: Context) -> Built:
-    built = _epay_cube(ctx, ("month", "department", "service", "channel"))
+    built = _epay_cube(ctx, ("month", "department", "service"))
     # A fixed fee is public (any published cell of the service shows it): such a cell's
     # amount is the fee times its transactions. A folded service mixes fees: no limit.
     fees = {s.code: s.fee_aed for d in ctx.reference.departments for s in d.services}
     fixed = {code: fee for code, fee in fees.items() if fee is not None}
-    fee = pl.col("service").cast(pl.String).replace_strict(fixed, default=None, return_dtype=pl.Float64)
+    fee = (
+        pl.col("service")
+        .cast(pl.String)
+        .replace_strict(fixed, default=None, return_dtype=pl.Float64)
+    )
     return _with_limits(built, fee, fee)
 
 
@@ -290,16 +294,16 @@ def service_maturity(ctx: Context) -> Built:
 
 
 def payer_mix(ctx: Context) -> Built:
-    keys = ("month", "department", "payer_type")
+    keys = ("quarter", "department", "payer_type")
     # Each payer's rows per cell, once: the cells count them, and a payer's cell rows also
-    # say whether the payer had paid the department in an earlier month (months are an
+    # say whether the payer had paid the department in an earlier quarter (quarters are an
     # enum in calendar order).
     rows = rows_of(ctx.store, "epay_success")
     payers = per_payer(rows, keys).collect().lazy()
-    first = payers.group_by("department", "payer_id").agg(pl.col("month").min().alias("_first"))
+    first = payers.group_by("department", "payer_id").agg(pl.col("quarter").min().alias("_first"))
     repeat = (
         payers.join(first, on=["department", "payer_id"])
-        .filter(pl.col("month") > pl.col("_first"))
+        .filter(pl.col("quarter") > pl.col("_first"))
         .group_by(*keys)
         .agg(pl.len().alias("_repeat"))
     )

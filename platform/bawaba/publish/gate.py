@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bawaba.catalog import Dataset
+from bawaba.catalog import Dataset, Field
 from bawaba.privacy.detect import scan
 from bawaba.publish.cells import AMOUNT
 from bawaba.publish.codelists import code_set
@@ -84,12 +84,24 @@ def check_ranges(frame: pl.DataFrame, dataset: Dataset, result: GateResult) -> N
     what the catalog promises readers, so the dataset fails. The finding counts the rows
     and names the range, never a value."""
     result.rules.append("declared-ranges")
+    for f, count in outside_ranges(frame, dataset):
+        result.fail(
+            "declared-ranges",
+            f"{dataset.id}.{f.name}",
+            f"{count} row(s) outside the declared range {f.declared_range}",
+        )
+
+
+def outside_ranges(frame: pl.DataFrame, dataset: Dataset) -> list[tuple[Field, int]]:
+    """The fields of ``dataset`` with values of ``frame`` outside their declared range, and
+    how many rows hold one."""
+    found = []
     for f in dataset.fields:
         if (f.minimum is None and f.maximum is None) or f.name not in frame.columns:
             continue
         value = frame[f.name]
         if not value.dtype.is_numeric():
-            continue  # check_columns has already failed the type
+            continue  # check_columns fails the type
         value = value.cast(pl.Float64)
         outside = value.is_nan()
         if f.minimum is not None:
@@ -98,11 +110,8 @@ def check_ranges(frame: pl.DataFrame, dataset: Dataset, result: GateResult) -> N
             outside |= value > f.maximum
         count = int(outside.fill_null(value=False).sum())
         if count:
-            result.fail(
-                "declared-ranges",
-                f"{dataset.id}.{f.name}",
-                f"{count} row(s) outside the declared range {f.declared_range}",
-            )
+            found.append((f, count))
+    return found
 
 
 def check_code_lists(

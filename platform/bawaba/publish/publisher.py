@@ -143,10 +143,20 @@ def _previous_frame(
     root: Path,
     current: versions.Release | None,
     dataset: str,
+    *,
+    suppressed_only: bool = False,
 ) -> pl.DataFrame | None:
+    """The current version of ``dataset`` (only its hidden cells' rows with
+    ``suppressed_only``), or None when it has none."""
     if current is None or dataset not in current.datasets:
         return None
-    return pl.read_parquet(root / dataset / current.datasets[dataset] / versions.DATA)
+    path = root / dataset / current.datasets[dataset] / versions.DATA
+    if not suppressed_only:
+        return pl.read_parquet(path)
+    frame = pl.scan_parquet(path)
+    if "suppressed" not in frame.collect_schema().names():
+        return None
+    return frame.filter(pl.col("suppressed")).collect()
 
 
 def publish(settings: Settings, progress: Progress | None = None) -> PublishReport:
@@ -163,8 +173,14 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
         rows = _load_rows(settings, catalog, current, premium_k)
         report.held_back_years = rows.held_years
         say("building datasets under disclosure control")
+        hidden_before = {
+            ds.id: frame
+            for ds in catalog.datasets
+            if ds.privacy is not None
+            and (frame := _previous_frame(root, current, ds.id, suppressed_only=True)) is not None
+        }
         releases, audit = build_release(
-            rows.rows, catalog, load_reference(), settings.max_audit_cells
+            rows.rows, catalog, load_reference(), settings.max_audit_cells, hidden_before
         )
         staging = root / ".staging" / release_id
         results: list[gate.GateResult] = []

@@ -8,6 +8,7 @@ suppressed cell publishes null for every measure with ``suppressed = true``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -15,9 +16,11 @@ import polars as pl
 
 from bawaba.catalog import Catalog, Dataset
 from bawaba.disclosure import AuditReport, AuditTable, primary, protect, relations
+from bawaba.disclosure.model import Unprotectable
 from bawaba.publish.builders import BUILDERS, Built, Context
 from bawaba.publish.coordinates import with_coarser
 from bawaba.publish.disclosure_report import DisclosureFacts
+from bawaba.publish.gate import outside_ranges
 from bawaba.publish.rows import decode
 from bawaba.reference import Reference
 
@@ -103,9 +106,14 @@ def build_release(
     catalog: Catalog,
     reference: Reference,
     max_audit_cells: int,
+    previous: Mapping[str, pl.DataFrame] | None = None,
 ) -> tuple[list[DatasetRelease], AuditReport]:
     """Every dataset of ``catalog`` from ``store`` (time coordinates added, services
-    folded), protected together."""
+    folded), protected together.
+
+    ``previous`` holds the current version of each dataset (its keys and ``suppressed``): a
+    cell hidden there stays hidden, since a value shown now would complete what a reader
+    kept of the earlier version (PRIVACY.md S2: every version ever released is known)."""
 
     def build(ds: Dataset) -> DatasetRelease:
         built = BUILDERS[ds.builder](Context(store.lazy(), reference, ds))
@@ -133,6 +141,14 @@ def build_release(
             rel.sensitive_share = _share(rel.primary_cells, cells.height)
             alone[rel.dataset.id] = cells
             continue
+        keys = rel.built.cells.select(f.name for f in rel.dataset.by_role("time", "dimension"))
+        if outside_ranges(keys, rel.dataset):
+            # A coordinate the catalog does not allow (a wrapped integer) would link cells
+            # that do not add up: nothing of the table is audited or shown, and the gate
+            # refuses it by name.
+            cells = rel.built.cells.with_columns(pl.lit(value=True).alias("suppressed"))
+            alone[rel.dataset.id] = cells
+            continue
         table = _audit_table(rel.dataset, rel.built)
         rel.primary_cells = int(primary(table).suppressed.sum())
         rel.sensitive_share = _share(rel.primary_cells, table.cells.height)
@@ -147,8 +163,11 @@ def build_release(
                 f"over {MAX_SENSITIVE_SHARE:.0%} is not published"
             )
         else:
+            if previous and rel.dataset.id in previous and table.name not in HEADLINE:
+                table = _hidden_before(table, rel.dataset, previous[rel.dataset.id])
             audited.append(table)
-    protected, report = protect(audited)
+    protected, report = _protect_or_withhold(audited, releases)
+    audited = [t for t in audited if t.name in {p.name for p in protected}]
     flags = {t.name: t.cells for t in protected} | alone
 
     for rel in releases:
@@ -161,6 +180,45 @@ def build_release(
         rel.frame = _publishable(rel.dataset, rel.built, cells)
     _record_disclosure(releases, audited, alone, report)
     return releases, report
+
+
+def _hidden_before(table: AuditTable, ds: Dataset, before: pl.DataFrame) -> AuditTable:
+    """``table`` with the cells ``before`` suppressed already marked suppressed."""
+    keys = [f.name for f in ds.by_role("time", "dimension")]
+    hidden = (
+        before.filter(pl.col("suppressed").fill_null(value=False))
+        .select(pl.col(k).cast(pl.String) for k in keys)
+        .with_columns(pl.lit(value=True).alias("_hidden_before"))
+    )
+    marked = (
+        table.cells.with_columns(pl.col(k).cast(pl.String).alias(f"_key_{k}") for k in keys)
+        .join(
+            hidden.rename({k: f"_key_{k}" for k in keys}),
+            on=[f"_key_{k}" for k in keys],
+            how="left",
+            maintain_order="left",
+        )
+        .get_column("_hidden_before")
+        .fill_null(value=False)
+    )
+    return table.with_suppressed((table.suppressed | marked).alias("suppressed"))
+
+
+def _protect_or_withhold(
+    audited: list[AuditTable], releases: list[DatasetRelease]
+) -> tuple[list[AuditTable], AuditReport]:
+    """The tables protected together; a table with a cell that no further suppression
+    protects is withheld (never published unprotected) and the rest protected again."""
+    tables = list(audited)
+    while True:
+        try:
+            return protect(tables)
+        except Unprotectable as error:
+            if error.table in HEADLINE or len(tables) == 1:
+                raise
+            rel = next(r for r in releases if r.dataset.id == error.table)
+            rel.withheld = f"its cells cannot all be protected beside the others: {error.message}"
+            tables = [t for t in tables if t.name != error.table]
 
 
 def _share(hidden: int, cells: int) -> float:

@@ -103,9 +103,9 @@ def _filters(**raw: str | None) -> dict[str, tuple[str, ...]]:
     "(`mom_growth_pct`) and on the same month a year earlier (`yoy_growth_pct`). Computed "
     "from the coarsest published table holding what is asked: epay-monthly (department, "
     "channel), service-performance (service; transactions only), epay-monthly-service "
-    "(service with channel or amount; enterprise plan). Each point says how many cells it "
-    "sums and how many of them were suppressed; suppressed cells are never estimated, and "
-    "growth is empty unless both months are free of them.",
+    "(service with amount; enterprise plan); no table holds a service by channel. Each "
+    "point says how many cells it sums and how many of them were suppressed; suppressed "
+    "cells are never estimated, and growth is empty unless both months are free of them.",
 )
 async def read_timeseries(
     request: Request,
@@ -202,8 +202,8 @@ async def read_seasonality(
     summary="E-services ranked by growth on the same period a year earlier",
     description="The services with the highest growth in percent from the same period a year "
     "earlier to the period `at` (the latest with data unless given). From "
-    "service-performance for transactions; `amount_aed` or a `channel` filter need "
-    "epay-monthly-service (enterprise plan). A service is ranked only when neither period has "
+    "service-performance for transactions; `amount_aed` needs epay-monthly-service "
+    "(enterprise plan). A service is ranked only when neither period has "
     "a suppressed cell and its year-ago value is at least `min_previous`; `counts` says how "
     "many were left out and why.",
 )
@@ -230,7 +230,6 @@ async def read_top_services(
         int, Query(ge=1, le=100, description="How many services to return.", examples=[10])
     ] = 10,
     department: Department = None,
-    channel: Channel = None,
 ) -> Response:
     question = top_services.TopServices(
         measure=measure,
@@ -238,7 +237,7 @@ async def read_top_services(
         at=parse_period(grain, at, "at"),
         min_previous=min_previous,
         limit=limit,
-        filters=_filters(department=department, channel=channel),
+        filters=_filters(department=department),
     )
     return await answer(request, top_services.plan(question))
 
