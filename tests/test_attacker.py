@@ -37,6 +37,7 @@ from attacker import (
 )
 from bawaba.catalog.load import load_catalog
 from bawaba.disclosure import AuditTable, DisclosureError, protect, redact
+from bawaba.disclosure.model import Unprotectable
 from bawaba.settings import Settings
 from conftest import ROOT
 from test_publish import published
@@ -501,3 +502,13 @@ def test_the_scenarios_are_safe_with_the_whole_model(scenario: str) -> None:
     done = protected(SCENARIOS[scenario](), note=False)
     assert done is not None
     assert attack_protected(done) == {}
+
+
+def test_a_table_that_no_suppression_protects_is_named() -> None:
+    # The year's total is published exactly (a protected headline table) and the companies'
+    # band is bounded by its limits and the individuals' band: hiding every band cell still
+    # leaves the companies' amount within p %. The library names the table to withhold.
+    tables = _scenario({1: 2, 2: 18}, ["annual", "amount-bands"], companies=(9_000.0, 6_000.0))
+    with pytest.raises(Unprotectable) as refused:
+        protect(tables)
+    assert refused.value.table == "amount-bands"

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from bawaba.fsutil import sha256_file
+from bawaba.catalog.load import load_catalog
 from bawaba.ingest.store import scan_store
 from bawaba.loopback import serve_in_thread
 from bawaba.privacy.detect import contains_pii
@@ -252,6 +253,32 @@ def test_a_killed_publish_leaves_a_whole_release_current(
         current_file(copy_of, "epay-annual"),
     )[0]
     assert under == 0
+
+
+def test_a_cell_hidden_in_one_version_stays_hidden_in_the_next(
+    copy_of: Settings, tmp_path: Path
+) -> None:
+    # A stricter catalog hides more; going back to the shipped one would show those values
+    # again, which a reader could match with what the stricter version left: they stay
+    # hidden, and the publish is not refused for revealing them.
+    stricter = copy_of.model_copy(update={"catalog_path": _stricter_catalog(tmp_path)})
+    bawaba(stricter, "publish")
+    catalog = load_catalog(copy_of.catalog_path)
+    release = versions.read_release(copy_of.datasets_dir)
+    assert release is not None
+    hidden_before = {}
+    for ds in catalog.datasets:
+        if ds.privacy is None or ds.id not in release.datasets:
+            continue
+        keys = [f.name for f in ds.by_role("time", "dimension")]
+        frame = pl.read_parquet(current_file(copy_of, ds.id))
+        hidden_before[ds.id] = (keys, frame.filter(pl.col("suppressed")).select(keys))
+    assert sum(h.height for _, h in hidden_before.values()) > 0
+    bawaba(copy_of, "publish")
+    for dataset, (keys, hidden) in hidden_before.items():
+        now = pl.read_parquet(current_file(copy_of, dataset))
+        shown = hidden.join(now.filter(~pl.col("suppressed")), on=keys, how="inner")
+        assert shown.height == 0, (dataset, shown.head())
 
 
 def test_the_gate_refuses_personal_data_in_catalog_text(copy_of: Settings, tmp_path: Path) -> None:
