@@ -16,8 +16,8 @@ import polars as pl
 import pytest
 import yaml
 
-from bawaba.fsutil import sha256_file
 from bawaba.catalog.load import load_catalog
+from bawaba.fsutil import sha256_file
 from bawaba.ingest.store import scan_store
 from bawaba.loopback import serve_in_thread
 from bawaba.privacy.detect import contains_pii
