@@ -299,8 +299,58 @@ def _relate(program: _Program, x: int, qx: str, y: int, qy: str, part: bool) -> 
         if c in b.coordinates:
             mask &= (b.frame.get_column(c).cast(pl.String) == v).to_numpy()
     smaller = part or any(c not in b.coordinates for c in only_a)
-    both = pl.concat([left, right.filter(pl.Series(mask))])
+    both = _published_periods(pl.concat([left, right.filter(pl.Series(mask))]), (a, b), on)
     _add_groups(program.ub if smaller else program.eq, both, on)
+
+
+def _published_periods(
+    frame: pl.DataFrame, tables: Sequence[Table], on: Sequence[str]
+) -> pl.DataFrame:
+    """``frame`` without the periods one of ``tables`` does not cover yet: a table by
+    quarter or year is published once the period has ended, and a table left at an older
+    version (withheld since) stops at its last month, so its absence from a later period
+    says nothing of the other table's cells there."""
+    ends = [end for end in (_last_month(t) for t in tables) if end is not None]
+    if not ends:
+        return frame
+    last = min(ends)
+    if "month" in on:
+        month = pl.col("month").cast(pl.String)
+        return frame.filter(_yyyymm(month.str.slice(0, 4), month.str.slice(5, 2)) <= last)
+    if "date" in on:
+        day = pl.col("date").cast(pl.Date)
+        return frame.filter(day.dt.year() * 100 + day.dt.month() <= last)
+    if "quarter" in on:
+        quarter = pl.col("quarter").cast(pl.String)
+        months = quarter.str.slice(6, 1).cast(pl.Int64) * 3
+        return frame.filter(quarter.str.slice(0, 4).cast(pl.Int64) * 100 + months <= last)
+    if "year" in on:
+        return frame.filter(pl.col("year").cast(pl.Int64) * 100 + 12 <= last)
+    return frame
+
+
+def _yyyymm(year: pl.Expr, month: pl.Expr) -> pl.Expr:
+    return year.cast(pl.Int64) * 100 + month.cast(pl.Int64)
+
+
+def _last_month(table: Table) -> int | None:
+    """The last month (``YYYYMM``) a table's version covers, by its finest time
+    coordinate; None for a table without one."""
+    frame = table.frame
+    if frame.height == 0:
+        return None
+    if "date" in table.coordinates:
+        day = frame.get_column("date").cast(pl.Date).max()
+        return None if day is None else int(day.year * 100 + day.month)  # type: ignore[union-attr]
+    if "month" in table.coordinates:
+        month = str(frame.get_column("month").cast(pl.String).max())
+        return int(month[:4]) * 100 + int(month[5:7])
+    if "quarter" in table.coordinates:
+        quarter = str(frame.get_column("quarter").cast(pl.String).max())
+        return int(quarter[:4]) * 100 + int(quarter[6]) * 3
+    if "year" in table.coordinates:
+        return int(frame.get_column("year").cast(pl.Int64).max()) * 100 + 12  # type: ignore[arg-type]
+    return None
 
 
 def _link(program: _Program) -> None:

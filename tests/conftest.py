@@ -62,6 +62,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "BAWABA_CATALOG_PATH": str(settings.catalog_path.resolve()),
         "BAWABA_SCALE": str(settings.scale),
         "BAWABA_SEED": str(settings.seed),
+        "BAWABA_KEEP_VERSIONS": str(settings.keep_versions),
         "BAWABA_DEPARTMENTS_API_URL": settings.departments_api_url,
     }
     if settings.pseudonym_key is not None:

@@ -307,7 +307,7 @@ def test_a_late_record_waits_until_it_would_not_single_anyone_out(copy_of: Setti
     assert "nothing changed" in done.stdout
     assert (copy_of.datasets_dir / versions.CURRENT).read_bytes() == before
     report = json.loads(max((copy_of.var_dir / "publish").glob("*.json")).read_text())
-    assert report["held_back_years"] == [2012]
+    assert report["held_back_months"] == [201203]
 
 
 def test_the_gate_catches_a_late_record_that_was_not_held_back(

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bawaba.errors import BawabaError
+from bawaba.errors import BawabaError, ConfigError
 from bawaba.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -67,13 +67,22 @@ def simulate(
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same bytes).")] = None,
     years: Annotated[list[int] | None, typer.Option("--year", help="Year(s) to simulate.")] = None,
     department: Annotated[list[str] | None, typer.Option(help="Only these departments.")] = None,
+    through: Annotated[
+        str | None,
+        typer.Option(
+            help="Let time pass up to the end of this month (YYYY-MM): deliveries of every "
+            "month so far, late records a month later; months already delivered stay."
+        ),
+    ] = None,
 ) -> None:
     """Simulate the departments' systems: landing files and HTTP export stores under var/."""
     if ctx.invoked_subcommand is not None:
         return
     with _user_errors():
         settings = _settings(scale=scale, seed=seed)
-        truth = _simulate(settings, years or [2012, 2013], department)
+        until = _month(through) if through is not None else None
+        chosen = years or ([*range(2012, until[0] + 1)] if until else [2012, 2013])
+        truth = _simulate(settings, chosen, department, until)
         rows = sum(d.rows for d in truth.departments.values())
         out.print(
             f"simulated {rows:,} raw rows for {len(truth.departments)} departments at "
@@ -92,7 +101,25 @@ def _progress() -> Progress:
     )
 
 
-def _simulate(settings: Settings, years: list[int], departments: list[str] | None) -> Any:
+def _month(text: str) -> tuple[int, int]:
+    """``YYYY-MM`` as (year, month), or a user error naming the shape."""
+    try:
+        year, month = (int(part) for part in text.split("-"))
+    except ValueError:
+        raise ConfigError(
+            f"--through {text!r} is not a month", hint="give YYYY-MM, e.g. 2012-10"
+        ) from None
+    if not 1 <= month <= 12 or len(text) != 7:
+        raise ConfigError(f"--through {text!r} is not a month", hint="give YYYY-MM, e.g. 2012-10")
+    return year, month
+
+
+def _simulate(
+    settings: Settings,
+    years: list[int],
+    departments: list[str] | None,
+    through: tuple[int, int] | None = None,
+) -> Any:
     from bawaba.simulator.simulate import simulate as run_simulation
 
     with _progress() as bar:
@@ -101,7 +128,9 @@ def _simulate(settings: Settings, years: list[int], departments: list[str] | Non
         def advance(label: str, done: int, total: int) -> None:
             bar.update(task, description=f"simulating {label}", completed=done, total=total)
 
-        return run_simulation(settings, years=years, departments=departments, progress=advance)
+        return run_simulation(
+            settings, years=years, departments=departments, progress=advance, through=through
+        )
 
 
 @simulate_app.command("serve")

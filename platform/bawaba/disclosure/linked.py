@@ -42,6 +42,7 @@ from numpy.typing import NDArray
 from bawaba.disclosure.model import (
     PER_TRANSACTION_HIGH,
     PER_TRANSACTION_LOW,
+    PUBLISHED_BEFORE,
     SUPPRESSED,
     AuditTable,
     DisclosureError,
@@ -342,6 +343,50 @@ def _keys(table: AuditTable, on: Sequence[str]) -> pl.DataFrame:
     )
 
 
+def last_month(table: AuditTable) -> int | None:
+    """The last month (``YYYYMM``) a table covers, by its finest time coordinate; None for
+    a table without one or without cells."""
+    cells = table.cells
+    if cells.height == 0:
+        return None
+    for column, end in (("date", None), ("month", None), ("quarter", 3), ("year", 12)):
+        if column not in table.coordinates:
+            continue
+        text = str(cells.get_column(column).cast(pl.String).max())
+        if end is None:  # 2012-11 or 2012-11-30
+            return int(text[:4]) * 100 + int(text[5:7])
+        if end == 3:  # 2012-Q4
+            return int(text[:4]) * 100 + int(text[6]) * 3
+        return int(text[:4]) * 100 + 12
+    return None
+
+
+def _covered(
+    frame: pl.DataFrame, tables: tuple[AuditTable, AuditTable], on: Sequence[str]
+) -> pl.DataFrame:
+    """``frame`` (keys on ``on`` as strings) without the periods one of ``tables`` does not
+    cover: a table left at an earlier version, or by year, stops before the other, and its
+    sum over a period it only partly covers is not the other's."""
+    ends = [end for end in (last_month(t) for t in tables) if end is not None]
+    if len(ends) < 2:
+        return frame
+    last = min(ends)
+    if "month" in on or "date" in on:
+        text = pl.col("month" if "month" in on else "date")
+        return frame.filter(
+            text.str.slice(0, 4).cast(pl.Int64) * 100 + text.str.slice(5, 2).cast(pl.Int64) <= last
+        )
+    if "quarter" in on:
+        text = pl.col("quarter")
+        return frame.filter(
+            text.str.slice(0, 4).cast(pl.Int64) * 100 + text.str.slice(6, 1).cast(pl.Int64) * 3
+            <= last
+        )
+    if "year" in on:
+        return frame.filter(pl.col("year").cast(pl.Int64) * 100 + 12 <= last)
+    return frame
+
+
 def _members(
     rel: Relation, left: tuple[int, AuditTable], right: tuple[int, AuditTable]
 ) -> pl.DataFrame:
@@ -358,8 +403,11 @@ def _members(
         for column, value in sorted(restriction.items()):
             frame = frame.filter(pl.col(column) == value)
         sides.append(frame)
-    both = pl.concat(sides)
+    both = _covered(pl.concat(sides), (left[1], right[1]), rel.on)
     if rel.on:
+        # A key only one table has says nothing of the other: a period that one table
+        # publishes only once it is complete (a year, a quarter) is not yet in it.
+        both = both.filter(pl.col("_sign").n_unique().over(list(rel.on)) == 2)
         group = pl.struct(list(rel.on)).rank("dense").cast(pl.Int64) - 1
     else:
         group = pl.lit(0, dtype=pl.Int64)
@@ -435,7 +483,23 @@ def link(tables: Sequence[AuditTable]) -> Linkage:
         if ordered
         else np.zeros(0, dtype=np.int64)
     )
-    protected = np.repeat(np.array([t.protected for t in ordered], dtype=np.bool_), sizes)
+    # A cell a reader has from an earlier version is as good as published: never a
+    # complement, like a cell of a protected table.
+    protected = (
+        np.concatenate(
+            [
+                np.full(t.cells.height, t.protected, dtype=np.bool_)
+                | (
+                    t.cells.get_column(PUBLISHED_BEFORE).fill_null(value=False).to_numpy()
+                    if PUBLISHED_BEFORE in t.cells.columns
+                    else False
+                )
+                for t in ordered
+            ]
+        )
+        if ordered
+        else np.zeros(0, dtype=np.bool_)
+    )
     return Linkage(
         tables=ordered,
         relations=rels,

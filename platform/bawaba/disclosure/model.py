@@ -22,6 +22,7 @@ from bawaba.errors import BawabaError
 __all__ = [
     "PER_TRANSACTION_HIGH",
     "PER_TRANSACTION_LOW",
+    "PUBLISHED_BEFORE",
     "SUPPRESSED",
     "AuditTable",
     "DisclosureError",
@@ -36,6 +37,9 @@ __all__ = [
 SUPPRESSED = "suppressed"
 """The boolean output column: the cell publishes null for every measure."""
 
+PUBLISHED_BEFORE = "published_before"
+"""Optional cell column: True where an earlier version published the cell, so a reader has
+its value. Such a cell is never suppressed as a complement (it would hide nothing)."""
 PER_TRANSACTION_LOW = "per_transaction_low"
 PER_TRANSACTION_HIGH = "per_transaction_high"
 """Optional cell columns: what a reader knows of a cell's amount per transaction from public

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bawaba.disclosure.linked import Linkage, link
-from bawaba.disclosure.model import AuditTable, DisclosureError
+from bawaba.disclosure.model import AuditTable, Unprotectable
 
 __all__ = ["cheapest", "secondary", "secondary_flags", "unsafe_groups"]
 
@@ -62,15 +62,16 @@ def cheapest(
     return groups[first], cells[first]
 
 
-def _stuck(linkage: Linkage, flags: NDArray[np.bool_], group: int) -> DisclosureError:
+def _stuck(linkage: Linkage, flags: NDArray[np.bool_], group: int) -> Unprotectable:
     rows = np.arange(linkage.group_start[group], linkage.group_start[group + 1])
     cells = linkage.member_cell[rows]
-    hidden = cells[flags[cells]]
+    cell = int(cells[flags[cells]].min())
     relation = linkage.relations[int(linkage.group_relation[group])]
-    return DisclosureError(
-        f"suppressed cell {linkage.describe(int(hidden.min()))} can be recovered from "
+    return Unprotectable(
+        f"suppressed cell {linkage.describe(cell)} can be recovered from "
         f"{relation.left} and {relation.right} on {list(relation.on)}, and every other cell "
         "of that relation is suppressed or in a protected table",
+        table=linkage.tables[int(linkage.table_of[cell])].name,
         hint="unprotect one of the tables, fold the rare category, or drop the table",
     )
 
@@ -79,7 +80,8 @@ def secondary_flags(linkage: Linkage, flags: NDArray[np.bool_]) -> NDArray[np.bo
     """``flags`` with complementary suppressions added until no group gives a cell away.
 
     Every round suppresses, for each unsafe group, its cheapest eligible cell. Raises
-    :class:`DisclosureError` when an unsafe group has no eligible cell left: fail closed.
+    :class:`Unprotectable` (naming the cell's table) when an unsafe group has no eligible
+    cell left: fail closed.
     """
     flags = flags.copy()
     while True:

@@ -61,7 +61,8 @@ class PublishReport:
     switched: bool
     datasets: list[DatasetOutcome] = field(default_factory=list)
     gate: list[dict[str, object]] = field(default_factory=list)
-    held_back_years: list[int] = field(default_factory=list)
+    held_back_months: list[int] = field(default_factory=list)
+    """Months (``YYYYMM``) whose late rows wait for a later publish."""
     """Years whose late records wait: they would move some cell by fewer than k payers."""
 
 
@@ -82,8 +83,10 @@ class Rows:
 
     rows: pl.DataFrame
     folds: dict[str, str]
+    services: dict[str, str]
+    """Every service code published so far -> the code it is published under."""
     published: revisions.Published
-    held_years: list[int]
+    held_months: list[int]
     new: pl.DataFrame
     """Rows this release publishes that the previous one did not."""
 
@@ -94,10 +97,18 @@ def _load_rows(
     rows = with_time(scan_rows(settings).collect())
     before = current.published_rows if current else None
     kept, published, held = revisions.split_late_rows(rows, catalog, before)
-    folds = fold_map(kept.lazy(), premium_k)
+    decided = current.services if current else {}
+    # A service keeps the code earlier releases published it under; only a service no
+    # release has published yet is folded (or not) by its density so far.
+    fresh_folds = fold_map(kept.lazy(), premium_k)
+    folds = {s: c for s, c in decided.items() if c != s} | {
+        s: c for s, c in fresh_folds.items() if s not in decided
+    }
     folded = apply_fold(kept.lazy(), folds).collect()
+    seen = kept.get_column("service").cast(pl.String).unique().to_list()
+    services = decided | {s: folds.get(s, s) for s in sorted(seen) if s is not None}
     fresh = folded.filter(~revisions.already_published(before)) if before else folded
-    return Rows(folded, folds, published, held, fresh)
+    return Rows(folded, folds, services, published, held, fresh)
 
 
 def _gate(
@@ -144,19 +155,19 @@ def _previous_frame(
     current: versions.Release | None,
     dataset: str,
     *,
-    suppressed_only: bool = False,
+    flags_only: bool = False,
 ) -> pl.DataFrame | None:
-    """The current version of ``dataset`` (only its hidden cells' rows with
-    ``suppressed_only``), or None when it has none."""
+    """The current version of ``dataset`` (with ``flags_only``, its keys and ``suppressed``
+    only, None for a table without the flag), or None when it has none."""
     if current is None or dataset not in current.datasets:
         return None
     path = root / dataset / current.datasets[dataset] / versions.DATA
-    if not suppressed_only:
+    if not flags_only:
         return pl.read_parquet(path)
     frame = pl.scan_parquet(path)
     if "suppressed" not in frame.collect_schema().names():
         return None
-    return frame.filter(pl.col("suppressed")).collect()
+    return frame.collect()
 
 
 def publish(settings: Settings, progress: Progress | None = None) -> PublishReport:
@@ -171,13 +182,13 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
         versions.sweep(root, current, settings.keep_versions)
         say("reading the analytic store")
         rows = _load_rows(settings, catalog, current, premium_k)
-        report.held_back_years = rows.held_years
+        report.held_back_months = rows.held_months
         say("building datasets under disclosure control")
         hidden_before = {
             ds.id: frame
             for ds in catalog.datasets
             if ds.privacy is not None
-            and (frame := _previous_frame(root, current, ds.id, suppressed_only=True)) is not None
+            and (frame := _previous_frame(root, current, ds.id, flags_only=True)) is not None
         }
         releases, audit = build_release(
             rows.rows, catalog, load_reference(), settings.max_audit_cells, hidden_before
@@ -233,6 +244,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
                 created_at=_now(),
                 datasets=chosen,
                 published_rows=rows.published,
+                services=rows.services,
             )
             versions.switch_release(root, release)
             report.switched = True

@@ -8,7 +8,7 @@ suppressed cell publishes null for every measure with ``suppressed = true``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -16,7 +16,7 @@ import polars as pl
 
 from bawaba.catalog import Catalog, Dataset
 from bawaba.disclosure import AuditReport, AuditTable, primary, protect, relations
-from bawaba.disclosure.model import Unprotectable
+from bawaba.disclosure.model import PUBLISHED_BEFORE, Unprotectable
 from bawaba.publish.builders import BUILDERS, Built, Context
 from bawaba.publish.coordinates import with_coarser
 from bawaba.publish.disclosure_report import DisclosureFacts
@@ -115,11 +115,13 @@ def build_release(
     cell hidden there stays hidden, since a value shown now would complete what a reader
     kept of the earlier version (PRIVACY.md S2: every version ever released is known)."""
 
+    last = _last_month(store)
+
     def build(ds: Dataset) -> DatasetRelease:
         built = BUILDERS[ds.builder](Context(store.lazy(), reference, ds))
         # Cells in key order, whatever order the group-by produced them in: the cell index
         # of the disclosure audit follows it, and the same input must give the same bytes.
-        cells = decode(built.cells).sort(list(built.keys))
+        cells = _complete_periods(decode(built.cells), built.keys, last).sort(list(built.keys))
         return DatasetRelease(ds, dataclasses.replace(built, cells=cells))
 
     # Two builders at a time: Polars leaves a core idle through much of a group-by (the
@@ -130,6 +132,9 @@ def build_release(
 
     audited: list[AuditTable] = []
     alone: dict[str, pl.DataFrame] = {}
+    # A withheld table's current version stays public: the reader still has it, so the
+    # audit does, as it stands (nothing of it can be suppressed any more).
+    frozen: dict[str, AuditTable] = {}
     for rel in releases:
         privacy = rel.dataset.privacy
         if privacy is None:
@@ -166,7 +171,17 @@ def build_release(
             if previous and rel.dataset.id in previous and table.name not in HEADLINE:
                 table = _hidden_before(table, rel.dataset, previous[rel.dataset.id])
             audited.append(table)
-    protected, report = _protect_or_withhold(audited, releases)
+        if rel.withheld is not None and previous and rel.dataset.id in previous:
+            frozen[rel.dataset.id] = _frozen(table, rel.dataset, previous[rel.dataset.id])
+
+    def freeze(name: str) -> AuditTable | None:
+        if not previous or name not in previous:
+            return None
+        rel = next(r for r in releases if r.dataset.id == name)
+        table = next(t for t in audited if t.name == name)
+        return _frozen(table, rel.dataset, previous[name])
+
+    protected, report = _protect_or_withhold(audited, releases, frozen, freeze)
     audited = [t for t in audited if t.name in {p.name for p in protected}]
     flags = {t.name: t.cells for t in protected} | alone
 
@@ -183,42 +198,87 @@ def build_release(
 
 
 def _hidden_before(table: AuditTable, ds: Dataset, before: pl.DataFrame) -> AuditTable:
-    """``table`` with the cells ``before`` suppressed already marked suppressed."""
+    """``table`` as the previous version ``before`` (its keys and ``suppressed``) leaves it:
+    a cell hidden there is suppressed already, and a cell published there is known to the
+    reader, so hiding it now would protect nothing (``PUBLISHED_BEFORE``)."""
     keys = [f.name for f in ds.by_role("time", "dimension")]
-    hidden = (
-        before.filter(pl.col("suppressed").fill_null(value=False))
-        .select(pl.col(k).cast(pl.String) for k in keys)
-        .with_columns(pl.lit(value=True).alias("_hidden_before"))
+    earlier = before.select(
+        *(pl.col(k).cast(pl.String).alias(f"_key_{k}") for k in keys),
+        pl.col("suppressed").fill_null(value=False).alias("_hidden_before"),
     )
-    marked = (
+    marked = table.cells.with_columns(
+        pl.col(k).cast(pl.String).alias(f"_key_{k}") for k in keys
+    ).join(earlier, on=[f"_key_{k}" for k in keys], how="left", maintain_order="left")
+    hidden = marked.get_column("_hidden_before")
+    cells = table.cells.with_columns(
+        (table.suppressed | hidden.fill_null(value=False)).alias("suppressed"),
+        (hidden.is_not_null() & ~hidden.fill_null(value=False)).alias(PUBLISHED_BEFORE),
+    )
+    return dataclasses.replace(table, cells=cells)
+
+
+def _frozen(table: AuditTable, ds: Dataset, before: pl.DataFrame) -> AuditTable:
+    """``table`` as its current version ``before`` publishes it: only that version's cells,
+    each hidden or known as it is there."""
+    keys = [f.name for f in ds.by_role("time", "dimension")]
+    held = before.select(pl.col(k).cast(pl.String).alias(f"_key_{k}") for k in keys)
+    cells = (
         table.cells.with_columns(pl.col(k).cast(pl.String).alias(f"_key_{k}") for k in keys)
-        .join(
-            hidden.rename({k: f"_key_{k}" for k in keys}),
-            on=[f"_key_{k}" for k in keys],
-            how="left",
-            maintain_order="left",
-        )
-        .get_column("_hidden_before")
-        .fill_null(value=False)
+        .join(held, on=[f"_key_{k}" for k in keys], how="semi", maintain_order="left")
+        .drop(f"_key_{k}" for k in keys)
     )
-    return table.with_suppressed((table.suppressed | marked).alias("suppressed"))
+    return _hidden_before(dataclasses.replace(table, cells=cells), ds, before)
+
+
+def _last_month(store: pl.DataFrame) -> int | None:
+    """The latest month (``YYYYMM``) the store holds, None when it is empty."""
+    if "date" not in store.columns or store.height == 0:
+        return None
+    latest = store.get_column("date").max()
+    return None if latest is None else int(latest.year * 100 + latest.month)  # type: ignore[union-attr]
+
+
+def _complete_periods(cells: pl.DataFrame, keys: tuple[str, ...], last: int | None) -> pl.DataFrame:
+    """``cells`` without the quarters and years that have not ended by ``last``: a
+    statistics office publishes a year's figure once the year is over, and a partial one
+    would be revised by every month that follows."""
+    if last is None or "date" in keys or "month" in keys:
+        return cells
+    if "quarter" in keys:
+        quarter = pl.col("quarter").cast(pl.String)
+        ends = (
+            quarter.str.slice(0, 4).cast(pl.Int64) * 100
+            + quarter.str.slice(6, 1).cast(pl.Int64) * 3
+        )
+        return cells.filter(ends <= last)
+    if "year" in keys:
+        return cells.filter(pl.col("year").cast(pl.Int64) * 100 + 12 <= last)
+    return cells
 
 
 def _protect_or_withhold(
-    audited: list[AuditTable], releases: list[DatasetRelease]
+    audited: list[AuditTable],
+    releases: list[DatasetRelease],
+    frozen: dict[str, AuditTable],
+    freeze: Callable[[str], AuditTable | None],
 ) -> tuple[list[AuditTable], AuditReport]:
-    """The tables protected together; a table with a cell that no further suppression
-    protects is withheld (never published unprotected) and the rest protected again."""
+    """The tables protected together, with the ``frozen`` current versions of withheld ones
+    (returned without them); a table with a cell that no further suppression protects is
+    withheld (never published unprotected), a headline table too, and the rest protected
+    again. A cell of a frozen table that the new tables would expose fails the release."""
     tables = list(audited)
     while True:
         try:
-            return protect(tables)
+            done, report = protect([*tables, *frozen.values()])
+            return [t for t in done if t.name not in frozen], report
         except Unprotectable as error:
-            if error.table in HEADLINE or len(tables) == 1:
+            if len(tables) == 1 or error.table in frozen:
                 raise
             rel = next(r for r in releases if r.dataset.id == error.table)
             rel.withheld = f"its cells cannot all be protected beside the others: {error.message}"
             tables = [t for t in tables if t.name != error.table]
+            if (stays := freeze(error.table)) is not None:
+                frozen[error.table] = stays
 
 
 def _share(hidden: int, cells: int) -> float:

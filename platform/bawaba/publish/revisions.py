@@ -3,9 +3,10 @@ period only where each changed cell moves by at least k payers").
 
 Comparing two versions of a table reveals exactly what changed between them, so a late
 record that alters a published cell by fewer than k payers would single those payers out.
-Late rows of a published year are therefore taken in only when every cell they touch, in
-every dataset, moves by at least k distinct payers; otherwise the year's late rows wait in
+Late rows of a published month are therefore taken in only when every cell they touch, in
+every dataset, moves by at least k distinct payers; otherwise the month's late rows wait in
 the store, and are weighed again, together with any that arrive later, at the next publish.
+Rows of a month not published yet are not late: they are the next period.
 """
 
 from __future__ import annotations
@@ -18,7 +19,24 @@ from bawaba.catalog import Catalog, Dataset
 from bawaba.publish.populations import FILTERS, Population
 
 Published = dict[str, list[int]]
-"""Ingestion run -> the years of its rows that a release has published."""
+"""Ingestion run -> the periods of its rows that a release has published: months as
+``YYYYMM``; a four-digit entry (what releases before monthly periods recorded) is a whole
+year."""
+
+PERIOD = "_period"
+
+
+def period_of() -> pl.Expr:
+    """A row's period, ``YYYYMM``, from its ``date`` (``coordinates.with_time``)."""
+    return (pl.col("date").dt.year() * 100 + pl.col("date").dt.month()).cast(pl.Int64).alias(PERIOD)
+
+
+def _months(periods: Iterable[int]) -> set[int]:
+    """Periods as months: a year stands for its twelve."""
+    out: set[int] = set()
+    for p in periods:
+        out |= {p * 100 + m for m in range(1, 13)} if p < 10_000 else {p}
+    return out
 
 
 def _key_columns(dataset: Dataset) -> list[str]:
@@ -56,43 +74,49 @@ def split_late_rows(
     catalog: Catalog,
     published: Published | None,
 ) -> tuple[pl.DataFrame, Published, list[int]]:
-    """The rows to publish now, what the new release will have published, and the years
-    whose late rows are held back.
+    """The rows to publish now, what the new release will have published, and the months
+    (``YYYYMM``) whose late rows are held back.
 
-    ``rows`` carry ``run_id`` and ``year``; ``published`` is the previous release's record
+    A row of a month no release has published is new: a month follows another without
+    revising it. A row of a published month that no release took in is late, and a month's
+    late rows are taken in together, only when they move every cell they touch by k payers.
+
+    ``rows`` carry ``run_id`` and ``date``; ``published`` is the previous release's record
     (None for a first release: everything is new).
     """
-    pairs = rows.select("run_id", "year").unique()
+    rows = rows.with_columns(period_of())
+    pairs = rows.select("run_id", PERIOD).unique()
     if published is None:
-        return rows, _as_published(pairs), []
-    seen_years = sorted({year for years in published.values() for year in years})
+        return rows.drop(PERIOD), _as_published(pairs), []
+    seen = sorted(_months(p for periods in published.values() for p in periods))
     is_known = already_published(published)
-    late = rows.filter(pl.col("year").is_in(seen_years) & ~is_known)
+    late = rows.filter(pl.col(PERIOD).is_in(seen) & ~is_known)
     audited = [d for d in catalog.datasets if d.privacy is not None]
     held = [
-        year
-        for year in sorted(late["year"].unique().to_list())
-        if not _moves_enough(late.lazy().filter(pl.col("year") == year), audited)
+        month
+        for month in sorted(late[PERIOD].unique().to_list())
+        if not _moves_enough(late.lazy().filter(pl.col(PERIOD) == month), audited)
     ]
-    kept = rows.filter(~(pl.col("year").is_in(held) & ~is_known))
-    return kept, _as_published(kept.select("run_id", "year").unique()), held
+    kept = rows.filter(~(pl.col(PERIOD).is_in(held) & ~is_known))
+    return kept.drop(PERIOD), _as_published(kept.select("run_id", PERIOD).unique()), held
 
 
 def already_published(published: Published) -> pl.Expr:
-    """True for rows (with ``run_id`` and ``year``) that ``published`` covers."""
-    # One comparison per run rather than a "run:year" string built for every row: the run
-    # is a categorical (``rows.scan_rows``), and there are few runs.
+    """True for rows (with ``run_id`` and ``date``) that ``published`` covers."""
+    # One comparison per run rather than a "run:period" string built for every row: the
+    # run is a categorical (``rows.scan_rows``), and there are few runs.
+    period = pl.col("date").dt.year() * 100 + pl.col("date").dt.month()
     return pl.any_horizontal(
         pl.lit(False),
         *(
-            (pl.col("run_id") == run) & pl.col("year").is_in(years)
-            for run, years in sorted(published.items())
+            (pl.col("run_id") == run) & period.is_in(sorted(_months(periods)))
+            for run, periods in sorted(published.items())
         ),
     )
 
 
 def _as_published(pairs: pl.DataFrame) -> Published:
     out: Published = {}
-    for run, year in sorted(pairs.iter_rows()):
-        out.setdefault(str(run), []).append(int(year))
+    for run, period in sorted(pairs.iter_rows()):
+        out.setdefault(str(run), []).append(int(period))
     return out

@@ -52,7 +52,11 @@ class Release(BaseModel):
     datasets: dict[str, str]
     """Dataset id -> its current version."""
     published_rows: dict[str, list[int]] = {}
-    """Ingestion run -> the years of its rows this release publishes (see revisions.py)."""
+    """Ingestion run -> the periods of its rows this release publishes (see revisions.py)."""
+    services: dict[str, str] = {}
+    """Every e-service code a release has published rows of -> the code it is published
+    under (itself, or its department's ``<DEPT>-OTHER``): kept by every later release, so a
+    published period is never refolded."""
 
 
 def read_release(root: Path) -> Release | None:

@@ -9,6 +9,7 @@ gives the same files for those departments; the payer population depends on the 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +19,7 @@ from bawaba.errors import ConfigError
 from bawaba.reference import load_reference
 from bawaba.settings import Settings
 from bawaba.simulator.calendar import year_calendar
-from bawaba.simulator.dialects import DIALECTS
+from bawaba.simulator.dialects import DIALECTS, Dialect
 from bawaba.simulator.dirt import add_dirt, clean_stats, dirty_counts, number, unknown_codes
 from bawaba.simulator.export import HTTP_RECORDS, month_file, replacing, to_dialect, write
 from bawaba.simulator.plan import build_plan
@@ -30,6 +31,8 @@ from bawaba.simulator.truth import DepartmentTruth, Truth, YearTruth
 
 TRUTH_FILE = "truth.json"
 Progress = Callable[[str, int, int], None]
+Month = tuple[int, int]
+"""(year, month)."""
 
 
 def simulate(
@@ -38,10 +41,15 @@ def simulate(
     years: Sequence[int] = (2012, 2013),
     departments: Sequence[str] | None = None,
     progress: Progress | None = None,
+    through: Month | None = None,
 ) -> Truth:
     """Write every selected department's records for ``years``; return what was written.
 
-    ``progress(label, done, total)`` is called after each department-year.
+    With ``through`` (year, month), time has passed up to the end of that month only: the
+    deliveries of every month up to it are written (a month already delivered is left as it
+    is), a share of each month's records arrives late, in a file of its own delivered with
+    the next month (:func:`late_share`), and an HTTP department's system holds the records
+    made by then. ``progress(label, done, total)`` is called after each department-year.
     """
     reference = load_reference()
     known = [d.code for d in reference.departments]
@@ -76,6 +84,8 @@ def simulate(
         dirty = dict.fromkeys(DIRTY_KINDS, 0)
         per_year: dict[str, YearTruth] = {}
         for year in run_years:
+            if through is not None and year > through[0]:
+                continue
             cell = plan.get(code, year)
             cal = year_calendar(year)
             rng = np.random.default_rng([seed, cell.index, year])
@@ -126,16 +136,21 @@ def simulate(
                     month_frame = frame.slice(
                         int(bounds[month - 1]) - start, int(bounds[month] - bounds[month - 1])
                     )
-                    write(
-                        month_frame,
-                        month_file(settings.landing_dir, code, year, month, dialect),
-                        dialect.format,
-                    )
+                    if through is None:
+                        write(
+                            month_frame,
+                            month_file(settings.landing_dir, code, year, month, dialect),
+                            dialect.format,
+                        )
+                    else:
+                        _deliver(settings, code, (year, month), month_frame, dialect, through)
             done += 1
             if progress is not None:
                 progress(f"{code} {year}", done, total)
-        if dialect.format == "http":
+        if dialect.format == "http" and http_frames:
             store = pl.concat(http_frames).sort(dialect.columns["record_id"])
+            if through is not None:
+                store = store.filter(_made_by(through, dialect.columns["occurred_at"]))
             write(store, settings.systems_dir / code / HTTP_RECORDS, "parquet")
         department_truths[code] = DepartmentTruth(
             dialect=dialect.name, rows=rows_written, dirty=dirty, years=per_year
@@ -154,6 +169,50 @@ def simulate(
     with replacing(settings.systems_dir / TRUTH_FILE) as temporary:
         temporary.write_text(truth.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return truth
+
+
+LATE_SHARE = 0.01
+"""Of each month's records, the share a department delivers a month late (``--through``)."""
+
+
+def late_share(frame: pl.DataFrame) -> pl.Series:
+    """Which of a month's records arrive late: a fixed share, chosen by a hash of the row's
+    position, so every run of the same seed picks the same ones."""
+    position = pl.int_range(frame.height, eager=True).hash(seed=20240601)
+    return (position % 10_000) < int(LATE_SHARE * 10_000)
+
+
+def late_file(path: Path) -> Path:
+    """The file of a month's late records, beside its month file."""
+    return path.with_name(f"{path.stem}-late{path.suffix}")
+
+
+def _deliver(
+    settings: Settings,
+    code: str,
+    month: Month,
+    frame: pl.DataFrame,
+    dialect: Dialect,
+    through: Month,
+) -> None:
+    """Write the deliveries of ``month`` made by the end of ``through``: the month's file
+    (less its late records) once the month has ended, its late records a month later. A
+    file already delivered is never rewritten."""
+    if month > through:
+        return
+    target = month_file(settings.landing_dir, code, month[0], month[1], dialect)
+    late = late_share(frame)
+    if not target.exists():
+        write(frame.filter(~late), target, dialect.format)
+    following = (month[0] + month[1] // 12, month[1] % 12 + 1)
+    if following <= through and not late_file(target).exists():
+        write(frame.filter(late), late_file(target), dialect.format)
+
+
+def _made_by(through: Month, timestamp: str) -> pl.Expr:
+    """Records timestamped before the month after ``through`` (timestamps are ISO text)."""
+    year, month = through[0] + through[1] // 12, through[1] % 12 + 1
+    return pl.col(timestamp).cast(pl.String) < f"{year:04d}-{month:02d}-01"
 
 
 BATCH_ROWS = 200_000
