@@ -96,9 +96,16 @@ def table_for(dataset: Dataset, rows: int, seed: int) -> pa.Table:
 
 
 def write_release(
-    root: Path, catalog: Catalog, *, seed: int = 1, rows: int = 300, only: list[str] | None = None
+    root: Path,
+    catalog: Catalog,
+    *,
+    seed: int = 1,
+    rows: int = 300,
+    only: list[str] | None = None,
+    tables: dict[str, pa.Table] | None = None,
 ) -> versions.Release:
-    """Install a new version of every dataset (or of ``only``) and switch to it."""
+    """Install a new version of every dataset (or of ``only``) and switch to it; a dataset
+    named in ``tables`` gets that table instead of generated rows."""
     previous = versions.read_release(root)
     current = dict(previous.datasets) if previous else {}
     now = datetime.now(UTC).isoformat()
@@ -109,7 +116,8 @@ def write_release(
         version = versions.next_version(root, dataset.id)
         staged = root / ".staging" / dataset.id
         staged.mkdir(parents=True)
-        table = table_for(dataset, rows, seed)
+        given = (tables or {}).get(dataset.id)
+        table = given if given is not None else table_for(dataset, rows, seed)
         pq.write_table(table, staged / versions.DATA, compression="zstd")
         manifest = versions.VersionManifest(
             dataset=dataset.id,
