@@ -14,12 +14,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bawaba.catalog.model import Catalog, Dataset, Field
 from bawaba.fsutil import sha256_file
-from bawaba.publish import versions
+from bawaba.publish import changes, versions
 from bawaba.publish.codelists import code_set
 from bawaba.reference import load_reference
 
@@ -136,6 +137,16 @@ def write_release(
             gate={"passed": True},
         )
         (staged / versions.MANIFEST).write_bytes(manifest.model_dump_json().encode())
+        # What the publisher records: the change against the version before (publish.changes).
+        before = current.get(dataset.id)
+        summary = changes.compare(
+            dataset,
+            version,
+            pl.read_parquet(staged / versions.DATA),
+            pl.read_parquet(root / dataset.id / before / versions.DATA) if before else None,
+            before,
+        )
+        (staged / changes.CHANGES).write_bytes(changes.encode(summary))
         versions.install_version(staged, root, dataset.id, version)
         current[dataset.id] = version
     release = versions.Release(release=name, created_at=now, datasets=current)

@@ -23,6 +23,7 @@ import pytest
 from bawaba.catalog.load import load_catalog
 from bawaba.publish import versions
 from conftest import Served, api_settings, serve_release
+from htmltext import table
 from releases import table_for, write_release
 
 API = "/api/v1/datasets"
@@ -289,3 +290,57 @@ def test_the_new_paths_are_documented(served: Served) -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     for documented in ("/changes?since=", "changes.{csv,json,parquet}", "/api/v1/releases"):
         assert documented in readme
+
+
+def test_each_version_says_what_it_changed(served: Served) -> None:
+    with served.client() as client:
+        listed = client.get(f"{API}/{OPEN}/versions").json()["versions"]
+    summaries = {v["version"]: v["changes"] for v in listed}
+    assert summaries["v1"]["previous"] is None
+    assert summaries["v1"]["added_cells"] == 300
+    assert summaries["v2"] == {
+        "dataset": OPEN,
+        "version": "v2",
+        "previous": "v1",
+        "added_periods": ["2014-01"],
+        "added_cells": 15,
+        "revised_cells": 10,
+        "removed_cells": 5,
+    }
+    assert summaries["v3"]["added_periods"] == []
+    assert (summaries["v3"]["added_cells"], summaries["v3"]["revised_cells"]) == (0, 5)
+
+
+@pytest.mark.parametrize(
+    ("lang", "first", "second", "third", "periods"),
+    [
+        (
+            "en",
+            "First version: 300 cells",
+            "Since v1: 15 cells added, 10 revised, 5 removed",
+            "Since v2: 0 cells added, 5 revised, 0 removed",
+            "New periods: 2014-01",
+        ),
+        (
+            "ar",
+            "الإصدار الأول: 300 خلية",
+            "منذ v1: أضيفت 15 خلية، وعُدّلت 10، وحُذفت 5",
+            "منذ v2: أضيفت 0 خلية، وعُدّلت 5، وحُذفت 0",
+            "فترات جديدة: 2014-01",
+        ),
+    ],
+)
+def test_the_dataset_page_shows_what_each_version_changed(
+    served: Served, lang: str, first: str, second: str, third: str, periods: str
+) -> None:
+    with served.client() as client:
+        page = client.get(f"/datasets/{OPEN}", params={"lang": lang})
+    assert page.status_code == 200
+    _, rows = table(page.text, "versions")
+    cells = {row[0].split()[0]: " ".join(" ".join(row).split()) for row in rows}
+    assert first in cells["v1"]
+    assert second in cells["v2"]
+    assert periods in cells["v2"]
+    assert third in cells["v3"]
+    assert periods not in cells["v3"]
+    assert f'/api/v1/datasets/{OPEN}/changes.csv?since=v2"' in page.text
