@@ -344,3 +344,35 @@ def test_the_dataset_page_shows_what_each_version_changed(
     assert third in cells["v3"]
     assert periods not in cells["v3"]
     assert f'/api/v1/datasets/{OPEN}/changes.csv?since=v2"' in page.text
+
+
+def test_a_version_without_todays_columns_cannot_be_compared(tmp_path: Path) -> None:
+    settings = api_settings(tmp_path)
+    catalog = load_catalog(settings.catalog_path)
+    write_release(settings.datasets_dir, catalog, seed=1, only=[OPEN])
+    write_release(settings.datasets_dir, catalog, seed=2, only=[OPEN])
+    # v1 as a version published before a column was added to the catalog.
+    manifest_path = settings.datasets_dir / OPEN / "v1" / versions.MANIFEST
+    manifest = versions.VersionManifest.model_validate_json(manifest_path.read_bytes())
+    manifest.schema_ = [c for c in manifest.schema_ if c["name"] != "payers"]
+    manifest_path.write_bytes(manifest.model_dump_json().encode())
+    with serve_release(settings) as server, server.client() as client:
+        refused = client.get(f"{API}/{OPEN}/changes", params={"since": "v1"})
+        fine = client.get(f"{API}/{OPEN}/changes", params={"since": "v2"})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "not-comparable"
+    assert refused.json()["error"]["hint"] == "compare with one of: v2"
+    assert fine.status_code == 200
+
+
+def test_a_changes_answer_is_cached_by_its_etag(served: Served) -> None:
+    url = f"{API}/{OPEN}/changes"
+    with served.client() as client:
+        first = client.get(url, params={"since": "v1"})
+        again = client.get(
+            url, params={"since": "v1"}, headers={"If-None-Match": first.headers["etag"]}
+        )
+        other = client.get(url, params={"since": "v2"})
+    assert first.headers["etag"].startswith('"v3-')
+    assert again.status_code == 304
+    assert other.headers["etag"] != first.headers["etag"]

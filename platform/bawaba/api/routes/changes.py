@@ -54,7 +54,9 @@ Since = Annotated[
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: _error(
-        "No `since`, a filter on an unknown column, or a value of the wrong type.",
+        "No `since`, a filter on an unknown column, a value of the wrong type, or a `since` "
+        "version older than a column of the dataset (`not-comparable`, with the versions "
+        "that can be compared).",
         "bad-parameter",
         "since: give the version to compare with",
         "the versions kept are: v2, v1 (current: v2)",
@@ -126,7 +128,26 @@ def _pair(
             hint=f"the versions kept are: {kept} (current: {current.version})",
         )
     before = state.library.resolve(dataset_id, since)
+    if not _comparable(before):
+        comparable = [
+            v
+            for v in state.library.versions(dataset_id)
+            if _comparable(state.library.resolve(dataset_id, v))
+        ]
+        raise BadParameter(
+            f"since: version {since!r} of {dataset_id!r} does not have every column the "
+            "catalog declares now, so its rows cannot be compared",
+            hint=f"compare with one of: {', '.join(comparable)}",
+            slug="not-comparable",
+        )
     return current, before
+
+
+def _comparable(published: Published) -> bool:
+    """Whether the version's file has every column the catalog declares (the comparison
+    reads them all by name)."""
+    names = {column["name"] for column in published.manifest.schema_}
+    return set(published.dataset.columns) <= names
 
 
 def _rows(
