@@ -1,9 +1,10 @@
 """``bawaba publish``: build the release, gate it, and switch to it, or change nothing.
 
 Steps: load the store -> build every dataset under disclosure control -> stage each as
-Parquet -> gate the staged files -> install changed datasets as new versions -> switch the
-release pointer -> sweep. Until the switch, readers see the previous release whole; a gate
-failure or a crash before it leaves everything as it was.
+Parquet -> gate the staged files -> install changed datasets as new versions (each with
+what it changed against the current one: publish.changes) -> switch the release pointer
+-> sweep. Until the switch, readers see the previous release whole; a gate failure or a
+crash before it leaves everything as it was.
 """
 
 from __future__ import annotations
