@@ -14,12 +14,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bawaba.catalog.model import Catalog, Dataset, Field
 from bawaba.fsutil import sha256_file
-from bawaba.publish import versions
+from bawaba.publish import changes, versions
 from bawaba.publish.codelists import code_set
 from bawaba.reference import load_reference
 
@@ -96,9 +97,16 @@ def table_for(dataset: Dataset, rows: int, seed: int) -> pa.Table:
 
 
 def write_release(
-    root: Path, catalog: Catalog, *, seed: int = 1, rows: int = 300, only: list[str] | None = None
+    root: Path,
+    catalog: Catalog,
+    *,
+    seed: int = 1,
+    rows: int = 300,
+    only: list[str] | None = None,
+    tables: dict[str, pa.Table] | None = None,
 ) -> versions.Release:
-    """Install a new version of every dataset (or of ``only``) and switch to it."""
+    """Install a new version of every dataset (or of ``only``) and switch to it; a dataset
+    named in ``tables`` gets that table instead of generated rows."""
     previous = versions.read_release(root)
     current = dict(previous.datasets) if previous else {}
     now = datetime.now(UTC).isoformat()
@@ -109,7 +117,8 @@ def write_release(
         version = versions.next_version(root, dataset.id)
         staged = root / ".staging" / dataset.id
         staged.mkdir(parents=True)
-        table = table_for(dataset, rows, seed)
+        given = (tables or {}).get(dataset.id)
+        table = given if given is not None else table_for(dataset, rows, seed)
         pq.write_table(table, staged / versions.DATA, compression="zstd")
         manifest = versions.VersionManifest(
             dataset=dataset.id,
@@ -128,6 +137,16 @@ def write_release(
             gate={"passed": True},
         )
         (staged / versions.MANIFEST).write_bytes(manifest.model_dump_json().encode())
+        # What the publisher records: the change against the version before (publish.changes).
+        before = current.get(dataset.id)
+        summary = changes.compare(
+            dataset,
+            version,
+            pl.read_parquet(staged / versions.DATA),
+            pl.read_parquet(root / dataset.id / before / versions.DATA) if before else None,
+            before,
+        )
+        (staged / changes.CHANGES).write_bytes(changes.encode(summary))
         versions.install_version(staged, root, dataset.id, version)
         current[dataset.id] = version
     release = versions.Release(release=name, created_at=now, datasets=current)

@@ -50,6 +50,9 @@ PUBLIC = {
     "/api/v1/datasets",
     "/api/v1/datasets/{dataset_id}",
     "/api/v1/datasets/{dataset_id}/versions",
+    # Which versions each release made: the same metadata as /versions.
+    "/api/v1/releases",
+    "/api/v1/releases.atom",
     "/healthz",
     "/metrics",
     "/openapi.json",

@@ -204,11 +204,11 @@ def test_publishing_the_same_input_again_changes_nothing(copy_of: Settings) -> N
     assert after == before
 
 
-def _stricter_catalog(tmp: Path) -> Path:
+def _stricter_catalog(tmp: Path, k: int = 40) -> Path:
     catalog = yaml.safe_load((ROOT / "catalog.yaml").read_text())
     for dataset in catalog["datasets"]:
         if dataset.get("privacy") and dataset["tier"] == "open":
-            dataset["privacy"] = {**dataset["privacy"], "k": 40}
+            dataset["privacy"] = {**dataset["privacy"], "k": k}
     path = tmp / "catalog.yaml"
     path.write_text(yaml.safe_dump(catalog, allow_unicode=True))
     return path
@@ -354,3 +354,45 @@ def test_the_gate_catches_a_cell_that_suppression_missed(
     with pytest.raises(BawabaError, match=r"\[thresholds\]"):
         publisher.publish(copy_of)
     assert (copy_of.datasets_dir / versions.CURRENT).read_bytes() == before
+
+
+def test_each_version_records_what_it_changed(copy_of: Settings, tmp_path: Path) -> None:
+    root = copy_of.datasets_dir
+    first = versions.read_release(root)
+    assert first is not None
+    v1 = json.loads(
+        (root / "epay-annual" / first.datasets["epay-annual"] / "changes.json").read_text()
+    )
+    assert v1["previous"] is None
+    assert v1["added_cells"] == versions.read_manifest(root, "epay-annual", v1["version"]).rows
+    # A stricter catalog (k=12, mild enough that tables are still published) hides more
+    # cells: the next version revises them and adds nothing.
+    stricter = copy_of.model_copy(update={"catalog_path": _stricter_catalog(tmp_path, k=12)})
+    bawaba(stricter, "publish")
+    second = versions.read_release(root)
+    assert second is not None
+    catalog = load_catalog(copy_of.catalog_path)
+    revised_somewhere = 0
+    for dataset, version in second.datasets.items():
+        if version == first.datasets.get(dataset):
+            continue
+        before = first.datasets[dataset]
+        summary = json.loads((root / dataset / version / "changes.json").read_text())
+        assert (summary["version"], summary["previous"]) == (version, before)
+        ds = catalog.dataset(dataset)
+        key = [f.name for f in ds.by_role("time", "dimension", "attribute")]
+        on = " AND ".join(f'a."{k}" IS NOT DISTINCT FROM b."{k}"' for k in key)
+        same = " AND ".join(f'a."{c}" IS NOT DISTINCT FROM b."{c}"' for c in ds.columns)
+        new, old = (
+            root / dataset / version / "data.parquet",
+            root / dataset / before / "data.parquet",
+        )
+        (revised,) = duckdb.execute(
+            f"SELECT count(*) FROM read_parquet(?) a JOIN read_parquet(?) b ON {on} "
+            f"WHERE NOT ({same})",
+            [str(new), str(old)],
+        ).fetchall()[0]
+        assert summary["revised_cells"] == revised, dataset
+        assert summary["added_periods"] == []
+        revised_somewhere += revised
+    assert revised_somewhere > 0

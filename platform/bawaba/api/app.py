@@ -26,6 +26,7 @@ from bawaba.api.oauth import router as oauth_router
 from bawaba.api.problems import install_error_handlers
 from bawaba.api.routes import analytics as analytics_routes
 from bawaba.api.routes import catalog as catalog_routes
+from bawaba.api.routes import changes as changes_routes
 from bawaba.api.routes import data as data_routes
 from bawaba.api.routes import me as me_routes
 from bawaba.api.routes import ops as ops_routes
@@ -55,6 +56,7 @@ Every data answer carries an `ETag` (the dataset version and the query) and hono
 ROUTERS: tuple[APIRouter, ...] = (
     catalog_routes.router,
     data_routes.router,
+    changes_routes.router,
     me_routes.router,
     analytics_routes.router,
     oauth_router,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bawaba.api.library import Library
+from bawaba.api.library import Library, version_changes
 from bawaba.catalog.model import Catalog, Dataset, Field
 
 API = "/api/v1"
@@ -66,6 +66,9 @@ def version_document(library: Library, dataset: Dataset, version: str, base: str
         "rows": manifest.rows,
         "files": [f.model_dump() for f in manifest.files],
         "release": manifest.lineage.get("release"),
+        "changes": None
+        if (changed := version_changes(library, dataset.id, version)) is None
+        else changed.model_dump(mode="json"),
         "links": {
             "records": f"{root}/records?version={version}",
             "download": f"{root}/download.parquet?version={version}",

@@ -19,7 +19,7 @@ from pathlib import Path
 from bawaba.api.caching import fingerprint
 from bawaba.api.engine import Engine
 from bawaba.api.library import Published
-from bawaba.api.query import Rows, compile_count, compile_rows
+from bawaba.api.query import Compiled, Rows, compile_count, compile_rows
 
 MAX_COUNTS_KEPT = 50_000
 
@@ -73,10 +73,18 @@ class Downloads:
                 self._counts[etag] = known
         return known
 
-    def file_for(self, published: Published, rows: Rows, fmt: Format, etag: str) -> Path:
-        """The file holding this download, written first if it is not on disk yet."""
+    def file_for(
+        self,
+        published: Published,
+        rows: Rows,
+        fmt: Format,
+        etag: str,
+        query: Compiled | None = None,
+    ) -> Path:
+        """The file holding this download, written first if it is not on disk yet.
+        ``query`` replaces the rows' own (the changes since a version, for one)."""
         dataset = published.dataset
-        if self._whole(published, rows) and fmt.extension == "parquet":
+        if query is None and self._whole(published, rows) and fmt.extension == "parquet":
             return published.path
         name = f"{dataset.id}-{published.version}-{fingerprint(etag)}.{fmt.extension}"
         target = self.folder / name
@@ -89,7 +97,7 @@ class Downloads:
             partial = self.folder / f".{name}.{uuid.uuid4().hex}.part"
             try:
                 self.engine.copy(
-                    published.path, compile_rows(dataset, rows), partial, fmt.copy_options
+                    published.path, query or compile_rows(dataset, rows), partial, fmt.copy_options
                 )
                 partial.replace(target)
             finally:

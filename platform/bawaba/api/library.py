@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bawaba.api.problems import NotFound
 from bawaba.catalog.model import Catalog, Dataset
+from bawaba.publish.changes import CHANGES, VersionChanges
 from bawaba.publish.disclosure_report import DisclosureReport, uncontrolled
 from bawaba.publish.versions import (
     CURRENT,
@@ -145,3 +146,58 @@ class Library:
                 )
             self._reports[key] = report
         return self._reports[key]
+
+
+@dataclass(frozen=True)
+class ReleaseEntry:
+    """One release as far as the kept versions tell: when, and per dataset its version and
+    whether the release made it (``new``) or carried it over (``unchanged``)."""
+
+    release: str
+    created_at: str
+    datasets: dict[str, tuple[str, str]]
+    """Dataset id -> (version, new | unchanged)."""
+
+
+def release_history(library: Library) -> list[ReleaseEntry]:
+    """Releases newest first, rebuilt from the manifests of the kept versions (each names
+    the release that made it) and the release pointer. A release whose every version was
+    swept away is no longer listed, and a dataset appears in a release only from the
+    oldest version of it that is kept."""
+    current = library.release()
+    if current is None:
+        return []
+    made: dict[str, dict[str, str]] = {}
+    dates: dict[str, str] = {current.release: current.created_at}
+    for dataset in library.catalog.datasets:
+        for version in library.versions(dataset.id):
+            manifest = library.manifest(dataset.id, version)
+            release = str(manifest.lineage.get("release") or f"{dataset.id}-{version}")
+            made.setdefault(release, {})[dataset.id] = version
+            if release not in dates or manifest.created_at > dates[release]:
+                dates[release] = manifest.created_at
+    dates = {r: d for r, d in dates.items() if r in made or r == current.release}
+    state: dict[str, str] = {}
+    entries: list[ReleaseEntry] = []
+    for release in sorted(dates, key=lambda r: (dates[r], r)):
+        fresh = made.get(release, {})
+        state |= fresh
+        entries.append(
+            ReleaseEntry(
+                release=release,
+                created_at=dates[release],
+                datasets={
+                    d: (v, "new" if d in fresh else "unchanged") for d, v in sorted(state.items())
+                },
+            )
+        )
+    return entries[::-1]
+
+
+def version_changes(library: Library, dataset_id: str, version: str) -> VersionChanges | None:
+    """What ``version`` changed against the version before it (its ``changes.json``), or
+    None for a version published before change summaries were introduced."""
+    path = library.root / dataset_id / version / CHANGES
+    if not path.exists():
+        return None
+    return VersionChanges.model_validate_json(path.read_bytes())

@@ -262,6 +262,15 @@ UI: Mapping[str, tuple[str, str]] = {
     "versions": ("Version history", "سجل الإصدارات"),
     "version": ("Version", "الإصدار"),
     "published_at": ("Published", "تاريخ النشر"),
+    "version_changes": ("What changed", "ما الذي تغيّر"),
+    "changes_first": ("First version: {cells} cells", "الإصدار الأول: {cells} خلية"),
+    "changes_counts": (
+        "Since {previous}: {added} cells added, {revised} revised, {removed} removed",
+        "منذ {previous}: أضيفت {added} خلية، وعُدّلت {revised}، وحُذفت {removed}",
+    ),
+    "changes_periods": ("New periods: {periods}", "فترات جديدة: {periods}"),
+    "changes_unknown": ("Not recorded", "غير مسجّل"),
+    "changes_rows": ("Changed rows (CSV)", "الصفوف المتغيّرة (CSV)"),
     "current": ("current", "الحالي"),
     "premium_title": ("A premium dataset", "مجموعة بيانات مميزة"),
     "premium_body": (

@@ -1,9 +1,10 @@
 """``bawaba publish``: build the release, gate it, and switch to it, or change nothing.
 
 Steps: load the store -> build every dataset under disclosure control -> stage each as
-Parquet -> gate the staged files -> install changed datasets as new versions -> switch the
-release pointer -> sweep. Until the switch, readers see the previous release whole; a gate
-failure or a crash before it leaves everything as it was.
+Parquet -> gate the staged files -> install changed datasets as new versions (each with
+what it changed against the current one: publish.changes) -> switch the release pointer
+-> sweep. Until the switch, readers see the previous release whole; a gate failure or a
+crash before it leaves everything as it was.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bawaba import __version__
 from bawaba.catalog import Catalog, Dataset, load_catalog
 from bawaba.errors import BawabaError
 from bawaba.fsutil import sha256_file, write_atomic
-from bawaba.publish import disclosure_report, gate, revisions, versions
+from bawaba.publish import changes, disclosure_report, gate, revisions, versions
 from bawaba.publish.coordinates import with_time
 from bawaba.publish.folding import apply_fold, fold_map
 from bawaba.publish.release import DatasetRelease, build_release
@@ -304,6 +305,10 @@ def _install(
         PUBLIC,
     )
     write_atomic(folder / versions.DISCLOSURE, _disclosure(rel, version, manifest), PUBLIC)
+    # Against the current version: both public, so the summary reveals nothing new.
+    previous = _previous_frame(root, current, dataset)
+    summary = changes.compare(rel.dataset, version, rel.frame, previous, live)
+    write_atomic(folder / changes.CHANGES, changes.encode(summary), PUBLIC)
     versions.install_version(folder, root, dataset, version)
     return DatasetOutcome(dataset, version, "new", rows=rel.frame.height, suppressed=rel.suppressed)
 

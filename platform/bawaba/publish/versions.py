@@ -2,11 +2,12 @@
 
 ``datasets/<id>/<version>/`` holds ``data.parquet``, ``manifest.json``,
 ``gate-report.json`` and, in versions published since the disclosure reports,
-``disclosure.json``; a version folder is complete before it gets its name (staged, then
-renamed in one step) and is never changed afterwards. ``datasets/current.json`` names the
-version of every dataset that is current; replacing it is the one atomic step that switches
-a release, so readers see all of the previous release or all of the new one. A folder that
-no release names is the debris of a killed publish and is swept away by the next one.
+``disclosure.json`` (and since the change summaries, ``changes.json``: publish.changes);
+a version folder is complete before it gets its name (staged, then renamed in one step)
+and is never changed afterwards. ``datasets/current.json`` names the version of every
+dataset that is current; replacing it is the one atomic step that switches a release, so
+readers see all of the previous release or all of the new one. A folder that no release
+names is the debris of a killed publish and is swept away by the next one.
 """
 
 from __future__ import annotations

@@ -1,0 +1,392 @@
+"""What changed: the rows added or revised since a version, and the list of releases.
+
+``/changes?since=vN`` compares the current version's Parquet file with version N's in
+DuckDB (``query.compile_changes``): a row is a cell of the current version whose key N did
+not have, or whose values differ in N. Both files are public and immutable, so the answer
+is determined by the pair of versions and the query, like every other data answer.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from xml.etree import ElementTree as ET
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse, Response
+
+from bawaba.api import cursors, documents
+from bawaba.api.access import principal, require_export, require_read
+from bawaba.api.caching import caching_headers, canonical_query, etag_for, fingerprint, not_modified
+from bawaba.api.downloads import FORMATS
+from bawaba.api.library import Published, release_history
+from bawaba.api.problems import BadParameter
+from bawaba.api.query import (
+    Rows,
+    compile_changes,
+    compile_changes_count,
+    parse_columns,
+    parse_filters,
+    parse_order,
+)
+from bawaba.api.routes.catalog import DatasetId, _error, base_url, json_response
+from bawaba.api.routes.data import FILTERS, Order, Select, _limit
+from bawaba.api.state import services
+
+router = APIRouter(prefix=documents.API, tags=["changes"])
+
+CHANGES_PARAMETERS = frozenset({"since", "select", "order", "limit", "cursor"})
+CHANGES_DOWNLOAD_PARAMETERS = frozenset({"since", "select", "order"})
+ATOM = "application/atom+xml"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+
+Since = Annotated[
+    str | None,
+    Query(
+        description="Required: the version to compare with (one of the dataset's /versions). "
+        "The answer holds the current version's rows that this version did not have, or "
+        "had with other values.",
+        examples=["v1"],
+    ),
+]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error(
+        "No `since`, a filter on an unknown column, a value of the wrong type, or a `since` "
+        "version older than a column of the dataset (`not-comparable`, with the versions "
+        "that can be compared).",
+        "bad-parameter",
+        "since: give the version to compare with",
+        "the versions kept are: v2, v1 (current: v2)",
+    ),
+    401: _error(
+        "A premium dataset, and no key (or a key that is not valid).",
+        "unauthorized",
+        "'payer-mix' is a premium dataset: it needs a key",
+        "premium data needs a key: subscribe to a plan (see /plans)",
+    ),
+    404: _error(
+        "No such dataset, nothing published yet, or `since` names a version that is not kept "
+        "(`no-such-version`; the hint lists those that are).",
+        "no-such-version",
+        "dataset 'epay-monthly' has no version 'v9'",
+        "the versions kept are: v2, v1 (current: v2)",
+    ),
+}
+
+
+class ChangesPage(BaseModel):
+    """One page of the rows changed since a version."""
+
+    dataset: str
+    since: str
+    """The version compared with."""
+    version: str
+    """The version the rows are from (the current one when the first page was read)."""
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    total: int
+    """Changed rows matching the filters, on every page."""
+    offset: int
+    limit: int
+    next_cursor: str | None
+    next: str | None
+
+
+class ReleaseDataset(BaseModel):
+    version: str
+    status: str
+    """``new``: this release published the version; ``unchanged``: carried over."""
+
+
+class ReleasePublic(BaseModel):
+    release: str
+    created_at: str
+    current: bool
+    datasets: dict[str, ReleaseDataset]
+
+
+class ReleaseList(BaseModel):
+    count: int
+    releases: list[ReleasePublic]
+
+
+def _pair(
+    request: Request, dataset_id: str, since: str | None, version: str | None
+) -> tuple[Published, Published]:
+    """The version to read and the one to compare it with, access checked first."""
+    state = services(request)
+    dataset = state.library.dataset(dataset_id)
+    require_read(request, dataset)
+    current = state.library.resolve(dataset_id, version)
+    if since is None:
+        kept = ", ".join(state.library.versions(dataset_id))
+        raise BadParameter(
+            "since: give the version to compare with",
+            hint=f"the versions kept are: {kept} (current: {current.version})",
+        )
+    before = state.library.resolve(dataset_id, since)
+    if not _comparable(before):
+        comparable = [
+            v
+            for v in state.library.versions(dataset_id)
+            if _comparable(state.library.resolve(dataset_id, v))
+        ]
+        raise BadParameter(
+            f"since: version {since!r} of {dataset_id!r} does not have every column the "
+            "catalog declares now, so its rows cannot be compared",
+            hint=f"compare with one of: {', '.join(comparable)}",
+            slug="not-comparable",
+        )
+    return current, before
+
+
+def _comparable(published: Published) -> bool:
+    """Whether the version's file has every column the catalog declares (the comparison
+    reads them all by name)."""
+    names = {column["name"] for column in published.manifest.schema_}
+    return set(published.dataset.columns) <= names
+
+
+def _rows(
+    request: Request, reserved: frozenset[str], select: str | None, order: str | None
+) -> Rows:
+    dataset = services(request).library.dataset(request.path_params["dataset_id"])
+    return Rows(
+        filters=parse_filters(dataset, request.query_params.multi_items(), reserved),
+        columns=parse_columns(dataset, select),
+        order=parse_order(order, dataset.columns),
+    )
+
+
+@router.get(
+    "/datasets/{dataset_id}/changes",
+    response_model=ChangesPage,
+    summary="Rows added or revised since a version",
+    description="The rows of the current version that `since` did not have (cells added, "
+    "such as a new month) or had with other values (cells revised, such as late records or "
+    "a cell suppressed since), as JSON objects, paged like /records and with the same "
+    "filters, `select` and `order`. Rows removed since are not listed. `since` equal to the "
+    "current version answers no rows. The same rows as files: /changes.csv, .json, "
+    ".parquet. Premium datasets need a key (401 without).",
+    openapi_extra=FILTERS,
+    responses=ERRORS,
+)
+async def read_changes(
+    request: Request,
+    dataset_id: DatasetId,
+    since: Since = None,
+    select: Select = None,
+    order: Order = None,
+    limit: Annotated[
+        int | None,
+        Query(description="Rows per page: 100 unless given, at most 10,000.", examples=[100]),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(description="Where the page starts: the `next_cursor` of the page before."),
+    ] = None,
+) -> Response:
+    state = services(request)
+    items = request.query_params.multi_items()
+    query_id = fingerprint(canonical_query(items, ignore=frozenset({"cursor", "limit"})))
+    version: str | None = None
+    offset = 0
+    if cursor is not None:
+        at = cursors.decode(cursor)
+        cursors.check(at, query_id, None)
+        version, offset = at.version, at.offset
+    published, before = _pair(request, dataset_id, since, version)
+    rows = _rows(request, CHANGES_PARAMETERS, select, order)
+    page_size = _limit(state, limit, state.settings.page_rows)
+    etag = etag_for(published, f"changes-since-{before.version}", canonical_query(items))
+    headers = caching_headers(published, etag)
+    if not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+
+    def compute() -> dict[str, Any]:
+        dataset = published.dataset
+        old = str(before.path)
+        names, found = state.engine.rows(
+            published.path,
+            compile_changes(dataset, rows, old, limit=page_size, offset=offset, plain_numbers=True),
+            "changes",
+        )
+        if 0 < len(found) < page_size:
+            total = offset + len(found)
+        else:
+            counted = state.engine.scalar(
+                published.path, compile_changes_count(dataset, rows, old), "count"
+            )
+            assert isinstance(counted, int)
+            total = counted
+        following = offset + len(found)
+        next_cursor = (
+            cursors.Cursor(published.version, following, query_id).encode()
+            if following < total
+            else None
+        )
+        next_url = None
+        if next_cursor is not None:
+            kept = [(k, v) for k, v in items if k != "cursor"]
+            next_url = str(request.url.replace(query=urlencode([*kept, ("cursor", next_cursor)])))
+        return {
+            "dataset": dataset.id,
+            "since": before.version,
+            "version": published.version,
+            "columns": names,
+            "rows": [dict(zip(names, row, strict=True)) for row in found],
+            "total": total,
+            "offset": offset,
+            "limit": page_size,
+            "next_cursor": next_cursor,
+            "next": next_url,
+        }
+
+    document = await run_in_threadpool(compute)
+    request.state.rows = len(document["rows"])
+    return json_response(document, headers)
+
+
+@router.get(
+    "/datasets/{dataset_id}/changes.{fmt}",
+    summary="Rows added or revised since a version, as a file",
+    description="The rows of /changes?since= in one CSV, JSON (an array of objects) or "
+    "Parquet file, with the same filters, `select` and `order` and no row cap.",
+    openapi_extra=FILTERS,
+    response_class=FileResponse,
+    responses=ERRORS,
+)
+async def download_changes(
+    request: Request,
+    dataset_id: DatasetId,
+    fmt: Annotated[str, Path(description="csv, json or parquet.", examples=["csv"])],
+    since: Since = None,
+    select: Select = None,
+    order: Order = None,
+) -> Response:
+    state = services(request)
+    published, before = _pair(request, dataset_id, since, None)
+    if fmt not in FORMATS:
+        raise BadParameter(
+            f"no changes format {fmt!r}",
+            hint="the formats are: " + ", ".join(f"changes.{f}" for f in FORMATS),
+        )
+    format_ = FORMATS[fmt]
+    rows = _rows(request, CHANGES_DOWNLOAD_PARAMETERS, select, order)
+    items = request.query_params.multi_items()
+    etag = etag_for(published, f"changes.{fmt}", canonical_query(items))
+    headers = caching_headers(published, etag)
+    if not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    dataset = published.dataset
+    old = str(before.path)
+    if principal(request) is not None:
+        count = await run_in_threadpool(
+            state.engine.scalar,
+            published.path,
+            compile_changes_count(dataset, rows, old),
+            "count",
+        )
+        assert isinstance(count, int)
+        require_export(request, dataset, count)
+        request.state.rows = count
+    path = await run_in_threadpool(
+        state.downloads.file_for,
+        published,
+        rows,
+        format_,
+        etag,
+        compile_changes(dataset, rows, old),
+    )
+    name = f"{dataset.id}-{published.version}-since-{before.version}.{format_.extension}"
+    headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return FileResponse(path, media_type=format_.media_type, headers=headers)
+
+
+def _release_list(request: Request) -> ReleaseList:
+    library = services(request).library
+    current = library.release()
+    entries = release_history(library)
+    return ReleaseList(
+        count=len(entries),
+        releases=[
+            ReleasePublic(
+                release=e.release,
+                created_at=e.created_at,
+                current=current is not None and e.release == current.release,
+                datasets={
+                    d: ReleaseDataset(version=v, status=s) for d, (v, s) in e.datasets.items()
+                },
+            )
+            for e in entries
+        ],
+    )
+
+
+@router.get(
+    "/releases",
+    response_model=ReleaseList,
+    summary="Releases, newest first",
+    description="Every release the kept versions still tell of: its id, when it was made, "
+    "and per dataset its version and whether the release published it (`new`) or carried "
+    "it over (`unchanged`). Also as an Atom feed: /releases.atom, or this path with "
+    "`Accept: application/atom+xml`.",
+)
+def list_releases(request: Request) -> Response:
+    listing = _release_list(request)
+    if ATOM in request.headers.get("accept", ""):
+        return Response(_atom(listing, base_url(request)), media_type=ATOM)
+    return json_response(listing.model_dump(mode="json"))
+
+
+@router.get(
+    "/releases.atom",
+    summary="Releases as an Atom feed",
+    description="One entry per release, newest first, naming the datasets it published "
+    "with their new versions and links to what changed since the version before.",
+    response_class=Response,
+    responses={200: {"content": {ATOM: {}}, "description": "An Atom 1.0 feed."}},
+)
+def read_releases_feed(request: Request) -> Response:
+    return Response(_atom(_release_list(request), base_url(request)), media_type=ATOM)
+
+
+def _atom(listing: ReleaseList, base: str) -> bytes:
+    """The feed, built as a tree: every text is escaped by the serialiser."""
+    ET.register_namespace("", ATOM_NS)
+
+    def add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+        element = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
+        if text is not None:
+            element.text = text
+        return element
+
+    feed = ET.Element(f"{{{ATOM_NS}}}feed")
+    add(feed, "id", f"{base}{documents.API}/releases")
+    add(feed, "title", "Bawaba releases")
+    add(feed, "link", href=f"{base}{documents.API}/releases.atom", rel="self")
+    newest = listing.releases[0].created_at if listing.releases else "1970-01-01T00:00:00+00:00"
+    add(feed, "updated", newest)
+    add(add(feed, "author"), "name", "Bawaba")
+    for release in listing.releases:
+        entry = add(feed, "entry")
+        add(entry, "id", f"{base}{documents.API}/releases#{release.release}")
+        fresh = {d: r.version for d, r in release.datasets.items() if r.status == "new"}
+        add(entry, "title", f"Release {release.release}: {len(fresh)} new version(s)")
+        add(entry, "updated", release.created_at)
+        add(entry, "link", href=f"{base}{documents.API}/releases", rel="alternate")
+        lines = []
+        for dataset, version in fresh.items():
+            number = int(version[1:])
+            line = f"{dataset} {version}"
+            if number > 1:
+                line += (
+                    f": changes at {base}{documents.API}/datasets/{dataset}/changes"
+                    f"?since=v{number - 1}"
+                )
+            lines.append(line)
+        add(entry, "content", "\n".join(lines) or "no new versions", type="text")
+    return bytes(ET.tostring(feed, encoding="utf-8", xml_declaration=True))
