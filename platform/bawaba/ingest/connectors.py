@@ -18,6 +18,7 @@ import orjson
 
 from bawaba.errors import BawabaError
 from bawaba.fsutil import sha256_file
+from bawaba.ingest import intact
 from bawaba.ingest.declarations import FileDrop, HttpExport
 from bawaba.ingest.store import LedgerEntry
 
@@ -39,6 +40,8 @@ class Pulled:
     files: list[Path] = field(default_factory=list)
     ledger: dict[str, LedgerEntry] = field(default_factory=dict)
     watermark: int | None = None
+    rejected: list[bytes] = field(default_factory=list)
+    """Export records that are not JSON objects, as JSON text: quarantined, not landed."""
 
 
 def find_new_files(source: FileDrop, folder: Path, ledger: dict[str, LedgerEntry]) -> Pulled:
@@ -48,10 +51,16 @@ def find_new_files(source: FileDrop, folder: Path, ledger: dict[str, LedgerEntry
         if not path.is_file() or path.name.startswith("."):
             continue
         stat = path.stat()
+        manifest = intact.manifest_of(path)
+        manifest_digest = sha256_file(manifest) if manifest.is_file() else None
         seen = ledger.get(path.name)
+        if seen is not None and seen.quarantined and seen.manifest != manifest_digest:
+            seen = None  # a corrected manifest makes its quarantined file a new delivery
         if seen is not None and (seen.size, seen.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
             continue
         digest = sha256_file(path)
+        if seen is not None and seen.quarantined and seen.sha256 != digest:
+            seen = None  # the corrected delivery of a file quarantined whole
         if seen is not None and seen.sha256 != digest:
             raise ChangedFile(
                 f"{path.name} changed after it was ingested",
@@ -61,7 +70,7 @@ def find_new_files(source: FileDrop, folder: Path, ledger: dict[str, LedgerEntry
             continue
         pulled.files.append(path)
         pulled.ledger[path.name] = LedgerEntry(
-            size=stat.st_size, mtime_ns=stat.st_mtime_ns, sha256=digest
+            size=stat.st_size, mtime_ns=stat.st_mtime_ns, sha256=digest, manifest=manifest_digest
         )
     return pulled
 
@@ -116,6 +125,7 @@ def pull_http(
     """Every record after ``watermark``, landed as JSON lines in ``target``."""
     after = watermark
     written = 0
+    rejected: list[bytes] = []
     with httpx.Client(base_url=base_url) as client, target.open("wb") as out:
         while True:
             page = _get_page(
@@ -123,8 +133,10 @@ def pull_http(
             )
             records = page["records"]
             assert isinstance(records, list)
-            out.writelines(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records)
-            written += len(records)
+            objects = [r for r in records if isinstance(r, dict)]
+            rejected += [orjson.dumps(r) for r in records if not isinstance(r, dict)]
+            out.writelines(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in objects)
+            written += len(objects)
             if progress is not None:
                 progress(len(records))
             if not records:
@@ -138,5 +150,4 @@ def pull_http(
             after = next_after
     if not written:
         target.unlink()
-        return Pulled(watermark=watermark)
-    return Pulled(files=[target], watermark=after)
+    return Pulled(files=[target] if written else [], watermark=after, rejected=rejected)

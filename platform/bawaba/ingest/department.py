@@ -10,15 +10,19 @@ hundred.
 
 from __future__ import annotations
 
+import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+import orjson
 import polars as pl
 
 from bawaba.errors import PipelineStepFailed
-from bawaba.ingest import read
+from bawaba.ingest import intact, read
 from bawaba.ingest.connectors import Pulled
 from bawaba.ingest.declarations import Pipeline
 from bawaba.ingest.sanitise import IDENTITY, INPUTS, TYPED, analytic, generalise, payer_ids
@@ -34,6 +38,8 @@ Progress = Callable[[str, str], None]
 # no longer keeps both cores busy.
 BATCH_ROWS = 300_000
 REFERENCE = "reference"
+RECORD = "_record"
+"""A quarantined export record's JSON text, when it is not an object with columns."""
 
 
 @dataclass
@@ -45,6 +51,9 @@ class DepartmentResult:
     duplicates: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     files: int = 0
+    broken_files: list[dict[str, object]] = field(default_factory=list)
+    """Files quarantined whole (``intact.Broken``); their ``rows`` are in raw and
+    quarantined, under the reason ``unreadable_file``."""
     watermark: int | None = None
     seconds: float = 0.0
     error: str | None = None
@@ -89,17 +98,22 @@ def check(
     pulled: Pulled,
     progress: Progress | None = None,
 ) -> Checked:
-    """Reads, validates, quarantines and generalises what ``pulled`` found."""
-    dept, fmt, files = pipeline.department, pipeline.format, pulled.files
-    result = DepartmentResult(dept, files=len(files), watermark=pulled.watermark)
+    """Reads, validates, quarantines and generalises what ``pulled`` found.
+
+    A file that cannot be read whole is quarantined whole first (``intact``); the rest
+    go on."""
+    dept, fmt = pipeline.department, pipeline.format
+    result = DepartmentResult(dept, files=len(pulled.files), watermark=pulled.watermark)
     checked = Checked(result, [])
-    if not files:
+    reasons: Counter[str] = Counter()
+    with step(dept, "read", progress):
+        files = _set_aside_broken(pipeline, run, pulled, result, reasons)
+    if not files and not pulled.rejected:
         return checked
 
     with step(dept, "read", progress):
         frames = read.canonical_files(fmt, files)
-        batches = read.batches(fmt, files, BATCH_ROWS)
-    faults: list[pl.DataFrame] = []
+        batches = read.batches(fmt, files, BATCH_ROWS) if files else []
     quarantined: list[pl.DataFrame] = []
     for batch in batches:
         with step(dept, "validate", progress):
@@ -116,30 +130,83 @@ def check(
             good = rows.filter(pl.col(CHECK).is_null())
             generalised = generalise(good, department=dept, reference=reference)
             checked.valid.append(generalised.with_columns(good.get_column(REFERENCE)))
-        faults.append(bad)
+        reasons.update(bad.get_column(REASON).to_list())
         result.raw += rows.height
+    if pulled.rejected:
+        quarantined.append(_not_objects(pulled.rejected, offset=result.raw))
+        reasons["not_an_object"] += len(pulled.rejected)
+        result.raw += len(pulled.rejected)
 
-    reasons = pl.concat(faults).get_column(REASON)
-    result.quarantined = reasons.len()
-    result.reasons = {str(r): int(n) for r, n in sorted(reasons.value_counts().iter_rows())}
+    result.quarantined += sum(frame.height for frame in quarantined)
+    result.reasons = dict(sorted(reasons.items()))
     if quarantined:
         with step(dept, "quarantine", progress):
-            _stage_quarantine(pipeline, run, pulled, quarantined)
+            _stage_quarantine(pipeline, run, files, quarantined)
     return checked
 
 
+def _set_aside_broken(
+    pipeline: Pipeline, run: Run, pulled: Pulled, result: DepartmentResult, reasons: Counter[str]
+) -> list[Path]:
+    """Quarantines whole the files that cannot be read whole; returns the others.
+
+    A broken file's readable rows count as raw and quarantined both, so the run still adds
+    up; it is marked so in the ledger, so it is not quarantined again, and a corrected file
+    of the same name is read as new."""
+    dept, intact_files = pipeline.department, []
+    for path in pulled.files:
+        broken = intact.check_file(pipeline.format, path)
+        if broken is None:
+            intact_files.append(path)
+            continue
+        copy = run.stage_path("quarantine", dept, path.name)
+        shutil.copyfile(path, copy)
+        run.staged_quarantine.setdefault(dept, []).append(copy)
+        result.broken_files.append(asdict(broken))
+        result.raw += broken.rows
+        result.quarantined += broken.rows
+        reasons["unreadable_file"] += broken.rows
+        if path.name in pulled.ledger:
+            entry = pulled.ledger[path.name]
+            pulled.ledger[path.name] = entry.model_copy(update={"quarantined": True})
+    if result.broken_files:
+        listing = run.stage_path("quarantine", f"{dept}.files.json")
+        listing.write_bytes(orjson.dumps(result.broken_files, option=orjson.OPT_INDENT_2))
+        run.staged_quarantine[dept].append(listing)
+    return intact_files
+
+
+def _not_objects(records: list[bytes], offset: int) -> pl.DataFrame:
+    """Export records that are not JSON objects, as quarantined rows of their JSON text."""
+    return pl.DataFrame(
+        {
+            read.ROW: range(offset, offset + len(records)),
+            RECORD: [r.decode() for r in records],
+            REASON: ["not_an_object"] * len(records),
+            DETAIL: ["record"] * len(records),
+        },
+        schema={
+            read.ROW: pl.UInt32(),
+            RECORD: pl.String(),
+            REASON: pl.String(),
+            DETAIL: pl.String(),
+        },
+    )
+
+
 def _stage_quarantine(
-    pipeline: Pipeline, run: Run, pulled: Pulled, quarantined: list[pl.DataFrame]
+    pipeline: Pipeline, run: Run, files: list[Path], quarantined: list[pl.DataFrame]
 ) -> None:
     """The rejected rows whole, with their reasons, in one file as if read in one go."""
-    order = [*read.raw_columns(pipeline.format, pulled.files), REASON, DETAIL]
     raw_rows = pl.concat(quarantined, how="diagonal")
+    extra = [RECORD] if RECORD in raw_rows.columns else []
+    order = [*read.raw_columns(pipeline.format, files), *extra, REASON, DETAIL]
     missing = [pl.lit(None, pl.String()).alias(c) for c in order if c not in raw_rows]
     target = run.stage_path("quarantine", f"{pipeline.department}.parquet")
     raw_rows.with_columns(missing).select(order).sort(read.ROW).write_parquet(
         target, compression="zstd"
     )
-    run.staged_quarantine.append(target)
+    run.staged_quarantine.setdefault(pipeline.department, []).append(target)
 
 
 def finish(

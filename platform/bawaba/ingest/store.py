@@ -37,6 +37,10 @@ class LedgerEntry(BaseModel):
     size: int
     mtime_ns: int
     sha256: str
+    manifest: str | None = None
+    """The SHA-256 of the delivery manifest beside it (``intact``), if there was one."""
+    quarantined: bool = False
+    """Quarantined whole (``intact``): a corrected file of the same name is a new delivery."""
 
 
 class RunSummary(BaseModel):
@@ -136,7 +140,9 @@ class Run:
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     staged_parts: dict[str, Path] = field(default_factory=dict)
     staged_landing: dict[str, list[Path]] = field(default_factory=dict)
-    staged_quarantine: list[Path] = field(default_factory=list)
+    staged_quarantine: dict[str, list[Path]] = field(default_factory=dict)
+    """Department -> files under ``staging/quarantine``, kept at the same place under the
+    run's quarantine folder."""
 
     @property
     def staging(self) -> Path:
@@ -163,8 +169,12 @@ class Run:
         for dept, files in self.staged_landing.items():
             for staged in files:
                 _move(staged, settings.landing_dir / dept / staged.name)
-        for staged in self.staged_quarantine:
-            _move(staged, settings.quarantine_dir / self.run_id / staged.name)
+        quarantine = self.staging / "quarantine"
+        for files in self.staged_quarantine.values():
+            for staged in files:
+                _move(
+                    staged, settings.quarantine_dir / self.run_id / staged.relative_to(quarantine)
+                )
         if self.payers.size and self.staged_parts:
             index = settings.var_dir / "pseudonyms" / f"payers-{self.run_id}.parquet"
             index.parent.mkdir(parents=True, exist_ok=True)
@@ -195,8 +205,17 @@ def _move(source: Path, target: Path) -> None:
 
 
 def sweep(settings: Settings, state: StoreState) -> None:
-    """Remove what killed runs left behind: staging folders and unreferenced files."""
+    """Remove what killed runs left behind: staging folders and unreferenced files.
+
+    A run killed during its commit may have moved its quarantine into place without
+    switching the manifest: those rows hold raw personal data and will be quarantined
+    again by the rerun, so a quarantine folder of no committed run goes."""
     shutil.rmtree(settings.store_dir / ".staging", ignore_errors=True)
+    committed = {run.run_id for run in state.runs}
+    if settings.quarantine_dir.is_dir():
+        for folder in settings.quarantine_dir.iterdir():
+            if folder.is_dir() and folder.name not in committed:
+                shutil.rmtree(folder)
     live = {settings.store_dir / p for parts in state.parts.values() for p in parts}
     for part in (settings.store_dir / "transactions").glob("*/*.parquet"):
         if part not in live:
