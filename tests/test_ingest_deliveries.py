@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 from fastapi import FastAPI, Response
 
-from bawaba.ingest.store import read_state
+from bawaba.ingest.store import read_state, scan_store
 from bawaba.loopback import serve_in_thread
 from bawaba.settings import Settings
 from bawaba.simulator.server import create_app
@@ -226,3 +226,51 @@ def test_a_killed_commit_quarantines_nothing_twice(workspace_copy: Settings) -> 
     assert rows > 0, "DP has dirty rows: the count is not vacuous"
     assert rows == counted["quarantined"] - counted["reasons"]["unreadable_file"]
     assert len(list(again.rglob(victim.name))) == 1
+
+
+def _correct(path: Path, amount: str) -> None:
+    """A corrected delivery: one amount changed, the last row withdrawn."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    rows[1][rows[0].index("المبلغ")] = amount
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle).writerows(rows[:-1])
+
+
+def _store_rows(settings: Settings) -> pl.DataFrame:
+    """The stored rows without payer ids, which depend on the order they were drawn in."""
+    rows = scan_store(settings, ["CDA"]).drop("payer_id").collect()
+    return rows.sort(rows.columns)
+
+
+def test_a_corrected_redelivery_replaces_the_files_rows(
+    workspace_copy: Settings, tmp_path: Path
+) -> None:
+    settings = workspace_copy
+    fresh = settings.model_copy(update={"var_dir": tmp_path / "fresh"})
+    shutil.copytree(settings.var_dir, fresh.var_dir)
+    files = sorted((settings.landing_dir / "CDA").glob("CDA_*.csv"))
+    run(settings, "CDA")
+    first = last_report(settings)["departments"][0]  # type: ignore[index]
+    ledger = read_state(settings).ledger["CDA"]
+
+    # Two corrections in turn, the second to a file whose rows the first moved.
+    for index, amount in ((0, "7.00"), (1, "9.00")):
+        _correct(files[index], amount)
+        _correct(fresh.landing_dir / "CDA" / files[index].name, amount)
+        done = run(settings, "CDA")
+        got = last_report(settings)["departments"][0]  # type: ignore[index]
+        assert got["error"] is None, done.stdout
+        assert got["files"] == 1
+        assert got["revised"] == [
+            {"file": files[index].name, "replaced_rows": ledger[files[index].name].rows}
+        ]
+        assert got["raw"] == _rows(files[index])
+        assert got["raw"] == got["accepted"] + got["quarantined"] + got["duplicates"]
+        ledger = read_state(settings).ledger["CDA"]
+        assert ledger[files[index].name].rows == got["accepted"]
+
+    run(fresh, "CDA")
+    assert first["accepted"] > 0
+    assert _store_rows(settings).equals(_store_rows(fresh))
+    assert _store_rows(settings).height < first["accepted"]

@@ -40,12 +40,16 @@ class Pulled:
     files: list[Path] = field(default_factory=list)
     ledger: dict[str, LedgerEntry] = field(default_factory=dict)
     watermark: int | None = None
+    revised: dict[str, LedgerEntry] = field(default_factory=dict)
+    """Landed file -> what was ingested of it before: corrected re-deliveries."""
     rejected: list[bytes] = field(default_factory=list)
     """Export records that are not JSON objects, as JSON text: quarantined, not landed."""
 
 
 def find_new_files(source: FileDrop, folder: Path, ledger: dict[str, LedgerEntry]) -> Pulled:
-    """Landed files not ingested yet; a file changed after ingestion is an error."""
+    """Landed files not ingested yet, and corrected re-deliveries of ingested ones (a file
+    changed after ingestion is an error only where the ledger cannot say where its rows
+    are)."""
     pulled = Pulled()
     for path in sorted(folder.glob(source.pattern)):
         if not path.is_file() or path.name.startswith("."):
@@ -61,13 +65,15 @@ def find_new_files(source: FileDrop, folder: Path, ledger: dict[str, LedgerEntry
         digest = sha256_file(path)
         if seen is not None and seen.quarantined and seen.sha256 != digest:
             seen = None  # the corrected delivery of a file quarantined whole
-        if seen is not None and seen.sha256 != digest:
+        if seen is not None and seen.sha256 != digest and not seen.placed:
             raise ChangedFile(
-                f"{path.name} changed after it was ingested",
-                hint="deliver corrections as a new file; an ingested file is never re-read",
+                f"{path.name} changed after it was ingested, before revisions were tracked",
+                hint="deliver corrections as a new file; this file's rows cannot be replaced",
             )
-        if seen is not None:
+        if seen is not None and seen.sha256 == digest:
             continue
+        if seen is not None:
+            pulled.revised[path.name] = seen
         pulled.files.append(path)
         pulled.ledger[path.name] = LedgerEntry(
             size=stat.st_size, mtime_ns=stat.st_mtime_ns, sha256=digest, manifest=manifest_digest

@@ -22,11 +22,11 @@ import orjson
 import polars as pl
 
 from bawaba.errors import PipelineStepFailed
-from bawaba.ingest import intact, read
+from bawaba.ingest import intact, read, revise
 from bawaba.ingest.connectors import Pulled
 from bawaba.ingest.declarations import Pipeline
 from bawaba.ingest.sanitise import IDENTITY, INPUTS, TYPED, analytic, generalise, payer_ids
-from bawaba.ingest.store import Run, write_part
+from bawaba.ingest.store import LedgerEntry, Run, write_part
 from bawaba.ingest.validate import CHECK, DETAIL, REASON, duplicates, in_words, validate
 from bawaba.reference import Reference
 
@@ -51,6 +51,9 @@ class DepartmentResult:
     duplicates: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     files: int = 0
+    revised: list[dict[str, object]] = field(default_factory=list)
+    """Corrected re-deliveries: each file, and how many accepted rows of its earlier
+    delivery its rows replace."""
     broken_files: list[dict[str, object]] = field(default_factory=list)
     """Files quarantined whole (``intact.Broken``); their ``rows`` are in raw and
     quarantined, under the reason ``unreadable_file``."""
@@ -70,6 +73,7 @@ class Checked:
 
     result: DepartmentResult
     valid: list[pl.DataFrame]
+    revised: dict[str, LedgerEntry] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -104,7 +108,10 @@ def check(
     go on."""
     dept, fmt = pipeline.department, pipeline.format
     result = DepartmentResult(dept, files=len(pulled.files), watermark=pulled.watermark)
-    checked = Checked(result, [])
+    checked = Checked(result, [], dict(pulled.revised))
+    result.revised = [
+        {"file": name, "replaced_rows": entry.rows} for name, entry in pulled.revised.items()
+    ]
     reasons: Counter[str] = Counter()
     with step(dept, "read", progress):
         files = _set_aside_broken(pipeline, run, pulled, result, reasons)
@@ -118,7 +125,7 @@ def check(
     for batch in batches:
         with step(dept, "validate", progress):
             lazy = validate(read.numbered(frames[batch], result.raw), fmt, dept, reference)
-            rows = lazy.select(read.ROW, CHECK, REFERENCE, *INPUTS, *TYPED).collect()
+            rows = lazy.select(read.ROW, CHECK, REFERENCE, read.FILE, *INPUTS, *TYPED).collect()
             bad = in_words(rows.filter(pl.col(CHECK).is_not_null()).select(read.ROW, CHECK))
         if bad.height:
             with step(dept, "quarantine", progress):
@@ -129,7 +136,11 @@ def check(
         with step(dept, "sanitise", progress):
             good = rows.filter(pl.col(CHECK).is_null())
             generalised = generalise(good, department=dept, reference=reference)
-            checked.valid.append(generalised.with_columns(good.get_column(REFERENCE)))
+            checked.valid.append(
+                generalised.with_columns(
+                    good.get_column(REFERENCE), good.get_column(read.FILE).cast(pl.Categorical())
+                )
+            )
         reasons.update(bad.get_column(REASON).to_list())
         result.raw += rows.height
     if pulled.rejected:
@@ -229,6 +240,8 @@ def finish(
                 result.duplicates = int(repeated.sum())
                 accepted = rows.filter(~repeated).drop(REFERENCE)
                 del rows
+                run.staged_ranges[dept] = revise.ranges(accepted.get_column(read.FILE))
+                accepted = accepted.drop(read.FILE)
                 payer_id = payer_ids(accepted.get_column(IDENTITY), key=key, payers=run.payers)
                 out = analytic(accepted.drop(IDENTITY), payer_id, dept)
                 result.accepted = out.height
@@ -236,6 +249,8 @@ def finish(
                     target = run.stage_path("parts", f"{dept}.parquet")
                     write_part(out, target)
                     run.staged_parts[dept] = target
+            if checked.revised:
+                run.staged_rewrites[dept] = revise.stage_rewrites(run, dept, checked.revised)
     except Exception:
         run.payers.truncate(payers_before)
         raise

@@ -200,6 +200,8 @@ def _forget(run: Run, department: str) -> None:
     run.staged_parts.pop(department, None)
     run.staged_landing.pop(department, None)
     run.staged_quarantine.pop(department, None)
+    run.staged_ranges.pop(department, None)
+    run.staged_rewrites.pop(department, None)
 
 
 def _summary(result: DepartmentResult) -> dict[str, object]:
@@ -211,5 +213,6 @@ def _summary(result: DepartmentResult) -> dict[str, object]:
         "reasons": result.reasons,
         "files": result.files,
         "broken_files": result.broken_files,
+        "revised": result.revised,
         "watermark": result.watermark,
     }

@@ -40,6 +40,12 @@ class LedgerEntry(BaseModel):
     manifest: str | None = None
     """The SHA-256 of the delivery manifest beside it (``intact``), if there was one."""
     quarantined: bool = False
+    placed: bool = False
+    """Whether ``part``, ``offset`` and ``rows`` say where its accepted rows are (ledgers
+    written before revisions existed do not)."""
+    part: str | None = None
+    offset: int = 0
+    rows: int = 0
     """Quarantined whole (``intact``): a corrected file of the same name is a new delivery."""
 
 
@@ -94,6 +100,31 @@ def write_part(frame: pl.DataFrame, path: Path) -> None:
     )
 
 
+Range = tuple[int, int]
+"""(first row, rows) of a file's accepted rows in its part."""
+
+
+@dataclass
+class Rewrite:
+    """A part that loses the rows of revised files: its staged replacement, or None when
+    nothing of it is left."""
+
+    part: str
+    staged: Path | None
+    removed: list[Range] = field(default_factory=list)
+
+
+def rewritten_name(part: str, run_id: str) -> str:
+    """Where a rewritten part goes; :func:`run_of` still names the run of its rows."""
+    return f"{part.removesuffix('.parquet')}~{run_id}.parquet"
+
+
+def shifted(entry: LedgerEntry, rewrite: Rewrite, new_part: str | None) -> LedgerEntry:
+    """A kept file's ledger entry once ``rewrite`` dropped the rows before it."""
+    before = sum(n for first, n in rewrite.removed if first < entry.offset)
+    return entry.model_copy(update={"part": new_part, "offset": entry.offset - before})
+
+
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
@@ -126,7 +157,7 @@ def part_name(department: str, run_id: str) -> str:
 
 def run_of(part: str) -> str:
     """The run that wrote ``part`` (a :func:`part_name`)."""
-    return part.rsplit("part-", 1)[1].removesuffix(".parquet")
+    return part.rsplit("part-", 1)[1].removesuffix(".parquet").split("~")[0]
 
 
 @dataclass
@@ -140,6 +171,9 @@ class Run:
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     staged_parts: dict[str, Path] = field(default_factory=dict)
     staged_landing: dict[str, list[Path]] = field(default_factory=dict)
+    staged_ranges: dict[str, dict[str, Range]] = field(default_factory=dict)
+    """Department -> landed file -> where its accepted rows are in the staged part."""
+    staged_rewrites: dict[str, list[Rewrite]] = field(default_factory=dict)
     staged_quarantine: dict[str, list[Path]] = field(default_factory=dict)
     """Department -> files under ``staging/quarantine``, kept at the same place under the
     run's quarantine folder."""
@@ -181,8 +215,11 @@ class Run:
             self.payers.write(index)
             state.payer_index = str(index.relative_to(settings.var_dir))
         state.watermarks.update(watermarks)
+        for dept, rewrites in self.staged_rewrites.items():
+            self._swap_in(state, dept, rewrites)
         for dept, entries in ledger.items():
-            state.ledger.setdefault(dept, {}).update(entries)
+            placed = self._placed(dept, entries)
+            state.ledger.setdefault(dept, {}).update(placed)
         state.runs.append(
             RunSummary(
                 run_id=self.run_id,
@@ -196,6 +233,38 @@ class Run:
             orjson.dumps(state.model_dump(mode="json"), option=orjson.OPT_INDENT_2),
         )
         return state
+
+    def _swap_in(self, state: StoreState, department: str, rewrites: list[Rewrite]) -> None:
+        """Replace the parts revisions rewrote, and move the kept files' ranges with them."""
+        parts, entries = state.parts[department], state.ledger.setdefault(department, {})
+        for rewrite in rewrites:
+            new_part = None
+            index = parts.index(rewrite.part)
+            if rewrite.staged is None:
+                del parts[index]
+            else:
+                new_part = rewritten_name(rewrite.part, self.run_id)
+                _move(rewrite.staged, self.settings.store_dir / new_part)
+                parts[index] = new_part
+            for name, entry in entries.items():
+                if entry.part == rewrite.part:
+                    entries[name] = shifted(entry, rewrite, new_part)
+
+    def _placed(self, department: str, entries: dict[str, LedgerEntry]) -> dict[str, LedgerEntry]:
+        """``entries`` with where this run put their accepted rows."""
+        part = part_name(department, self.run_id) if department in self.staged_parts else None
+        spans = self.staged_ranges.get(department, {})
+        return {
+            name: entry.model_copy(
+                update={
+                    "placed": True,
+                    "part": part if name in spans else None,
+                    "offset": spans.get(name, (0, 0))[0],
+                    "rows": spans.get(name, (0, 0))[1],
+                }
+            )
+            for name, entry in entries.items()
+        }
 
 
 def _move(source: Path, target: Path) -> None:
