@@ -97,7 +97,7 @@ def test_a_broken_file_is_quarantined_whole_and_the_others_go_on(
     line, counted = damage(victim)
     damaged = victim.read_bytes()
 
-    run(settings, department)
+    done = run(settings, department)
     report = last_report(settings)
     got = report["departments"][0]  # type: ignore[index]
     assert got["error"] is None
@@ -110,6 +110,7 @@ def test_a_broken_file_is_quarantined_whole_and_the_others_go_on(
     if line is not None:
         assert f"line {line}" in broken["message"]
     assert broken["rows"] == counted
+    assert f"{department}: quarantined whole, {counted:,} rows: {broken['message']}" in done.stdout
     # The other files went on, and the run adds up with the broken file's rows in it.
     assert got["raw"] == sum(_rows(p) for p in others) + counted
     assert got["accepted"] > 0
@@ -269,6 +270,7 @@ def test_a_corrected_redelivery_replaces_the_files_rows(
         assert got["raw"] == got["accepted"] + got["quarantined"] + got["duplicates"]
         ledger = read_state(settings).ledger["CDA"]
         assert ledger[files[index].name].rows == got["accepted"]
+        assert f"CDA: {files[index].name} is a revision" in done.stdout
 
     run(fresh, "CDA")
     assert first["accepted"] > 0
