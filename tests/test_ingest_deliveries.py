@@ -276,3 +276,32 @@ def test_a_corrected_redelivery_replaces_the_files_rows(
     assert first["accepted"] > 0
     assert _store_rows(settings).equals(_store_rows(fresh))
     assert _store_rows(settings).height < first["accepted"]
+
+
+def test_a_broken_revision_keeps_the_earlier_rows_until_corrected(
+    workspace_copy: Settings, tmp_path: Path
+) -> None:
+    settings = workspace_copy
+    fresh = settings.model_copy(update={"var_dir": tmp_path / "fresh"})
+    shutil.copytree(settings.var_dir, fresh.var_dir)
+    victim = sorted((settings.landing_dir / "CDA").glob("CDA_*.csv"))[1]
+    run(settings, "CDA")
+    before = _store_rows(settings)
+
+    _correct(victim, "7.00")
+    corrected = victim.read_bytes()
+    _cut_last_line(victim)
+    run(settings, "CDA")
+    got = last_report(settings)["departments"][0]  # type: ignore[index]
+    assert got["revised"] == []
+    assert [b["file"] for b in got["broken_files"]] == [victim.name]
+    assert _store_rows(settings).equals(before)
+
+    victim.write_bytes(corrected)
+    run(settings, "CDA")
+    got = last_report(settings)["departments"][0]  # type: ignore[index]
+    assert [r["file"] for r in got["revised"]] == [victim.name]
+    _correct(fresh.landing_dir / "CDA" / victim.name, "7.00")
+    run(fresh, "CDA")
+    assert _store_rows(settings).equals(_store_rows(fresh))
+    assert not _store_rows(settings).equals(before)

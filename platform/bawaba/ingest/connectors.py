@@ -58,21 +58,23 @@ def find_new_files(source: FileDrop, folder: Path, ledger: dict[str, LedgerEntry
         manifest = intact.manifest_of(path)
         manifest_digest = sha256_file(manifest) if manifest.is_file() else None
         seen = ledger.get(path.name)
-        if seen is not None and seen.quarantined and seen.manifest != manifest_digest:
-            seen = None  # a corrected manifest makes its quarantined file a new delivery
-        if seen is not None and (seen.size, seen.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+        # A quarantined file is delivered anew when its manifest is corrected, too.
+        fixed = seen is not None and seen.quarantined and seen.manifest != manifest_digest
+        unchanged = seen is not None and (seen.size, seen.mtime_ns) == (
+            stat.st_size,
+            stat.st_mtime_ns,
+        )
+        if unchanged and not fixed:
             continue
         digest = sha256_file(path)
-        if seen is not None and seen.quarantined and seen.sha256 != digest:
-            seen = None  # the corrected delivery of a file quarantined whole
-        if seen is not None and seen.sha256 != digest and not seen.placed:
+        if seen is not None and seen.sha256 == digest and not fixed:
+            continue
+        if seen is not None and not (seen.placed or seen.quarantined):
             raise ChangedFile(
                 f"{path.name} changed after it was ingested, before revisions were tracked",
                 hint="deliver corrections as a new file; this file's rows cannot be replaced",
             )
-        if seen is not None and seen.sha256 == digest:
-            continue
-        if seen is not None:
+        if seen is not None and seen.part is not None:
             pulled.revised[path.name] = seen
         pulled.files.append(path)
         pulled.ledger[path.name] = LedgerEntry(

@@ -108,13 +108,13 @@ def check(
     go on."""
     dept, fmt = pipeline.department, pipeline.format
     result = DepartmentResult(dept, files=len(pulled.files), watermark=pulled.watermark)
+    reasons: Counter[str] = Counter()
+    with step(dept, "read", progress):
+        files = _set_aside_broken(pipeline, run, pulled, result, reasons)
     checked = Checked(result, [], dict(pulled.revised))
     result.revised = [
         {"file": name, "replaced_rows": entry.rows} for name, entry in pulled.revised.items()
     ]
-    reasons: Counter[str] = Counter()
-    with step(dept, "read", progress):
-        files = _set_aside_broken(pipeline, run, pulled, result, reasons)
     if not files and not pulled.rejected:
         return checked
 
@@ -177,9 +177,14 @@ def _set_aside_broken(
         result.raw += broken.rows
         result.quarantined += broken.rows
         reasons["unreadable_file"] += broken.rows
+        # A broken revision replaces nothing: the earlier delivery's rows stay, and where
+        # they are stays in the ledger for the corrected delivery to replace.
+        earlier = pulled.revised.pop(path.name, None)
+        update: dict[str, object] = {"quarantined": True, "part": None, "rows": 0}
+        if earlier is not None:
+            update |= {"part": earlier.part, "offset": earlier.offset, "rows": earlier.rows}
         if path.name in pulled.ledger:
-            entry = pulled.ledger[path.name]
-            pulled.ledger[path.name] = entry.model_copy(update={"quarantined": True})
+            pulled.ledger[path.name] = pulled.ledger[path.name].model_copy(update=update)
     if result.broken_files:
         listing = run.stage_path("quarantine", f"{dept}.files.json")
         listing.write_bytes(orjson.dumps(result.broken_files, option=orjson.OPT_INDENT_2))

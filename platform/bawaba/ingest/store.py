@@ -215,11 +215,12 @@ class Run:
             self.payers.write(index)
             state.payer_index = str(index.relative_to(settings.var_dir))
         state.watermarks.update(watermarks)
+        for dept, entries in ledger.items():
+            state.ledger.setdefault(dept, {}).update(self._placed(dept, entries))
+        # After the ledger update: a broken revision's entry keeps its earlier rows' place,
+        # which a rewrite may move.
         for dept, rewrites in self.staged_rewrites.items():
             self._swap_in(state, dept, rewrites)
-        for dept, entries in ledger.items():
-            placed = self._placed(dept, entries)
-            state.ledger.setdefault(dept, {}).update(placed)
         state.runs.append(
             RunSummary(
                 run_id=self.run_id,
@@ -254,17 +255,14 @@ class Run:
         """``entries`` with where this run put their accepted rows."""
         part = part_name(department, self.run_id) if department in self.staged_parts else None
         spans = self.staged_ranges.get(department, {})
-        return {
-            name: entry.model_copy(
-                update={
-                    "placed": True,
-                    "part": part if name in spans else None,
-                    "offset": spans.get(name, (0, 0))[0],
-                    "rows": spans.get(name, (0, 0))[1],
-                }
-            )
-            for name, entry in entries.items()
-        }
+        placed: dict[str, LedgerEntry] = {}
+        for name, entry in entries.items():
+            first, rows = spans.get(name, (0, 0))
+            where = {"part": part if name in spans else None, "offset": first, "rows": rows}
+            # A file quarantined whole put no rows here; it says where its earlier rows are.
+            update = {"placed": True, **({} if entry.quarantined else where)}
+            placed[name] = entry.model_copy(update=update)
+        return placed
 
 
 def _move(source: Path, target: Path) -> None:
