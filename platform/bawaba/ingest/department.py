@@ -10,24 +10,21 @@ hundred.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
-import orjson
 import polars as pl
 
 from bawaba.errors import PipelineStepFailed
-from bawaba.ingest import intact, read, revise
+from bawaba.ingest import quarantine, read, revise
 from bawaba.ingest.connectors import Pulled
 from bawaba.ingest.declarations import Pipeline
 from bawaba.ingest.sanitise import IDENTITY, INPUTS, TYPED, analytic, generalise, payer_ids
 from bawaba.ingest.store import LedgerEntry, Run, write_part
-from bawaba.ingest.validate import CHECK, DETAIL, REASON, duplicates, in_words, validate
+from bawaba.ingest.validate import CHECK, REASON, duplicates, in_words, validate
 from bawaba.reference import Reference
 
 Step = str
@@ -38,8 +35,6 @@ Progress = Callable[[str, str], None]
 # no longer keeps both cores busy.
 BATCH_ROWS = 300_000
 REFERENCE = "reference"
-RECORD = "_record"
-"""A quarantined export record's JSON text, when it is not an object with columns."""
 
 
 @dataclass
@@ -110,7 +105,7 @@ def check(
     result = DepartmentResult(dept, files=len(pulled.files), watermark=pulled.watermark)
     reasons: Counter[str] = Counter()
     with step(dept, "read", progress):
-        files = _set_aside_broken(pipeline, run, pulled, result, reasons)
+        files = quarantine.set_aside_broken(pipeline, run, pulled, result, reasons)
     checked = Checked(result, [], dict(pulled.revised))
     result.revised = [
         {"file": name, "replaced_rows": entry.rows} for name, entry in pulled.revised.items()
@@ -144,7 +139,7 @@ def check(
         reasons.update(bad.get_column(REASON).to_list())
         result.raw += rows.height
     if pulled.rejected:
-        quarantined.append(_not_objects(pulled.rejected, offset=result.raw))
+        quarantined.append(quarantine.not_objects(pulled.rejected, offset=result.raw))
         reasons["not_an_object"] += len(pulled.rejected)
         result.raw += len(pulled.rejected)
 
@@ -152,77 +147,8 @@ def check(
     result.reasons = dict(sorted(reasons.items()))
     if quarantined:
         with step(dept, "quarantine", progress):
-            _stage_quarantine(pipeline, run, files, quarantined)
+            quarantine.stage_rows(pipeline, run, files, quarantined)
     return checked
-
-
-def _set_aside_broken(
-    pipeline: Pipeline, run: Run, pulled: Pulled, result: DepartmentResult, reasons: Counter[str]
-) -> list[Path]:
-    """Quarantines whole the files that cannot be read whole; returns the others.
-
-    A broken file's readable rows count as raw and quarantined both, so the run still adds
-    up; it is marked so in the ledger, so it is not quarantined again, and a corrected file
-    of the same name is read as new."""
-    dept, intact_files = pipeline.department, []
-    for path in pulled.files:
-        broken = intact.check_file(pipeline.format, path)
-        if broken is None:
-            intact_files.append(path)
-            continue
-        copy = run.stage_path("quarantine", dept, path.name)
-        shutil.copyfile(path, copy)
-        run.staged_quarantine.setdefault(dept, []).append(copy)
-        result.broken_files.append(asdict(broken))
-        result.raw += broken.rows
-        result.quarantined += broken.rows
-        reasons["unreadable_file"] += broken.rows
-        # A broken revision replaces nothing: the earlier delivery's rows stay, and where
-        # they are stays in the ledger for the corrected delivery to replace.
-        earlier = pulled.revised.pop(path.name, None)
-        update: dict[str, object] = {"quarantined": True, "part": None, "rows": 0}
-        if earlier is not None:
-            update |= {"part": earlier.part, "offset": earlier.offset, "rows": earlier.rows}
-        if path.name in pulled.ledger:
-            pulled.ledger[path.name] = pulled.ledger[path.name].model_copy(update=update)
-    if result.broken_files:
-        listing = run.stage_path("quarantine", f"{dept}.files.json")
-        listing.write_bytes(orjson.dumps(result.broken_files, option=orjson.OPT_INDENT_2))
-        run.staged_quarantine[dept].append(listing)
-    return intact_files
-
-
-def _not_objects(records: list[bytes], offset: int) -> pl.DataFrame:
-    """Export records that are not JSON objects, as quarantined rows of their JSON text."""
-    return pl.DataFrame(
-        {
-            read.ROW: range(offset, offset + len(records)),
-            RECORD: [r.decode() for r in records],
-            REASON: ["not_an_object"] * len(records),
-            DETAIL: ["record"] * len(records),
-        },
-        schema={
-            read.ROW: pl.UInt32(),
-            RECORD: pl.String(),
-            REASON: pl.String(),
-            DETAIL: pl.String(),
-        },
-    )
-
-
-def _stage_quarantine(
-    pipeline: Pipeline, run: Run, files: list[Path], quarantined: list[pl.DataFrame]
-) -> None:
-    """The rejected rows whole, with their reasons, in one file as if read in one go."""
-    raw_rows = pl.concat(quarantined, how="diagonal")
-    extra = [RECORD] if RECORD in raw_rows.columns else []
-    order = [*read.raw_columns(pipeline.format, files), *extra, REASON, DETAIL]
-    missing = [pl.lit(None, pl.String()).alias(c) for c in order if c not in raw_rows]
-    target = run.stage_path("quarantine", f"{pipeline.department}.parquet")
-    raw_rows.with_columns(missing).select(order).sort(read.ROW).write_parquet(
-        target, compression="zstd"
-    )
-    run.staged_quarantine.setdefault(pipeline.department, []).append(target)
 
 
 def finish(
