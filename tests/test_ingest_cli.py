@@ -149,6 +149,9 @@ def test_a_killed_run_leaves_no_partial_output(departments_api: Settings, delay_
     truth = json.loads((settings.systems_dir / "truth.json").read_text())["departments"]
     expected = sum(t["rows"] - sum(t["dirty"].values()) for t in truth.values())
     assert finished.height == expected
+    # A quarantine moved into place by a commit the kill cut short is gone: rows once.
+    committed = {r.run_id for r in read_state(settings).runs}
+    assert {p.name for p in settings.quarantine_dir.iterdir()} <= committed
     assert not (settings.store_dir / ".staging").exists() or not any(
         (settings.store_dir / ".staging").iterdir()
     )

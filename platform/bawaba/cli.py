@@ -229,6 +229,21 @@ def _print_report(report: Any) -> None:
         )
     table.add_row("total", *(f"{c:,}" for c in totals), "", "", style="bold")
     out.print(table)
+    for result in report.departments:
+        for broken in result.broken_files:
+            out.print(
+                f"{result.department}: quarantined whole, {broken['rows']:,} rows: "
+                f"{broken['message']}",
+                soft_wrap=True,
+                markup=False,
+            )
+        for revised in result.revised:
+            out.print(
+                f"{result.department}: {revised['file']} is a revision: its rows replace "
+                f"the {revised['replaced_rows']:,} rows of its earlier delivery",
+                soft_wrap=True,
+                markup=False,
+            )
     if not report.committed:
         out.print("nothing new: the analytic store is unchanged")
 

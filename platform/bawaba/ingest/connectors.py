@@ -18,6 +18,7 @@ import orjson
 
 from bawaba.errors import BawabaError
 from bawaba.fsutil import sha256_file
+from bawaba.ingest import intact
 from bawaba.ingest.declarations import FileDrop, HttpExport
 from bawaba.ingest.store import LedgerEntry
 
@@ -39,29 +40,45 @@ class Pulled:
     files: list[Path] = field(default_factory=list)
     ledger: dict[str, LedgerEntry] = field(default_factory=dict)
     watermark: int | None = None
+    revised: dict[str, LedgerEntry] = field(default_factory=dict)
+    """Landed file -> what was ingested of it before: corrected re-deliveries."""
+    rejected: list[bytes] = field(default_factory=list)
+    """Export records that are not JSON objects, as JSON text: quarantined, not landed."""
 
 
 def find_new_files(source: FileDrop, folder: Path, ledger: dict[str, LedgerEntry]) -> Pulled:
-    """Landed files not ingested yet; a file changed after ingestion is an error."""
+    """Landed files not ingested yet, and corrected re-deliveries of ingested ones (a file
+    changed after ingestion is an error only where the ledger cannot say where its rows
+    are)."""
     pulled = Pulled()
     for path in sorted(folder.glob(source.pattern)):
         if not path.is_file() or path.name.startswith("."):
             continue
         stat = path.stat()
+        manifest = intact.manifest_of(path)
+        manifest_digest = sha256_file(manifest) if manifest.is_file() else None
         seen = ledger.get(path.name)
-        if seen is not None and (seen.size, seen.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+        # A quarantined file is delivered anew when its manifest is corrected, too.
+        fixed = seen is not None and seen.quarantined and seen.manifest != manifest_digest
+        unchanged = seen is not None and (seen.size, seen.mtime_ns) == (
+            stat.st_size,
+            stat.st_mtime_ns,
+        )
+        if unchanged and not fixed:
             continue
         digest = sha256_file(path)
-        if seen is not None and seen.sha256 != digest:
-            raise ChangedFile(
-                f"{path.name} changed after it was ingested",
-                hint="deliver corrections as a new file; an ingested file is never re-read",
-            )
-        if seen is not None:
+        if seen is not None and seen.sha256 == digest and not fixed:
             continue
+        if seen is not None and not (seen.placed or seen.quarantined):
+            raise ChangedFile(
+                f"{path.name} changed after it was ingested, before revisions were tracked",
+                hint="deliver corrections as a new file; this file's rows cannot be replaced",
+            )
+        if seen is not None and seen.part is not None:
+            pulled.revised[path.name] = seen
         pulled.files.append(path)
         pulled.ledger[path.name] = LedgerEntry(
-            size=stat.st_size, mtime_ns=stat.st_mtime_ns, sha256=digest
+            size=stat.st_size, mtime_ns=stat.st_mtime_ns, sha256=digest, manifest=manifest_digest
         )
     return pulled
 
@@ -116,6 +133,7 @@ def pull_http(
     """Every record after ``watermark``, landed as JSON lines in ``target``."""
     after = watermark
     written = 0
+    rejected: list[bytes] = []
     with httpx.Client(base_url=base_url) as client, target.open("wb") as out:
         while True:
             page = _get_page(
@@ -123,8 +141,10 @@ def pull_http(
             )
             records = page["records"]
             assert isinstance(records, list)
-            out.writelines(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records)
-            written += len(records)
+            objects = [r for r in records if isinstance(r, dict)]
+            rejected += [orjson.dumps(r) for r in records if not isinstance(r, dict)]
+            out.writelines(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in objects)
+            written += len(objects)
             if progress is not None:
                 progress(len(records))
             if not records:
@@ -138,5 +158,4 @@ def pull_http(
             after = next_after
     if not written:
         target.unlink()
-        return Pulled(watermark=watermark)
-    return Pulled(files=[target], watermark=after)
+    return Pulled(files=[target] if written else [], watermark=after, rejected=rejected)

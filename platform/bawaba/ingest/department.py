@@ -11,6 +11,7 @@ hundred.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,12 +19,12 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from bawaba.errors import PipelineStepFailed
-from bawaba.ingest import read
+from bawaba.ingest import quarantine, read, revise
 from bawaba.ingest.connectors import Pulled
 from bawaba.ingest.declarations import Pipeline
 from bawaba.ingest.sanitise import IDENTITY, INPUTS, TYPED, analytic, generalise, payer_ids
-from bawaba.ingest.store import Run, write_part
-from bawaba.ingest.validate import CHECK, DETAIL, REASON, duplicates, in_words, validate
+from bawaba.ingest.store import LedgerEntry, Run, write_part
+from bawaba.ingest.validate import CHECK, REASON, duplicates, in_words, validate
 from bawaba.reference import Reference
 
 Step = str
@@ -45,6 +46,12 @@ class DepartmentResult:
     duplicates: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     files: int = 0
+    revised: list[dict[str, object]] = field(default_factory=list)
+    """Corrected re-deliveries: each file, and how many accepted rows of its earlier
+    delivery its rows replace."""
+    broken_files: list[dict[str, object]] = field(default_factory=list)
+    """Files quarantined whole (``intact.Broken``); their ``rows`` are in raw and
+    quarantined, under the reason ``unreadable_file``."""
     watermark: int | None = None
     seconds: float = 0.0
     error: str | None = None
@@ -61,6 +68,7 @@ class Checked:
 
     result: DepartmentResult
     valid: list[pl.DataFrame]
+    revised: dict[str, LedgerEntry] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -89,22 +97,30 @@ def check(
     pulled: Pulled,
     progress: Progress | None = None,
 ) -> Checked:
-    """Reads, validates, quarantines and generalises what ``pulled`` found."""
-    dept, fmt, files = pipeline.department, pipeline.format, pulled.files
-    result = DepartmentResult(dept, files=len(files), watermark=pulled.watermark)
-    checked = Checked(result, [])
-    if not files:
+    """Reads, validates, quarantines and generalises what ``pulled`` found.
+
+    A file that cannot be read whole is quarantined whole first (``intact``); the rest
+    go on."""
+    dept, fmt = pipeline.department, pipeline.format
+    result = DepartmentResult(dept, files=len(pulled.files), watermark=pulled.watermark)
+    reasons: Counter[str] = Counter()
+    with step(dept, "read", progress):
+        files = quarantine.set_aside_broken(pipeline, run, pulled, result, reasons)
+    checked = Checked(result, [], dict(pulled.revised))
+    result.revised = [
+        {"file": name, "replaced_rows": entry.rows} for name, entry in pulled.revised.items()
+    ]
+    if not files and not pulled.rejected:
         return checked
 
     with step(dept, "read", progress):
         frames = read.canonical_files(fmt, files)
-        batches = read.batches(fmt, files, BATCH_ROWS)
-    faults: list[pl.DataFrame] = []
+        batches = read.batches(fmt, files, BATCH_ROWS) if files else []
     quarantined: list[pl.DataFrame] = []
     for batch in batches:
         with step(dept, "validate", progress):
             lazy = validate(read.numbered(frames[batch], result.raw), fmt, dept, reference)
-            rows = lazy.select(read.ROW, CHECK, REFERENCE, *INPUTS, *TYPED).collect()
+            rows = lazy.select(read.ROW, CHECK, REFERENCE, read.FILE, *INPUTS, *TYPED).collect()
             bad = in_words(rows.filter(pl.col(CHECK).is_not_null()).select(read.ROW, CHECK))
         if bad.height:
             with step(dept, "quarantine", progress):
@@ -115,31 +131,24 @@ def check(
         with step(dept, "sanitise", progress):
             good = rows.filter(pl.col(CHECK).is_null())
             generalised = generalise(good, department=dept, reference=reference)
-            checked.valid.append(generalised.with_columns(good.get_column(REFERENCE)))
-        faults.append(bad)
+            checked.valid.append(
+                generalised.with_columns(
+                    good.get_column(REFERENCE), good.get_column(read.FILE).cast(pl.Categorical())
+                )
+            )
+        reasons.update(bad.get_column(REASON).to_list())
         result.raw += rows.height
+    if pulled.rejected:
+        quarantined.append(quarantine.not_objects(pulled.rejected, offset=result.raw))
+        reasons["not_an_object"] += len(pulled.rejected)
+        result.raw += len(pulled.rejected)
 
-    reasons = pl.concat(faults).get_column(REASON)
-    result.quarantined = reasons.len()
-    result.reasons = {str(r): int(n) for r, n in sorted(reasons.value_counts().iter_rows())}
+    result.quarantined += sum(frame.height for frame in quarantined)
+    result.reasons = dict(sorted(reasons.items()))
     if quarantined:
         with step(dept, "quarantine", progress):
-            _stage_quarantine(pipeline, run, pulled, quarantined)
+            quarantine.stage_rows(pipeline, run, files, quarantined)
     return checked
-
-
-def _stage_quarantine(
-    pipeline: Pipeline, run: Run, pulled: Pulled, quarantined: list[pl.DataFrame]
-) -> None:
-    """The rejected rows whole, with their reasons, in one file as if read in one go."""
-    order = [*read.raw_columns(pipeline.format, pulled.files), REASON, DETAIL]
-    raw_rows = pl.concat(quarantined, how="diagonal")
-    missing = [pl.lit(None, pl.String()).alias(c) for c in order if c not in raw_rows]
-    target = run.stage_path("quarantine", f"{pipeline.department}.parquet")
-    raw_rows.with_columns(missing).select(order).sort(read.ROW).write_parquet(
-        target, compression="zstd"
-    )
-    run.staged_quarantine.append(target)
 
 
 def finish(
@@ -162,6 +171,8 @@ def finish(
                 result.duplicates = int(repeated.sum())
                 accepted = rows.filter(~repeated).drop(REFERENCE)
                 del rows
+                run.staged_ranges[dept] = revise.ranges(accepted.get_column(read.FILE))
+                accepted = accepted.drop(read.FILE)
                 payer_id = payer_ids(accepted.get_column(IDENTITY), key=key, payers=run.payers)
                 out = analytic(accepted.drop(IDENTITY), payer_id, dept)
                 result.accepted = out.height
@@ -169,6 +180,8 @@ def finish(
                     target = run.stage_path("parts", f"{dept}.parquet")
                     write_part(out, target)
                     run.staged_parts[dept] = target
+            if checked.revised:
+                run.staged_rewrites[dept] = revise.stage_rewrites(run, dept, checked.revised)
     except Exception:
         run.payers.truncate(payers_before)
         raise

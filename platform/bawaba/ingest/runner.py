@@ -136,7 +136,7 @@ def run_pipelines(
         results, watermarks, ledger = _collect(run, finishing, failed)
         order = {p.department: i for i, p in enumerate(pipelines)}
         results.sort(key=lambda r: order[r.department])
-        committed = any(r.files and r.error is None for r in results)
+        committed = any((r.files or r.raw) and r.error is None for r in results)
         summaries = {r.department: _summary(r) for r in results if r.error is None}
         if committed:
             run.commit(summaries, watermarks, ledger)
@@ -199,7 +199,9 @@ def _forget(run: Run, department: str) -> None:
     """Drop what a failed department staged, so the commit leaves it as it was."""
     run.staged_parts.pop(department, None)
     run.staged_landing.pop(department, None)
-    run.staged_quarantine = [p for p in run.staged_quarantine if p.stem != department]
+    run.staged_quarantine.pop(department, None)
+    run.staged_ranges.pop(department, None)
+    run.staged_rewrites.pop(department, None)
 
 
 def _summary(result: DepartmentResult) -> dict[str, object]:
@@ -210,5 +212,7 @@ def _summary(result: DepartmentResult) -> dict[str, object]:
         "duplicates": result.duplicates,
         "reasons": result.reasons,
         "files": result.files,
+        "broken_files": result.broken_files,
+        "revised": result.revised,
         "watermark": result.watermark,
     }

@@ -37,6 +37,16 @@ class LedgerEntry(BaseModel):
     size: int
     mtime_ns: int
     sha256: str
+    manifest: str | None = None
+    """The SHA-256 of the delivery manifest beside it (``intact``), if there was one."""
+    quarantined: bool = False
+    placed: bool = False
+    """Whether ``part``, ``offset`` and ``rows`` say where its accepted rows are (ledgers
+    written before revisions existed do not)."""
+    part: str | None = None
+    offset: int = 0
+    rows: int = 0
+    """Quarantined whole (``intact``): a corrected file of the same name is a new delivery."""
 
 
 class RunSummary(BaseModel):
@@ -90,6 +100,31 @@ def write_part(frame: pl.DataFrame, path: Path) -> None:
     )
 
 
+Range = tuple[int, int]
+"""(first row, rows) of a file's accepted rows in its part."""
+
+
+@dataclass
+class Rewrite:
+    """A part that loses the rows of revised files: its staged replacement, or None when
+    nothing of it is left."""
+
+    part: str
+    staged: Path | None
+    removed: list[Range] = field(default_factory=list)
+
+
+def rewritten_name(part: str, run_id: str) -> str:
+    """Where a rewritten part goes; :func:`run_of` still names the run of its rows."""
+    return f"{part.removesuffix('.parquet')}~{run_id}.parquet"
+
+
+def shifted(entry: LedgerEntry, rewrite: Rewrite, new_part: str | None) -> LedgerEntry:
+    """A kept file's ledger entry once ``rewrite`` dropped the rows before it."""
+    before = sum(n for first, n in rewrite.removed if first < entry.offset)
+    return entry.model_copy(update={"part": new_part, "offset": entry.offset - before})
+
+
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
@@ -122,7 +157,7 @@ def part_name(department: str, run_id: str) -> str:
 
 def run_of(part: str) -> str:
     """The run that wrote ``part`` (a :func:`part_name`)."""
-    return part.rsplit("part-", 1)[1].removesuffix(".parquet")
+    return part.rsplit("part-", 1)[1].removesuffix(".parquet").split("~")[0]
 
 
 @dataclass
@@ -136,7 +171,12 @@ class Run:
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     staged_parts: dict[str, Path] = field(default_factory=dict)
     staged_landing: dict[str, list[Path]] = field(default_factory=dict)
-    staged_quarantine: list[Path] = field(default_factory=list)
+    staged_ranges: dict[str, dict[str, Range]] = field(default_factory=dict)
+    """Department -> landed file -> where its accepted rows are in the staged part."""
+    staged_rewrites: dict[str, list[Rewrite]] = field(default_factory=dict)
+    staged_quarantine: dict[str, list[Path]] = field(default_factory=dict)
+    """Department -> files under ``staging/quarantine``, kept at the same place under the
+    run's quarantine folder."""
 
     @property
     def staging(self) -> Path:
@@ -163,8 +203,12 @@ class Run:
         for dept, files in self.staged_landing.items():
             for staged in files:
                 _move(staged, settings.landing_dir / dept / staged.name)
-        for staged in self.staged_quarantine:
-            _move(staged, settings.quarantine_dir / self.run_id / staged.name)
+        quarantine = self.staging / "quarantine"
+        for files in self.staged_quarantine.values():
+            for staged in files:
+                _move(
+                    staged, settings.quarantine_dir / self.run_id / staged.relative_to(quarantine)
+                )
         if self.payers.size and self.staged_parts:
             index = settings.var_dir / "pseudonyms" / f"payers-{self.run_id}.parquet"
             index.parent.mkdir(parents=True, exist_ok=True)
@@ -172,7 +216,11 @@ class Run:
             state.payer_index = str(index.relative_to(settings.var_dir))
         state.watermarks.update(watermarks)
         for dept, entries in ledger.items():
-            state.ledger.setdefault(dept, {}).update(entries)
+            state.ledger.setdefault(dept, {}).update(self._placed(dept, entries))
+        # After the ledger update: a broken revision's entry keeps its earlier rows' place,
+        # which a rewrite may move.
+        for dept, rewrites in self.staged_rewrites.items():
+            self._swap_in(state, dept, rewrites)
         state.runs.append(
             RunSummary(
                 run_id=self.run_id,
@@ -187,6 +235,35 @@ class Run:
         )
         return state
 
+    def _swap_in(self, state: StoreState, department: str, rewrites: list[Rewrite]) -> None:
+        """Replace the parts revisions rewrote, and move the kept files' ranges with them."""
+        parts, entries = state.parts[department], state.ledger.setdefault(department, {})
+        for rewrite in rewrites:
+            new_part = None
+            index = parts.index(rewrite.part)
+            if rewrite.staged is None:
+                del parts[index]
+            else:
+                new_part = rewritten_name(rewrite.part, self.run_id)
+                _move(rewrite.staged, self.settings.store_dir / new_part)
+                parts[index] = new_part
+            for name, entry in entries.items():
+                if entry.part == rewrite.part:
+                    entries[name] = shifted(entry, rewrite, new_part)
+
+    def _placed(self, department: str, entries: dict[str, LedgerEntry]) -> dict[str, LedgerEntry]:
+        """``entries`` with where this run put their accepted rows."""
+        part = part_name(department, self.run_id) if department in self.staged_parts else None
+        spans = self.staged_ranges.get(department, {})
+        placed: dict[str, LedgerEntry] = {}
+        for name, entry in entries.items():
+            first, rows = spans.get(name, (0, 0))
+            where = {"part": part if name in spans else None, "offset": first, "rows": rows}
+            # A file quarantined whole put no rows here; it says where its earlier rows are.
+            update = {"placed": True, **({} if entry.quarantined else where)}
+            placed[name] = entry.model_copy(update=update)
+        return placed
+
 
 def _move(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -195,8 +272,17 @@ def _move(source: Path, target: Path) -> None:
 
 
 def sweep(settings: Settings, state: StoreState) -> None:
-    """Remove what killed runs left behind: staging folders and unreferenced files."""
+    """Remove what killed runs left behind: staging folders and unreferenced files.
+
+    A run killed during its commit may have moved its quarantine into place without
+    switching the manifest: those rows hold raw personal data and will be quarantined
+    again by the rerun, so a quarantine folder of no committed run goes."""
     shutil.rmtree(settings.store_dir / ".staging", ignore_errors=True)
+    committed = {run.run_id for run in state.runs}
+    if settings.quarantine_dir.is_dir():
+        for folder in settings.quarantine_dir.iterdir():
+            if folder.is_dir() and folder.name not in committed:
+                shutil.rmtree(folder)
     live = {settings.store_dir / p for parts in state.parts.values() for p in parts}
     for part in (settings.store_dir / "transactions").glob("*/*.parquet"):
         if part not in live:

@@ -31,6 +31,8 @@ Reason = Literal[
     "unknown_code",
     "unknown_service",
     "no_payer_identity",
+    "unreadable_file",
+    "not_an_object",
 ]
 REASONS: dict[Reason, str] = {
     "missing_field": "a required field is empty",
@@ -40,7 +42,11 @@ REASONS: dict[Reason, str] = {
     "unknown_code": "a coded field holds a value outside its code list",
     "unknown_service": "the service code is not one of this department's services",
     "no_payer_identity": "no Emirates ID, trade licence, mobile or e-mail identifies the payer",
+    "unreadable_file": "the row's file cannot be read whole, so the whole file is quarantined",
+    "not_an_object": "an export API record is not a JSON object",
 }
+"""The last two are found before any check of ``CHECKS`` runs: by ``intact`` and the HTTP
+connector."""
 
 
 def _checks() -> tuple[tuple[Reason, str], ...]:
