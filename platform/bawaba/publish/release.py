@@ -8,7 +8,7 @@ suppressed cell publishes null for every measure with ``suppressed = true``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -132,9 +132,6 @@ def build_release(
 
     audited: list[AuditTable] = []
     alone: dict[str, pl.DataFrame] = {}
-    # A withheld table's current version stays public: the reader still has it, so the
-    # audit does, as it stands (nothing of it can be suppressed any more).
-    frozen: dict[str, AuditTable] = {}
     for rel in releases:
         privacy = rel.dataset.privacy
         if privacy is None:
@@ -171,17 +168,8 @@ def build_release(
             if previous and rel.dataset.id in previous and table.name not in HEADLINE:
                 table = _hidden_before(table, rel.dataset, previous[rel.dataset.id])
             audited.append(table)
-        if rel.withheld is not None and previous and rel.dataset.id in previous:
-            frozen[rel.dataset.id] = _frozen(table, rel.dataset, previous[rel.dataset.id])
 
-    def freeze(name: str) -> AuditTable | None:
-        if not previous or name not in previous:
-            return None
-        rel = next(r for r in releases if r.dataset.id == name)
-        table = next(t for t in audited if t.name == name)
-        return _frozen(table, rel.dataset, previous[name])
-
-    protected, report = _protect_or_withhold(audited, releases, frozen, freeze)
+    protected, report = _protect_or_withhold(audited, releases)
     audited = [t for t in audited if t.name in {p.name for p in protected}]
     flags = {t.name: t.cells for t in protected} | alone
 
@@ -217,19 +205,6 @@ def _hidden_before(table: AuditTable, ds: Dataset, before: pl.DataFrame) -> Audi
     return dataclasses.replace(table, cells=cells)
 
 
-def _frozen(table: AuditTable, ds: Dataset, before: pl.DataFrame) -> AuditTable:
-    """``table`` as its current version ``before`` publishes it: only that version's cells,
-    each hidden or known as it is there."""
-    keys = [f.name for f in ds.by_role("time", "dimension")]
-    held = before.select(pl.col(k).cast(pl.String).alias(f"_key_{k}") for k in keys)
-    cells = (
-        table.cells.with_columns(pl.col(k).cast(pl.String).alias(f"_key_{k}") for k in keys)
-        .join(held, on=[f"_key_{k}" for k in keys], how="semi", maintain_order="left")
-        .drop(f"_key_{k}" for k in keys)
-    )
-    return _hidden_before(dataclasses.replace(table, cells=cells), ds, before)
-
-
 def _last_month(store: pl.DataFrame) -> int | None:
     """The latest month (``YYYYMM``) the store holds, None when it is empty."""
     if "date" not in store.columns or store.height == 0:
@@ -257,28 +232,21 @@ def _complete_periods(cells: pl.DataFrame, keys: tuple[str, ...], last: int | No
 
 
 def _protect_or_withhold(
-    audited: list[AuditTable],
-    releases: list[DatasetRelease],
-    frozen: dict[str, AuditTable],
-    freeze: Callable[[str], AuditTable | None],
+    audited: list[AuditTable], releases: list[DatasetRelease]
 ) -> tuple[list[AuditTable], AuditReport]:
-    """The tables protected together, with the ``frozen`` current versions of withheld ones
-    (returned without them); a table with a cell that no further suppression protects is
-    withheld (never published unprotected), a headline table too, and the rest protected
-    again. A cell of a frozen table that the new tables would expose fails the release."""
+    """The tables protected together; a table with a cell that no further suppression
+    protects is withheld (never published unprotected), a headline table too, and the rest
+    protected again."""
     tables = list(audited)
     while True:
         try:
-            done, report = protect([*tables, *frozen.values()])
-            return [t for t in done if t.name not in frozen], report
+            return protect(tables)
         except Unprotectable as error:
-            if len(tables) == 1 or error.table in frozen:
+            if len(tables) == 1:
                 raise
             rel = next(r for r in releases if r.dataset.id == error.table)
             rel.withheld = f"its cells cannot all be protected beside the others: {error.message}"
             tables = [t for t in tables if t.name != error.table]
-            if (stays := freeze(error.table)) is not None:
-                frozen[error.table] = stays
 
 
 def _share(hidden: int, cells: int) -> float:
