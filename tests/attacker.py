@@ -299,21 +299,40 @@ def _relate(program: _Program, x: int, qx: str, y: int, qy: str, part: bool) -> 
         if c in b.coordinates:
             mask &= (b.frame.get_column(c).cast(pl.String) == v).to_numpy()
     smaller = part or any(c not in b.coordinates for c in only_a)
-    both = _published_periods(pl.concat([left, right.filter(pl.Series(mask))]), (a, b), on)
+    newest = max((m for t in program.tables if _fine(t) and (m := _last_month(t))), default=0)
+    both = _published_periods(pl.concat([left, right.filter(pl.Series(mask))]), (a, b), on, newest)
     _add_groups(program.ub if smaller else program.eq, both, on)
 
 
+def _fine(table: Table) -> bool:
+    return "month" in table.coordinates or "date" in table.coordinates
+
+
 def _published_periods(
-    frame: pl.DataFrame, tables: Sequence[Table], on: Sequence[str]
+    frame: pl.DataFrame, tables: Sequence[Table], on: Sequence[str], newest: int
 ) -> pl.DataFrame:
-    """``frame`` without the periods one of ``tables`` does not cover yet: a table by
-    quarter or year is published once the period has ended, and a table left at an older
-    version (withheld since) stops at its last month, so its absence from a later period
-    says nothing of the other table's cells there."""
-    ends = [end for end in (_last_month(t) for t in tables) if end is not None]
-    if not ends:
-        return frame
-    last = min(ends)
+    """``frame`` without the periods one of ``tables`` says nothing of. A table by quarter
+    or year publishes a period once it has ended: a period it does not hold is not known to
+    be empty. A table by month or day that stops before the newest such table (a version
+    left behind by a later publish) covers only the months it holds: a period it does not
+    hold entirely is not its sum."""
+    for table in tables:
+        if not _fine(table):
+            for period in ("quarter", "year"):
+                if period in on and period in table.frame.columns:
+                    held = table.frame.get_column(period).cast(pl.String).unique()
+                    frame = frame.filter(pl.col(period).cast(pl.String).is_in(held.implode()))
+                    break
+            continue
+        last = _last_month(table)
+        if last is None or last >= newest:
+            continue
+        frame = _until(frame, on, last)
+    return frame
+
+
+def _until(frame: pl.DataFrame, on: Sequence[str], last: int) -> pl.DataFrame:
+    """``frame`` without the periods on ``on`` that end after month ``last``."""
     if "month" in on:
         month = pl.col("month").cast(pl.String)
         return frame.filter(_yyyymm(month.str.slice(0, 4), month.str.slice(5, 2)) <= last)

@@ -365,14 +365,14 @@ def test_each_version_records_what_it_changed(copy_of: Settings, tmp_path: Path)
     )
     assert v1["previous"] is None
     assert v1["added_cells"] == versions.read_manifest(root, "epay-annual", v1["version"]).rows
-    # A stricter catalog (k=12, mild enough that tables are still published) hides more
-    # cells: the next version revises them and adds nothing.
+    # A stricter catalog (k=12): a dataset with a new version says exactly what it revised
+    # (cells published before stay as they are, since readers have them; a newly sensitive
+    # cell is hidden), and adds no period.
     stricter = copy_of.model_copy(update={"catalog_path": _stricter_catalog(tmp_path, k=12)})
     bawaba(stricter, "publish")
     second = versions.read_release(root)
     assert second is not None
     catalog = load_catalog(copy_of.catalog_path)
-    revised_somewhere = 0
     for dataset, version in second.datasets.items():
         if version == first.datasets.get(dataset):
             continue
@@ -394,5 +394,3 @@ def test_each_version_records_what_it_changed(copy_of: Settings, tmp_path: Path)
         ).fetchall()[0]
         assert summary["revised_cells"] == revised, dataset
         assert summary["added_periods"] == []
-        revised_somewhere += revised
-    assert revised_somewhere > 0

@@ -343,50 +343,6 @@ def _keys(table: AuditTable, on: Sequence[str]) -> pl.DataFrame:
     )
 
 
-def last_month(table: AuditTable) -> int | None:
-    """The last month (``YYYYMM``) a table covers, by its finest time coordinate; None for
-    a table without one or without cells."""
-    cells = table.cells
-    if cells.height == 0:
-        return None
-    for column, end in (("date", None), ("month", None), ("quarter", 3), ("year", 12)):
-        if column not in table.coordinates:
-            continue
-        text = str(cells.get_column(column).cast(pl.String).max())
-        if end is None:  # 2012-11 or 2012-11-30
-            return int(text[:4]) * 100 + int(text[5:7])
-        if end == 3:  # 2012-Q4
-            return int(text[:4]) * 100 + int(text[6]) * 3
-        return int(text[:4]) * 100 + 12
-    return None
-
-
-def _covered(
-    frame: pl.DataFrame, tables: tuple[AuditTable, AuditTable], on: Sequence[str]
-) -> pl.DataFrame:
-    """``frame`` (keys on ``on`` as strings) without the periods one of ``tables`` does not
-    cover: a table left at an earlier version, or by year, stops before the other, and its
-    sum over a period it only partly covers is not the other's."""
-    ends = [end for end in (last_month(t) for t in tables) if end is not None]
-    if len(ends) < 2:
-        return frame
-    last = min(ends)
-    if "month" in on or "date" in on:
-        text = pl.col("month" if "month" in on else "date")
-        return frame.filter(
-            text.str.slice(0, 4).cast(pl.Int64) * 100 + text.str.slice(5, 2).cast(pl.Int64) <= last
-        )
-    if "quarter" in on:
-        text = pl.col("quarter")
-        return frame.filter(
-            text.str.slice(0, 4).cast(pl.Int64) * 100 + text.str.slice(6, 1).cast(pl.Int64) * 3
-            <= last
-        )
-    if "year" in on:
-        return frame.filter(pl.col("year").cast(pl.Int64) * 100 + 12 <= last)
-    return frame
-
-
 def _members(
     rel: Relation, left: tuple[int, AuditTable], right: tuple[int, AuditTable]
 ) -> pl.DataFrame:
@@ -403,7 +359,7 @@ def _members(
         for column, value in sorted(restriction.items()):
             frame = frame.filter(pl.col(column) == value)
         sides.append(frame)
-    both = _covered(pl.concat(sides), (left[1], right[1]), rel.on)
+    both = pl.concat(sides)
     if rel.on:
         # A key only one table has says nothing of the other: a period that one table
         # publishes only once it is complete (a year, a quarter) is not yet in it.
