@@ -256,8 +256,14 @@ class _Program:
     eq: _Rows = field(default_factory=_Rows)
     ub: _Rows = field(default_factory=_Rows)
     lower: list[float] = field(default_factory=list)
+    newest: int = 0
+    """The last month of the newest table by month or day (see ``_published_periods``)."""
 
     def __post_init__(self) -> None:
+        self.newest = max(
+            (m for t in self.tables if _fine(t) and (m := _last_month(t)) is not None),
+            default=0,
+        )
         for t, table in enumerate(self.tables):
             rows = np.flatnonzero(table.hidden)
             for quantity in sorted(table.quantities):
@@ -299,8 +305,9 @@ def _relate(program: _Program, x: int, qx: str, y: int, qy: str, part: bool) -> 
         if c in b.coordinates:
             mask &= (b.frame.get_column(c).cast(pl.String) == v).to_numpy()
     smaller = part or any(c not in b.coordinates for c in only_a)
-    newest = max((m for t in program.tables if _fine(t) and (m := _last_month(t))), default=0)
-    both = _published_periods(pl.concat([left, right.filter(pl.Series(mask))]), (a, b), on, newest)
+    both = _published_periods(
+        pl.concat([left, right.filter(pl.Series(mask))]), (a, b), on, program.newest
+    )
     _add_groups(program.ub if smaller else program.eq, both, on)
 
 

@@ -151,24 +151,18 @@ def _gate(
     return result
 
 
-def _previous_frame(
-    root: Path,
-    current: versions.Release | None,
-    dataset: str,
-    *,
-    flags_only: bool = False,
-) -> pl.DataFrame | None:
-    """The current version of ``dataset`` (with ``flags_only``, its keys and ``suppressed``
-    only, None for a table without the flag), or None when it has none."""
-    if current is None or dataset not in current.datasets:
-        return None
-    path = root / dataset / current.datasets[dataset] / versions.DATA
-    if not flags_only:
-        return pl.read_parquet(path)
-    frame = pl.scan_parquet(path)
-    if "suppressed" not in frame.collect_schema().names():
-        return None
-    return frame.collect()
+def _current_frames(
+    root: Path, current: versions.Release | None, catalog: Catalog
+) -> dict[str, pl.DataFrame]:
+    """The current version of every dataset that has one, read once per publish: disclosure
+    control, the revision rule and the change summary all compare with it."""
+    if current is None:
+        return {}
+    return {
+        ds.id: pl.read_parquet(root / ds.id / current.datasets[ds.id] / versions.DATA)
+        for ds in catalog.datasets
+        if ds.id in current.datasets
+    }
 
 
 def publish(settings: Settings, progress: Progress | None = None) -> PublishReport:
@@ -185,14 +179,9 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
         rows = _load_rows(settings, catalog, current, premium_k)
         report.held_back_months = rows.held_months
         say("building datasets under disclosure control")
-        hidden_before = {
-            ds.id: frame
-            for ds in catalog.datasets
-            if ds.privacy is not None
-            and (frame := _previous_frame(root, current, ds.id, flags_only=True)) is not None
-        }
+        before = _current_frames(root, current, catalog)
         releases, audit = build_release(
-            rows.rows, catalog, load_reference(), settings.max_audit_cells, hidden_before
+            rows.rows, catalog, load_reference(), settings.max_audit_cells, before
         )
         staging = root / ".staging" / release_id
         results: list[gate.GateResult] = []
@@ -207,8 +196,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
             rel.frame.write_parquet(
                 path, compression="zstd", statistics=True, row_group_size=100_000
             )
-            previous = _previous_frame(root, current, rel.dataset.id)
-            results.append(_gate(rel, path, rows, previous))
+            results.append(_gate(rel, path, rows, before.get(rel.dataset.id)))
             staged[rel.dataset.id] = folder
         report.gate = [_gate_summary(r) for r in results]
         failed = [r for r in results if not r.passed]
@@ -235,6 +223,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
                 results,
                 rows.folds,
                 release_id,
+                before.get(rel.dataset.id),
             )
             report.datasets.append(outcome)
             if outcome.version is not None:
@@ -263,6 +252,7 @@ def _install(
     results: list[gate.GateResult],
     folds: dict[str, str],
     release_id: str,
+    previous: pl.DataFrame | None,
 ) -> DatasetOutcome:
     dataset = rel.dataset.id
     live = current.datasets.get(dataset) if current else None
@@ -306,7 +296,6 @@ def _install(
     )
     write_atomic(folder / versions.DISCLOSURE, _disclosure(rel, version, manifest), PUBLIC)
     # Against the current version: both public, so the summary reveals nothing new.
-    previous = _previous_frame(root, current, dataset)
     summary = changes.compare(rel.dataset, version, rel.frame, previous, live)
     write_atomic(folder / changes.CHANGES, changes.encode(summary), PUBLIC)
     versions.install_version(folder, root, dataset, version)

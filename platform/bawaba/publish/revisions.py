@@ -105,7 +105,7 @@ def already_published(published: Published) -> pl.Expr:
     """True for rows (with ``run_id`` and ``date``) that ``published`` covers."""
     # One comparison per run rather than a "run:period" string built for every row: the
     # run is a categorical (``rows.scan_rows``), and there are few runs.
-    period = pl.col("date").dt.year() * 100 + pl.col("date").dt.month()
+    period = period_of()
     return pl.any_horizontal(
         pl.lit(False),
         *(

@@ -204,15 +204,18 @@ def _deliver(
     late = late_share(frame)
     if not target.exists():
         write(frame.filter(~late), target, dialect.format)
-    following = (month[0] + month[1] // 12, month[1] % 12 + 1)
-    if following <= through and not late_file(target).exists():
+    if _next(month) <= through and not late_file(target).exists():
         write(frame.filter(late), late_file(target), dialect.format)
 
 
 def _made_by(through: Month, timestamp: str) -> pl.Expr:
     """Records timestamped before the month after ``through`` (timestamps are ISO text)."""
-    year, month = through[0] + through[1] // 12, through[1] % 12 + 1
+    year, month = _next(through)
     return pl.col(timestamp).cast(pl.String) < f"{year:04d}-{month:02d}-01"
+
+
+def _next(month: Month) -> Month:
+    return (month[0] + month[1] // 12, month[1] % 12 + 1)
 
 
 BATCH_ROWS = 200_000

@@ -9,7 +9,6 @@ is determined by the pair of versions and the query, like every other data answe
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
 from xml.etree import ElementTree as ET
 
 from fastapi import APIRouter, Path, Query, Request
@@ -22,6 +21,7 @@ from bawaba.api.access import principal, require_export, require_read
 from bawaba.api.caching import caching_headers, canonical_query, etag_for, fingerprint, not_modified
 from bawaba.api.downloads import FORMATS
 from bawaba.api.library import Published, release_history
+from bawaba.api.paging import page
 from bawaba.api.problems import BadParameter
 from bawaba.api.query import (
     Rows,
@@ -209,41 +209,26 @@ async def read_changes(
     def compute() -> dict[str, Any]:
         dataset = published.dataset
         old = str(before.path)
-        names, found = state.engine.rows(
-            published.path,
+        queries = (
             compile_changes(dataset, rows, old, limit=page_size, offset=offset, plain_numbers=True),
+            compile_changes_count(dataset, rows, old),
+        )
+        found = page(
+            request,
+            state.engine,
+            published,
+            queries,
             "changes",
+            offset=offset,
+            page_size=page_size,
+            query_id=query_id,
+            dropped=("cursor",),
         )
-        if 0 < len(found) < page_size:
-            total = offset + len(found)
-        else:
-            counted = state.engine.scalar(
-                published.path, compile_changes_count(dataset, rows, old), "count"
-            )
-            assert isinstance(counted, int)
-            total = counted
-        following = offset + len(found)
-        next_cursor = (
-            cursors.Cursor(published.version, following, query_id).encode()
-            if following < total
-            else None
-        )
-        next_url = None
-        if next_cursor is not None:
-            kept = [(k, v) for k, v in items if k != "cursor"]
-            next_url = str(request.url.replace(query=urlencode([*kept, ("cursor", next_cursor)])))
         return {
             "dataset": dataset.id,
             "since": before.version,
             "version": published.version,
-            "columns": names,
-            "rows": [dict(zip(names, row, strict=True)) for row in found],
-            "total": total,
-            "offset": offset,
-            "limit": page_size,
-            "next_cursor": next_cursor,
-            "next": next_url,
-        }
+        } | found
 
     document = await run_in_threadpool(compute)
     request.state.rows = len(document["rows"])

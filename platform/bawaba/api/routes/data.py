@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
@@ -27,6 +26,7 @@ from bawaba.api.caching import (
 )
 from bawaba.api.downloads import FORMATS
 from bawaba.api.library import Published
+from bawaba.api.paging import page
 from bawaba.api.problems import JSON, BadParameter
 from bawaba.api.query import (
     DOWNLOAD_PARAMETERS,
@@ -171,39 +171,22 @@ async def records(
     published = _resolve(request, dataset_id, version)
 
     def compute() -> dict[str, Any]:
-        source = published.path
-        names, found = state.engine.rows(
-            source,
+        queries = (
             compile_rows(dataset, rows, limit=page_size, offset=offset, plain_numbers=True),
+            compile_count(rows),
+        )
+        found = page(
+            request,
+            state.engine,
+            published,
+            queries,
             "records",
+            offset=offset,
+            page_size=page_size,
+            query_id=query_id,
+            dropped=("cursor", "version"),
         )
-        if 0 < len(found) < page_size:
-            total = offset + len(found)  # the last page: no need to count
-        else:
-            counted = state.engine.scalar(source, compile_count(rows), "count")
-            assert isinstance(counted, int)
-            total = counted
-        following = offset + len(found)
-        next_cursor = (
-            cursors.Cursor(published.version, following, query_id).encode()
-            if following < total
-            else None
-        )
-        next_url = None
-        if next_cursor is not None:
-            kept = [(k, v) for k, v in items if k not in ("cursor", "version")]
-            next_url = str(request.url.replace(query=urlencode([*kept, ("cursor", next_cursor)])))
-        return {
-            "dataset": dataset.id,
-            "version": published.version,
-            "columns": names,
-            "rows": [dict(zip(names, row, strict=True)) for row in found],
-            "total": total,
-            "offset": offset,
-            "limit": page_size,
-            "next_cursor": next_cursor,
-            "next": next_url,
-        }
+        return {"dataset": dataset.id, "version": published.version} | found
 
     return await _json_answer(request, published, "records", compute)
 
