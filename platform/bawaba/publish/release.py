@@ -190,6 +190,8 @@ def _hidden_before(table: AuditTable, ds: Dataset, before: pl.DataFrame) -> Audi
     a cell hidden there is suppressed already, and a cell published there is known to the
     reader, so hiding it now would protect nothing (``PUBLISHED_BEFORE``)."""
     keys = [f.name for f in ds.by_role("time", "dimension")]
+    if not {*keys, "suppressed"} <= set(before.columns):
+        return table  # a version of another grain: none of its cells is one of these
     earlier = before.select(
         *(pl.col(k).cast(pl.String).alias(f"_key_{k}") for k in keys),
         pl.col("suppressed").fill_null(value=False).alias("_hidden_before"),
