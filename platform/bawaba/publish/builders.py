@@ -46,6 +46,9 @@ class Built:
     """Contributors besides payers whose sums ``cells`` carries for the p% rule (banks)."""
     sub_payers: dict[str, str] = field(default_factory=dict)
     """Sub-populations counted in a cell -> the column of their distinct payers (k)."""
+    across: Finish = _identity
+    """Derived measures that compare periods, computed on the whole published table (every
+    period's rows, suppression applied), since each period is built on its own."""
 
     @property
     def coordinates(self) -> tuple[str, ...]:
@@ -61,6 +64,9 @@ class Context:
     """Analytic rows with time coordinates (``coordinates.with_time``) and folded services."""
     reference: Reference
     dataset: Dataset
+    first_quarters: pl.LazyFrame | None = None
+    """Each (``department``, ``payer_id``)'s first quarter (``first``, ``YYYY-Qn``) with a
+    successful e-payment over every period, when ``store`` holds only some periods."""
 
 
 def _epay_cube(
@@ -148,31 +154,41 @@ def _pct(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
     return pl.when(whole > 0).then((part.cast(pl.Float64) / whole * 100).round(2))
 
 
+GROWTH = ("transactions_growth_pct", "amount_growth_pct")
+
+
 def epay_annual(ctx: Context) -> Built:
     built = _epay_cube(ctx, ("year", "department"))
 
     def finish(cells: pl.DataFrame) -> pl.DataFrame:
-        # Growth on a suppressed year would let anyone recover it from the year it is
-        # compared with, so it is only given between two published cells.
-        previous = cells.select(
-            (pl.col("year") + 1).alias("year"),
-            "department",
-            pl.col("transactions").alias("_prev_n"),
-            pl.col(AMOUNT).alias("_prev_amount"),
-            pl.col("suppressed").alias("_prev_suppressed"),
-        )
-        joined = cells.join(previous, on=["year", "department"], how="left")
-        comparable = ~pl.col("suppressed") & pl.col("_prev_suppressed").not_().fill_null(False)
+        # Growth compares with the year before, which another year's build holds: it is
+        # filled in over the whole table by ``across``.
+        return cells.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in GROWTH)
 
-        def growth(now: str, before: str) -> pl.Expr:
-            return pl.when(comparable).then(_pct(pl.col(now) - pl.col(before), pl.col(before)))
+    return dataclasses.replace(built, finish=finish, across=_growth)
 
-        return joined.with_columns(
-            growth("transactions", "_prev_n").alias("transactions_growth_pct"),
-            growth(AMOUNT, "_prev_amount").alias("amount_growth_pct"),
-        ).drop("_prev_n", "_prev_amount", "_prev_suppressed")
 
-    return dataclasses.replace(built, finish=finish)
+def _growth(table: pl.DataFrame) -> pl.DataFrame:
+    """Growth on the year before, between two published cells only: growth on a suppressed
+    year would let anyone recover it from the year it is compared with. Published cells
+    carry their true values, so this is the growth of the true values."""
+    previous = table.select(
+        (pl.col("year") + 1).alias("year"),
+        "department",
+        pl.col("transactions").alias("_prev_n"),
+        pl.col(AMOUNT).alias("_prev_amount"),
+        pl.col("suppressed").alias("_prev_suppressed"),
+    )
+    joined = table.join(previous, on=["year", "department"], how="left", maintain_order="left")
+    comparable = ~pl.col("suppressed") & pl.col("_prev_suppressed").not_().fill_null(False)
+
+    def growth(now: str, before: str) -> pl.Expr:
+        return pl.when(comparable).then(_pct(pl.col(now) - pl.col(before), pl.col(before)))
+
+    return joined.with_columns(
+        growth("transactions", "_prev_n").alias(GROWTH[0]),
+        growth(AMOUNT, "_prev_amount").alias(GROWTH[1]),
+    ).select(table.columns)
 
 
 def _payers_of(condition: pl.Expr) -> pl.Expr:
@@ -293,6 +309,14 @@ def service_maturity(ctx: Context) -> Built:
     )
 
 
+def first_quarters(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Each (department, payer)'s earliest ``quarter`` among ``rows`` (``YYYY-Qn`` text,
+    which sorts as the calendar does), as ``first``."""
+    return rows.group_by(pl.col("department").cast(pl.String), "payer_id").agg(
+        pl.col("quarter").cast(pl.String).min().alias("first")
+    )
+
+
 def payer_mix(ctx: Context) -> Built:
     keys = ("quarter", "department", "payer_type")
     # Each payer's rows per cell, once: the cells count them, and a payer's cell rows also
@@ -300,10 +324,18 @@ def payer_mix(ctx: Context) -> Built:
     # enum in calendar order).
     rows = rows_of(ctx.store, "epay_success")
     payers = per_payer(rows, keys).collect().lazy()
-    first = payers.group_by("department", "payer_id").agg(pl.col("quarter").min().alias("_first"))
+    first = (
+        ctx.first_quarters
+        if ctx.first_quarters is not None
+        else first_quarters(payers.with_columns(pl.col("quarter").cast(pl.String)))
+    )
     repeat = (
-        payers.join(first, on=["department", "payer_id"])
-        .filter(pl.col("quarter") > pl.col("_first"))
+        payers.join(
+            first,
+            left_on=[pl.col("department").cast(pl.String), "payer_id"],
+            right_on=["department", "payer_id"],
+        )
+        .filter(pl.col("quarter").cast(pl.String) > pl.col("first"))
         .group_by(*keys)
         .agg(pl.len().alias("_repeat"))
     )

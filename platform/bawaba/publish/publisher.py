@@ -23,10 +23,10 @@ from bawaba import __version__
 from bawaba.catalog import Catalog, Dataset, load_catalog
 from bawaba.errors import BawabaError
 from bawaba.fsutil import sha256_file, write_atomic
-from bawaba.publish import changes, disclosure_report, gate, revisions, versions
+from bawaba.publish import by_year, changes, disclosure_report, gate, revisions, versions
 from bawaba.publish.coordinates import with_time
-from bawaba.publish.folding import apply_fold, fold_map
-from bawaba.publish.release import DatasetRelease, build_release
+from bawaba.publish.folding import folds_of
+from bawaba.publish.release import DatasetRelease
 from bawaba.publish.rows import decode, scan_rows
 from bawaba.reference import load_reference
 from bawaba.settings import Settings
@@ -63,8 +63,12 @@ class PublishReport:
     datasets: list[DatasetOutcome] = field(default_factory=list)
     gate: list[dict[str, object]] = field(default_factory=list)
     held_back_months: list[int] = field(default_factory=list)
-    """Months (``YYYYMM``) whose late rows wait for a later publish."""
-    """Years whose late records wait: they would move some cell by fewer than k payers."""
+    """Months (``YYYYMM``) whose late rows wait for a later publish: they would move some
+    cell by fewer than k payers."""
+    built_years: list[int] = field(default_factory=list)
+    """Years built from the store this time."""
+    reused_years: list[int] = field(default_factory=list)
+    """Years taken from the current versions as published (nothing new in them)."""
 
 
 @contextlib.contextmanager
@@ -80,42 +84,50 @@ def _locked(root: Path) -> Iterator[None]:
 
 @dataclass
 class Rows:
-    """The analytic rows of a release, and what of them is new to it."""
+    """The analytic rows a release publishes (read lazily: ``by_year`` reads a year at a
+    time), which years it builds, and how it publishes their services."""
 
-    rows: pl.DataFrame
+    kept: pl.LazyFrame
+    """Every row of the store but the late rows held back, with ``date``."""
+    plan: tuple[list[int], list[int]]
+    """The years to build, and those taken from the current versions as published."""
     folds: dict[str, str]
     services: dict[str, str]
     """Every service code published so far -> the code it is published under."""
     published: revisions.Published
     held_months: list[int]
-    new: pl.DataFrame
-    """Rows this release publishes that the previous one did not."""
 
 
-def _load_rows(
-    settings: Settings, catalog: Catalog, current: versions.Release | None, premium_k: int
+def _select_rows(
+    settings: Settings,
+    catalog: Catalog,
+    current: versions.Release | None,
+    before: dict[str, pl.DataFrame],
+    record: by_year.YearRecord,
+    premium_k: int,
 ) -> Rows:
-    rows = with_time(scan_rows(settings).collect())
-    before = current.published_rows if current else None
-    kept, published, held = revisions.split_late_rows(rows, catalog, before)
+    rows = scan_rows(settings).with_columns(pl.col("txn_date").alias("date"))
+    published_before = current.published_rows if current else None
+    kept, published, held = revisions.split_late_rows(rows, catalog, published_before)
+    plan = by_year.years_to_build(kept, catalog, published_before, before, record)
     decided = current.services if current else {}
     # A service keeps the code earlier releases published it under; only a service no
-    # release has published yet is folded (or not) by its density so far.
-    fresh_folds = fold_map(kept.lazy(), premium_k)
+    # release has published yet (its rows lie in the years built) is folded (or not) by
+    # its density so far.
+    counts = by_year.densities(kept, plan[0], premium_k)
+    fresh_folds = folds_of(counts)
     folds = {s: c for s, c in decided.items() if c != s} | {
         s: c for s, c in fresh_folds.items() if s not in decided
     }
-    folded = apply_fold(kept.lazy(), folds).collect()
-    seen = kept.get_column("service").cast(pl.String).unique().to_list()
+    seen = counts.get_column("service").unique().to_list()
     services = decided | {s: folds.get(s, s) for s in sorted(seen) if s is not None}
-    fresh = folded.filter(~revisions.already_published(before)) if before else folded
-    return Rows(folded, folds, services, published, held, fresh)
+    return Rows(kept, plan, folds, services, published, held)
 
 
 def _gate(
     rel: DatasetRelease,
     path: Path,
-    rows: Rows,
+    fresh: pl.DataFrame,
     previous: pl.DataFrame | None,
 ) -> gate.GateResult:
     ds: Dataset = rel.dataset
@@ -127,12 +139,15 @@ def _gate(
     gate.check_pii(frame, ds, path, result)
     if ds.privacy is not None and result.passed:
         keys = list(rel.built.keys)
+        # A year taken as published was gated when it was built; its cells are not counted
+        # again (``by_year``).
+        built = frame.filter(~by_year.year_of_cell(ds).is_in(list(rel.reused_years)))
         # The builder's cells are the per-payer count of the analytic rows before any
         # suppression (``cells.cube``, the same count a recount would repeat at the cost of
         # another pass over every row): the gate holds the serialised file against them,
         # independently of the flags disclosure control set.
         gate.check_thresholds(
-            frame,
+            built,
             rel.built.cells,
             keys,
             ds.privacy.k,
@@ -143,7 +158,7 @@ def _gate(
         )
         # Only a revision of a previous version needs the payers who moved each cell.
         moved = (
-            decode(revisions.movers(rows.new.lazy(), ds, rel.built.payers_from).collect())
+            decode(revisions.movers(fresh.lazy(), ds, rel.built.payers_from).collect())
             if previous is not None
             else pl.DataFrame()
         )
@@ -176,13 +191,25 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
         current = versions.read_release(root)
         versions.sweep(root, current, settings.keep_versions)
         say("reading the analytic store")
-        rows = _load_rows(settings, catalog, current, premium_k)
-        report.held_back_months = rows.held_months
-        say("building datasets under disclosure control")
         before = _current_frames(root, current, catalog)
-        releases, audit = build_release(
-            rows.rows, catalog, load_reference(), settings.max_audit_cells, before
+        record = by_year.read_record(settings.var_dir, current.release if current else None)
+        rows = _select_rows(settings, catalog, current, before, record, premium_k)
+        report.held_back_months = rows.held_months
+        report.built_years, report.reused_years = rows.plan
+        built = by_year.build(
+            rows.kept,
+            catalog,
+            load_reference(),
+            settings.max_audit_cells,
+            before,
+            rows.folds,
+            current.published_rows if current else None,
+            rows.plan,
+            record,
+            with_time,
+            say,
         )
+        releases, audit = built.releases, built.audit
         staging = root / ".staging" / release_id
         results: list[gate.GateResult] = []
         staged: dict[str, Path] = {}
@@ -196,7 +223,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
             rel.frame.write_parquet(
                 path, compression="zstd", statistics=True, row_group_size=100_000
             )
-            results.append(_gate(rel, path, rows, before.get(rel.dataset.id)))
+            results.append(_gate(rel, path, built.fresh, before.get(rel.dataset.id)))
             staged[rel.dataset.id] = folder
         report.gate = [_gate_summary(r) for r in results]
         failed = [r for r in results if not r.passed]
@@ -236,6 +263,8 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
                 published_rows=rows.published,
                 services=rows.services,
             )
+            # The year record first: a release without one is only built again whole.
+            by_year.write_record(settings.var_dir, release_id, built.record)
             versions.switch_release(root, release)
             report.switched = True
         versions.sweep(root, versions.read_release(root), settings.keep_versions)

@@ -43,6 +43,11 @@ class DatasetRelease:
     """Cells sensitive by themselves (primary suppressions)."""
     disclosure: DisclosureFacts | None = None
     """For its public disclosure report; None for a table without disclosure control."""
+    reused_years: tuple[int, ...] = ()
+    withheld_years: dict[int, str] = dataclasses.field(default_factory=dict)
+    """The years whose build withheld it, and why (``publish.by_year``)."""
+    """Years whose rows were taken from the current version as published, not built
+    (``publish.by_year``): the gate counts no cells of them."""
 
     @property
     def suppressed(self) -> int:
@@ -107,18 +112,25 @@ def build_release(
     reference: Reference,
     max_audit_cells: int,
     previous: Mapping[str, pl.DataFrame] | None = None,
+    *,
+    last: int | None = None,
+    first_quarters: pl.DataFrame | None = None,
 ) -> tuple[list[DatasetRelease], AuditReport]:
     """Every dataset of ``catalog`` from ``store`` (time coordinates added, services
     folded), protected together.
 
     ``previous`` holds the current version of each dataset (its keys and ``suppressed``): a
     cell hidden there stays hidden, since a value shown now would complete what a reader
-    kept of the earlier version (PRIVACY.md S2: every version ever released is known)."""
+    kept of the earlier version (PRIVACY.md S2: every version ever released is known).
+    When ``store`` holds only some periods (``publish.by_year``), ``last`` is the latest
+    month of the whole store and ``first_quarters`` what earlier periods' rows say of each
+    payer (``builders.Context``)."""
 
-    last = _last_month(store)
+    last = _last_month(store) if last is None else last
+    known = None if first_quarters is None else first_quarters.lazy()
 
     def build(ds: Dataset) -> DatasetRelease:
-        built = BUILDERS[ds.builder](Context(store.lazy(), reference, ds))
+        built = BUILDERS[ds.builder](Context(store.lazy(), reference, ds, known))
         # Cells in key order, whatever order the group-by produced them in: the cell index
         # of the disclosure audit follows it, and the same input must give the same bytes.
         cells = _complete_periods(decode(built.cells), built.keys, last).sort(list(built.keys))

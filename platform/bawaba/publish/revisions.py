@@ -16,6 +16,7 @@ from collections.abc import Iterable
 import polars as pl
 
 from bawaba.catalog import Catalog, Dataset
+from bawaba.publish.coordinates import with_time
 from bawaba.publish.populations import FILTERS, Population
 
 Published = dict[str, list[int]]
@@ -70,10 +71,10 @@ def _moves_enough(late: pl.LazyFrame, datasets: Iterable[Dataset]) -> bool:
 
 
 def split_late_rows(
-    rows: pl.DataFrame,
+    rows: pl.LazyFrame,
     catalog: Catalog,
     published: Published | None,
-) -> tuple[pl.DataFrame, Published, list[int]]:
+) -> tuple[pl.LazyFrame, Published, list[int]]:
     """The rows to publish now, what the new release will have published, and the months
     (``YYYYMM``) whose late rows are held back.
 
@@ -82,15 +83,14 @@ def split_late_rows(
     late rows are taken in together, only when they move every cell they touch by k payers.
 
     ``rows`` carry ``run_id`` and ``date``; ``published`` is the previous release's record
-    (None for a first release: everything is new).
+    (None for a first release: everything is new). Only the late rows are read whole.
     """
     rows = rows.with_columns(period_of())
-    pairs = rows.select("run_id", PERIOD).unique()
     if published is None:
-        return rows.drop(PERIOD), _as_published(pairs), []
+        return rows.drop(PERIOD), _as_published(_pairs(rows)), []
     seen = sorted(_months(p for periods in published.values() for p in periods))
     is_known = already_published(published)
-    late = rows.filter(pl.col(PERIOD).is_in(seen) & ~is_known)
+    late = with_time(rows.filter(pl.col(PERIOD).is_in(seen) & ~is_known).collect())
     audited = [d for d in catalog.datasets if d.privacy is not None]
     held = [
         month
@@ -98,7 +98,11 @@ def split_late_rows(
         if not _moves_enough(late.lazy().filter(pl.col(PERIOD) == month), audited)
     ]
     kept = rows.filter(~(pl.col(PERIOD).is_in(held) & ~is_known))
-    return kept.drop(PERIOD), _as_published(kept.select("run_id", PERIOD).unique()), held
+    return kept.drop(PERIOD), _as_published(_pairs(kept)), held
+
+
+def _pairs(rows: pl.LazyFrame) -> pl.DataFrame:
+    return rows.select("run_id", PERIOD).unique().collect()
 
 
 def already_published(published: Published) -> pl.Expr:

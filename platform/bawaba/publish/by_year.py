@@ -1,0 +1,389 @@
+"""Building a release one calendar year at a time: memory holds one year's rows, and a
+year that nothing changed is not built again.
+
+Every cell of every dataset lies in one calendar year (its day, month, quarter or year),
+and every relation between linked tables holds within a year (a month adds up to its
+year, a day to its year's hour-of-week profile), so each year's rows are built and
+protected on their own and the tables stacked. What spans years is worked out around the
+builds: the folding of services not published before from the density of the years built,
+each payer's first quarter carried from one year to the next, and growth on the year before
+over the stacked table (``Built.across``).
+
+A year that the previous release published whole and to which no new or late row belongs
+is taken from the current versions as they are (their rows of that year, byte for byte),
+with the counts its build left in the release's year record. Without a record that covers
+a year for every dataset, under the same catalog entry and code, the year is built again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import polars as pl
+
+from bawaba import __version__
+from bawaba.catalog import Catalog, Dataset
+from bawaba.disclosure import AuditReport
+from bawaba.disclosure.linked import Relation
+from bawaba.fsutil import write_atomic
+from bawaba.publish import revisions
+from bawaba.publish.disclosure_report import DisclosureFacts
+from bawaba.publish.folding import apply_fold, density
+from bawaba.publish.populations import rows_of
+from bawaba.publish.release import DatasetRelease, build_release
+from bawaba.publish.rows import decode
+from bawaba.reference import Reference
+
+Timed = Callable[[pl.DataFrame], pl.DataFrame]
+"""Adds the time coordinates to rows (``coordinates.with_time``)."""
+
+
+def in_year(year: int) -> pl.Expr:
+    """True for the rows (with ``txn_date``) of ``year``."""
+    return pl.col("txn_date").dt.year() == year
+
+
+def years_of(rows: pl.LazyFrame) -> list[int]:
+    """The calendar years ``rows`` (with ``txn_date``) hold, oldest first."""
+    found = rows.select(pl.col("txn_date").dt.year().unique().sort()).collect().to_series()
+    return [int(y) for y in found.drop_nulls()]
+
+
+def last_month(rows: pl.LazyFrame) -> int | None:
+    """The latest month (``YYYYMM``) of ``rows``, None when they are empty."""
+    latest = rows.select(pl.col("txn_date").max()).collect().item()
+    return None if latest is None else int(latest.year * 100 + latest.month)
+
+
+def year_of_cell(ds: Dataset) -> pl.Expr:
+    """The calendar year of each of ``ds``'s published rows, from its time key."""
+    key = ds.by_role("time")[0].name
+    if key == "date":
+        return pl.col(key).dt.year().cast(pl.Int64)
+    if key in {"month", "quarter"}:
+        return pl.col(key).str.slice(0, 4).cast(pl.Int64)
+    return pl.col("year").cast(pl.Int64)
+
+
+@dataclass(frozen=True)
+class YearFacts:
+    """What one year's build of one table counted: kept for the years not built again."""
+
+    primary: int
+    cells: int
+    audited: int
+    relations: tuple[Relation, ...]
+
+
+@dataclass
+class YearRecord:
+    """Per dataset: the fingerprint of what built it, and each year's counts."""
+
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    years: dict[str, dict[int, YearFacts]] = field(default_factory=dict)
+    """Per published dataset, each year's counts."""
+    withheld: dict[str, dict[int, str]] = field(default_factory=dict)
+    """Per withheld dataset, the years whose build withheld it, and why."""
+
+
+def fingerprint(ds: Dataset) -> str:
+    """Changes with the dataset's catalog entry and with the code that builds it."""
+    text = ds.model_dump_json() + __version__
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def record_path(var_dir: Path, release: str) -> Path:
+    return var_dir / "publish" / "years" / f"{release}.json"
+
+
+def read_record(var_dir: Path, release: str | None) -> YearRecord:
+    """The year record of ``release``; empty (every year is built) when there is none."""
+    path = None if release is None else record_path(var_dir, release)
+    if path is None or not path.exists():
+        return YearRecord()
+    raw = orjson.loads(path.read_bytes())
+    return YearRecord(
+        dict(raw["fingerprints"]),
+        {
+            ds: {
+                int(year): YearFacts(
+                    f["primary"],
+                    f["cells"],
+                    f["audited"],
+                    tuple(
+                        Relation(
+                            r["left"],
+                            r["right"],
+                            tuple(r["on"]),
+                            tuple(r["quantities"]),
+                            r["within"],
+                        )
+                        for r in f["relations"]
+                    ),
+                )
+                for year, f in years.items()
+            }
+            for ds, years in raw["years"].items()
+        },
+        {
+            ds: {int(y): why for y, why in years.items()}
+            for ds, years in raw.get("withheld", {}).items()
+        },
+    )
+
+
+def write_record(var_dir: Path, release: str, record: YearRecord) -> None:
+    def by_year(per_dataset: Mapping[str, Mapping[int, object]]) -> dict[str, object]:
+        return {ds: {str(y): v for y, v in sorted(ys.items())} for ds, ys in per_dataset.items()}
+
+    data = {
+        "fingerprints": record.fingerprints,
+        "years": by_year(record.years),
+        "withheld": by_year(record.withheld),
+    }
+    write_atomic(record_path(var_dir, release), orjson.dumps(data, option=orjson.OPT_INDENT_2))
+
+
+@dataclass
+class Built:
+    releases: list[DatasetRelease]
+    audit: AuditReport
+    fresh: pl.DataFrame
+    """The rows, services folded, that the previous release had not published (text
+    columns as plain text): those a revised cell moved."""
+    record: YearRecord
+    """This build's year record, for the next publish."""
+    built_years: list[int]
+    reused_years: list[int]
+
+
+@dataclass
+class _Year:
+    year: int | None
+    releases: list[DatasetRelease] | None = None
+    """None for a year taken from the current versions."""
+    audit: AuditReport | None = None
+
+
+def years_to_build(
+    rows: pl.LazyFrame,
+    catalog: Catalog,
+    published: revisions.Published | None,
+    previous: Mapping[str, pl.DataFrame],
+    record: YearRecord,
+) -> tuple[list[int], list[int]]:
+    """The years to build and the years to take as published."""
+    years = years_of(rows)
+    if published is None:
+        return years, []
+    fresh = set(years_of(rows.filter(~revisions.already_published(published))))
+    timed = [ds for ds in catalog.datasets if ds.by_role("time")]
+    closed = [y for y in years if y not in fresh]
+    if not all(record.fingerprints.get(ds.id) == fingerprint(ds) for ds in timed):
+        closed = []  # a dataset new to the catalog, changed, or built by other code
+    for ds in timed:
+        why = record.withheld.get(ds.id)
+        if why is not None and not set(why) & set(closed):
+            # Withheld for a year built now only: it may be published now, and then needs
+            # every year built.
+            closed = []
+    published_whole = [ds for ds in timed if ds.id not in record.withheld]
+    reused = [
+        y
+        for y in closed
+        if all(ds.id in previous and y in record.years.get(ds.id, {}) for ds in published_whole)
+    ]
+    if reused == years and years:
+        # Builders describe their cells (keys, contributors, cross-period measures) only
+        # when they run: the latest year is always built.
+        reused.pop()
+    return [y for y in years if y not in reused], reused
+
+
+def densities(rows: pl.LazyFrame, years: Sequence[int], k: int) -> pl.DataFrame:
+    """The services' density counts (``folding.density``) over ``years``, a year at a
+    time (all of ``rows`` when no year is given)."""
+    counted = [density(rows.filter(in_year(year)), k) for year in years]
+    return pl.concat(counted) if counted else density(rows, k)
+
+
+def first_quarters(rows: pl.LazyFrame) -> pl.DataFrame:
+    """Each (department, payer)'s first quarter (``YYYY-Qn``) with a successful e-payment
+    among ``rows`` (with ``txn_date``), as ``first``."""
+    day = pl.col("_day")
+    return (
+        rows_of(rows, "epay_success")
+        .group_by(pl.col("department").cast(pl.String), "payer_id")
+        .agg(pl.col("txn_date").min().alias("_day"))
+        .select(
+            "department",
+            "payer_id",
+            (day.dt.year().cast(pl.String) + "-Q" + day.dt.quarter().cast(pl.String)).alias(
+                "first"
+            ),
+        )
+        .collect()
+    )
+
+
+def build(
+    rows: pl.LazyFrame,
+    catalog: Catalog,
+    reference: Reference,
+    max_audit_cells: int,
+    previous: Mapping[str, pl.DataFrame],
+    folds: dict[str, str],
+    published: revisions.Published | None,
+    plan: tuple[list[int], list[int]],
+    record: YearRecord,
+    timed: Timed,
+    say: Callable[[str], None],
+) -> Built:
+    """Every dataset of ``catalog`` from ``rows`` (the store's rows to publish, with
+    ``txn_date`` and ``date``), a year at a time: ``plan`` names the years to build and
+    those to take as published (:func:`years_to_build`); ``previous``, ``published`` and
+    ``record`` are the current release's tables, record of rows and year record."""
+    built_years, reused_years = plan
+    last = last_month(rows)
+    parts: list[_Year] = []
+    fresh: list[pl.DataFrame] = []
+    firsts: pl.DataFrame | None = None
+    every: list[int | None] = [*sorted(built_years + reused_years)] or [None]
+    for year in every:
+        chosen = rows if year is None else rows.filter(in_year(year))
+        mine = first_quarters(chosen)
+        firsts = mine if firsts is None else _earliest(firsts, mine)
+        if year in reused_years:
+            parts.append(_Year(year))
+            continue
+        say("building datasets under disclosure control" + ("" if year is None else f": {year}"))
+        frame = apply_fold(timed(chosen.drop("date").collect()).lazy(), folds).collect()
+        releases, audit = build_release(
+            frame, catalog, reference, max_audit_cells, previous, last=last, first_quarters=firsts
+        )
+        parts.append(_Year(year, releases, audit))
+        if published is not None:
+            fresh.append(decode(frame.filter(~revisions.already_published(published))))
+        del frame
+    stacked = [_stacked(parts, i, previous, record) for i in range(len(catalog.datasets))]
+    return Built(
+        stacked,
+        _audits([p.audit for p in parts if p.audit is not None]),
+        pl.concat(fresh) if fresh else pl.DataFrame(),
+        _next_record(catalog, parts, stacked, record),
+        built_years,
+        reused_years,
+    )
+
+
+def _earliest(known: pl.DataFrame, more: pl.DataFrame) -> pl.DataFrame:
+    return (
+        pl.concat([known, more])
+        .group_by("department", "payer_id")
+        .agg(pl.col("first").min())
+        .sort("department", "payer_id")
+    )
+
+
+def _facts_of(rel: DatasetRelease) -> YearFacts:
+    facts = rel.disclosure
+    return YearFacts(
+        primary=rel.primary_cells,
+        cells=rel.built.cells.height,
+        audited=facts.audited_cell_quantities if facts else 0,
+        relations=facts.relations if facts else (),
+    )
+
+
+def _stacked(
+    parts: Sequence[_Year], index: int, previous: Mapping[str, pl.DataFrame], record: YearRecord
+) -> DatasetRelease:
+    """One dataset's yearly builds, and its rows of the years taken as published, as one
+    table."""
+    built = [(p.year, p.releases[index]) for p in parts if p.releases is not None]
+    ds = built[0][1].dataset
+    if not ds.by_role("time"):
+        # Without a time coordinate (the e-service catalog) every year builds the same.
+        return built[-1][1]
+    reused = [p.year for p in parts if p.releases is None and p.year is not None]
+    kept = record.years.get(ds.id, {})
+    template = built[0][1].built
+    cells = pl.concat([r.built.cells for _, r in built], how="diagonal_relaxed")
+    stacked = DatasetRelease(
+        ds, dataclasses.replace(template, cells=cells), reused_years=tuple(reused)
+    )
+    stacked.primary_cells = sum(r.primary_cells for _, r in built) + sum(
+        kept[y].primary for y in reused
+    )
+    total = cells.height + sum(kept[y].cells for y in reused)
+    stacked.sensitive_share = round(stacked.primary_cells / total, 4) if total else 0.0
+    withheld = [(y, r.withheld) for y, r in built if r.withheld] + sorted(
+        (y, why) for y, why in record.withheld.get(ds.id, {}).items() if y in reused
+    )
+    if withheld:
+        # A table is published whole or not at all: a year it cannot show withholds it.
+        year, why = withheld[0]
+        stacked.withheld = why if year is None else f"{year}: {why}"
+        stacked.withheld_years = {y: w for y, w in withheld if y is not None}
+    else:
+        ours = {y: r.frame for y, r in built if r.frame is not None}
+        year_of = year_of_cell(ds)
+        frames = [
+            ours[p.year] if p.releases is not None else previous[ds.id].filter(year_of == p.year)
+            for p in parts
+            if p.releases is not None or p.year is not None
+        ]
+        table = pl.concat([f for f in frames if f is not None])
+        stacked.frame = template.across(table.sort(list(ds.sort_by), maintain_order=True))
+    facts = [r.disclosure for _, r in built if r.disclosure is not None]
+    if facts:
+        stacked.disclosure = DisclosureFacts(
+            primary=stacked.primary_cells,
+            audited_cell_quantities=sum(f.audited_cell_quantities for f in facts)
+            + sum(kept[y].audited for y in reused),
+            restriction=facts[0].restriction,
+            contributors=facts[0].contributors,
+            relations=tuple(
+                dict.fromkeys(
+                    [r for f in facts for r in f.relations]
+                    + [r for y in reused for r in kept[y].relations]
+                )
+            ),
+        )
+    return stacked
+
+
+def _next_record(
+    catalog: Catalog, parts: Sequence[_Year], stacked: Sequence[DatasetRelease], record: YearRecord
+) -> YearRecord:
+    """The year record of the release being built: the datasets it publishes, each year's
+    counts from its build or as recorded before."""
+    out = YearRecord()
+    for index, (ds, rel) in enumerate(zip(catalog.datasets, stacked, strict=True)):
+        if not ds.by_role("time"):
+            continue
+        out.fingerprints[ds.id] = fingerprint(ds)
+        if rel.withheld is not None:
+            out.withheld[ds.id] = rel.withheld_years
+            continue
+        years: dict[int, YearFacts] = {}
+        for p in parts:
+            if p.year is None:
+                continue
+            built = p.releases[index] if p.releases is not None else None
+            years[p.year] = _facts_of(built) if built else record.years[ds.id][p.year]
+        out.years[ds.id] = years
+    return out
+
+
+def _audits(reports: Sequence[AuditReport]) -> AuditReport:
+    rows = [r.rows for r in reports if r.rows.width]
+    return AuditReport(
+        pl.concat(rows, how="diagonal_relaxed") if rows else pl.DataFrame(),
+        tuple(f for r in reports for f in r.failures),
+    )
