@@ -322,7 +322,8 @@ def _published_periods(
     or year publishes a period once it has ended: a period it does not hold is not known to
     be empty. A table by month or day that stops before the newest such table (a version
     left behind by a later publish) covers only the months it holds: a period it does not
-    hold entirely is not its sum."""
+    hold entirely is not its sum; so is a year that a table by quarter holds only some
+    quarters of."""
     for table in tables:
         if not _fine(table):
             for period in ("quarter", "year"):
@@ -330,6 +331,11 @@ def _published_periods(
                     held = table.frame.get_column(period).cast(pl.String).unique()
                     frame = frame.filter(pl.col(period).cast(pl.String).is_in(held.implode()))
                     break
+            # A year it holds some quarters of is its sum only once the year has ended in it
+            # (a version left behind by a later publish stops at a quarter).
+            last = _last_month(table)
+            if last is not None:
+                frame = _until(frame, on, last)
             continue
         last = _last_month(table)
         if last is None or last >= newest:

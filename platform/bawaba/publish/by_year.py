@@ -312,15 +312,18 @@ def _stacked(
         return built[-1][1]
     reused = [p.year for p in parts if p.releases is None and p.year is not None]
     kept = record.years.get(ds.id, {})
+    # A table withheld before has no counts of the years taken as published; it stays
+    # withheld (below), and counts only the years built.
+    counted = [y for y in reused if y in kept]
     template = built[0][1].built
     cells = pl.concat([r.built.cells for _, r in built], how="diagonal_relaxed")
     stacked = DatasetRelease(
         ds, dataclasses.replace(template, cells=cells), reused_years=tuple(reused)
     )
     stacked.primary_cells = sum(r.primary_cells for _, r in built) + sum(
-        kept[y].primary for y in reused
+        kept[y].primary for y in counted
     )
-    total = cells.height + sum(kept[y].cells for y in reused)
+    total = cells.height + sum(kept[y].cells for y in counted)
     stacked.sensitive_share = round(stacked.primary_cells / total, 4) if total else 0.0
     withheld = [(y, r.withheld) for y, r in built if r.withheld] + sorted(
         (y, why) for y, why in record.withheld.get(ds.id, {}).items() if y in reused
@@ -345,13 +348,13 @@ def _stacked(
         stacked.disclosure = DisclosureFacts(
             primary=stacked.primary_cells,
             audited_cell_quantities=sum(f.audited_cell_quantities for f in facts)
-            + sum(kept[y].audited for y in reused),
+            + sum(kept[y].audited for y in counted),
             restriction=facts[0].restriction,
             contributors=facts[0].contributors,
             relations=tuple(
                 dict.fromkeys(
                     [r for f in facts for r in f.relations]
-                    + [r for y in reused for r in kept[y].relations]
+                    + [r for y in counted for r in kept[y].relations]
                 )
             ),
         )
