@@ -310,10 +310,21 @@ def service_maturity(ctx: Context) -> Built:
 
 
 def first_quarters(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """Each (department, payer)'s earliest ``quarter`` among ``rows`` (``YYYY-Qn`` text,
-    which sorts as the calendar does), as ``first``."""
-    return rows.group_by(pl.col("department").cast(pl.String), "payer_id").agg(
-        pl.col("quarter").cast(pl.String).min().alias("first")
+    """Each (department, payer)'s first quarter (``YYYY-Qn`` text, which sorts as the
+    calendar does) with a successful e-payment among ``rows`` (with ``txn_date``), as
+    ``first``."""
+    day = pl.col("_day")
+    return (
+        rows_of(rows, "epay_success")
+        .group_by(pl.col("department").cast(pl.String), "payer_id")
+        .agg(pl.col("txn_date").min().alias("_day"))
+        .select(
+            "department",
+            "payer_id",
+            (day.dt.year().cast(pl.String) + "-Q" + day.dt.quarter().cast(pl.String)).alias(
+                "first"
+            ),
+        )
     )
 
 
@@ -324,11 +335,7 @@ def payer_mix(ctx: Context) -> Built:
     # enum in calendar order).
     rows = rows_of(ctx.store, "epay_success")
     payers = per_payer(rows, keys).collect().lazy()
-    first = (
-        ctx.first_quarters
-        if ctx.first_quarters is not None
-        else first_quarters(payers.with_columns(pl.col("quarter").cast(pl.String)))
-    )
+    first = ctx.first_quarters if ctx.first_quarters is not None else first_quarters(ctx.store)
     repeat = (
         payers.join(
             first,

@@ -32,9 +32,9 @@ from bawaba.disclosure import AuditReport
 from bawaba.disclosure.linked import Relation
 from bawaba.fsutil import write_atomic
 from bawaba.publish import revisions
+from bawaba.publish.builders import first_quarters
 from bawaba.publish.disclosure_report import DisclosureFacts
 from bawaba.publish.folding import apply_fold, density
-from bawaba.publish.populations import rows_of
 from bawaba.publish.release import DatasetRelease, build_release
 from bawaba.publish.rows import decode
 from bawaba.reference import Reference
@@ -212,25 +212,6 @@ def densities(rows: pl.LazyFrame, years: Sequence[int], k: int) -> pl.DataFrame:
     return pl.concat(counted) if counted else density(rows, k)
 
 
-def first_quarters(rows: pl.LazyFrame) -> pl.DataFrame:
-    """Each (department, payer)'s first quarter (``YYYY-Qn``) with a successful e-payment
-    among ``rows`` (with ``txn_date``), as ``first``."""
-    day = pl.col("_day")
-    return (
-        rows_of(rows, "epay_success")
-        .group_by(pl.col("department").cast(pl.String), "payer_id")
-        .agg(pl.col("txn_date").min().alias("_day"))
-        .select(
-            "department",
-            "payer_id",
-            (day.dt.year().cast(pl.String) + "-Q" + day.dt.quarter().cast(pl.String)).alias(
-                "first"
-            ),
-        )
-        .collect()
-    )
-
-
 def build(
     rows: pl.LazyFrame,
     catalog: Catalog,
@@ -256,7 +237,7 @@ def build(
     every: list[int | None] = [*sorted(built_years + reused_years)] or [None]
     for year in every:
         chosen = rows if year is None else rows.filter(in_year(year))
-        mine = first_quarters(chosen)
+        mine = first_quarters(chosen).collect()
         firsts = mine if firsts is None else _earliest(firsts, mine)
         if year in reused_years:
             parts.append(_Year(year))
@@ -336,12 +317,10 @@ def _stacked(
     else:
         ours = {y: r.frame for y, r in built if r.frame is not None}
         year_of = year_of_cell(ds)
-        frames = [
+        table = pl.concat(
             ours[p.year] if p.releases is not None else previous[ds.id].filter(year_of == p.year)
             for p in parts
-            if p.releases is not None or p.year is not None
-        ]
-        table = pl.concat([f for f in frames if f is not None])
+        )
         stacked.frame = template.across(table.sort(list(ds.sort_by), maintain_order=True))
     facts = [r.disclosure for _, r in built if r.disclosure is not None]
     if facts:

@@ -44,10 +44,10 @@ class DatasetRelease:
     disclosure: DisclosureFacts | None = None
     """For its public disclosure report; None for a table without disclosure control."""
     reused_years: tuple[int, ...] = ()
-    withheld_years: dict[int, str] = dataclasses.field(default_factory=dict)
-    """The years whose build withheld it, and why (``publish.by_year``)."""
     """Years whose rows were taken from the current version as published, not built
     (``publish.by_year``): the gate counts no cells of them."""
+    withheld_years: dict[int, str] = dataclasses.field(default_factory=dict)
+    """The years whose build withheld it, and why (``publish.by_year``)."""
 
     @property
     def suppressed(self) -> int:
