@@ -18,7 +18,6 @@ a year for every dataset, under the same catalog entry and code, the year is bui
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,9 +91,9 @@ class YearRecord:
 
 
 def fingerprint(ds: Dataset) -> str:
-    """Changes with the dataset's catalog entry and with the code that builds it."""
-    text = ds.model_dump_json() + __version__
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """Changes with the dataset's catalog entry and with the code that builds it: the
+    entry itself, as the catalog states it, and the version of Bawaba."""
+    return f"{ds.model_dump_json()} bawaba {__version__}"
 
 
 def record_path(var_dir: Path, release: str) -> Path:
@@ -252,6 +251,7 @@ def build(
             fresh.append(decode(frame.filter(~revisions.already_published(published))))
         del frame
     stacked = [_stacked(parts, i, previous, record) for i in range(len(catalog.datasets))]
+    _relations_among_published(stacked)
     return Built(
         stacked,
         _audits([p.audit for p in parts if p.audit is not None]),
@@ -338,6 +338,16 @@ def _stacked(
             ),
         )
     return stacked
+
+
+def _relations_among_published(releases: Sequence[DatasetRelease]) -> None:
+    """A year's audit may have linked a table that another year withholds: a report names
+    only the relations between tables this release publishes."""
+    withheld = {r.dataset.id for r in releases if r.withheld is not None}
+    for rel in releases:
+        if rel.disclosure is not None:
+            kept = tuple(r for r in rel.disclosure.relations if not {r.left, r.right} & withheld)
+            rel.disclosure = dataclasses.replace(rel.disclosure, relations=kept)
 
 
 def _next_record(
