@@ -73,8 +73,7 @@ class TokenIssuer:
         stored[kid] = secrets.token_urlsafe(48)
         kept = dict(list(stored.items())[-KEPT_SIGNING_KEYS:])
         self.keys_file.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.keys_file, orjson.dumps(kept))
-        self.keys_file.chmod(0o600)
+        write_atomic(self.keys_file, orjson.dumps(kept), 0o600)
         return kid
 
     def issue(self, key_id: str, plan: str) -> str:
