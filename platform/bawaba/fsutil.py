@@ -15,6 +15,10 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+PUBLIC = 0o644
+"""Readable by everyone, as every file of a release must be: the server reading it may run
+as another user than the publisher that wrote it."""
+
 
 def fsync_dir(path: Path) -> None:
     """Make a rename inside ``path`` durable."""
@@ -23,11 +27,6 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-PUBLIC = 0o644
-"""Readable by everyone, as every file of a release must be: the server reading it may run
-as another user than the publisher that wrote it."""
 
 
 @contextlib.contextmanager
