@@ -54,5 +54,8 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/auth.py
 	$(BIN)/python bench/portal.py --datasets-dir bench/out/api-demo/datasets
 
+# The key store goes with var/secrets/, whose secret its keys are hashed under: one without
+# the other is unusable, and serve refuses to start on keys whose secret is gone.
 clean:
 	rm -rf var datasets/*/ .pytest_cache .mypy_cache .ruff_cache
+	rm -f api_keys/*.sqlite*

@@ -104,9 +104,10 @@ def api_settings(root: Path, **overrides: Any) -> Settings:
 @contextmanager
 def serve_release(settings: Settings) -> Iterator[Served]:
     from bawaba.api.app import create_app
+    from bawaba.api.server import server_options
     from bawaba.loopback import serve_in_thread
 
-    with serve_in_thread(create_app(settings)) as url:
+    with serve_in_thread(create_app(settings), **server_options(settings)) as url:
         yield Served(url, settings)
 
 

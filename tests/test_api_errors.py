@@ -6,6 +6,7 @@ so an error that says nothing useful fails as surely as one in the wrong shape.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,22 @@ CASES = {
         RECORDS,
         {"cursor": Cursor("v2", 100, "0" * 24).encode(), "department": "RTA"},
         mentions=("another query",),
+    ),
+    # Broken percent-encoding in a filter: an empty 200 would hide the caller's mistake.
+    "value not UTF-8": Case(f"{RECORDS}?department=%ff", mentions=("department", "UTF-8")),
+    "overlong UTF-8": Case(f"{RECORDS}?department=%c0%af", mentions=("department", "UTF-8")),
+    "lone percent sign": Case(f"{RECORDS}?department=50%", mentions=("department", "%25")),
+    "NUL in a value": Case(f"{AGGREGATE}?channel=a%00", mentions=("channel", "U+0000")),
+    "name not UTF-8": Case(f"{RECORDS}?depart%e9ment=RTA", mentions=("depart%e9ment", "UTF-8")),
+    "Basic credentials not UTF-8": Case(
+        "/oauth/token",
+        method="POST",
+        headers={
+            "Authorization": "Basic " + base64.b64encode(b"\xff\xfe:\xc0\xaf").decode(),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        code="invalid-request",
+        mentions=("Basic", "UTF-8", "client_id"),
     ),
     "unknown measure": Case(AGGREGATE, {"measures": "median(payers)"}, mentions=("median", "avg")),
     "sum of text": Case(AGGREGATE, {"measures": "sum(channel)"}, mentions=("channel", "numeric")),
@@ -135,7 +152,9 @@ def test_every_error_has_the_one_shape(servers: dict[str, Served], name: str) ->
         if case.server == "limited":
             for _ in range(2):
                 assert client.get(case.path).status_code == 200
-        response = client.request(case.method, case.path, params=case.params, headers=case.headers)
+        response = client.request(
+            case.method, case.path, params=case.params or None, headers=case.headers
+        )
     assert response.status_code == case.status, response.text
     assert response.headers["content-type"] == "application/json"
     body = response.json()

@@ -379,3 +379,42 @@ def test_a_rate_limited_ckan_client_gets_ckans_envelope(tmp_path: Path) -> None:
     assert refused.json()["success"] is False
     assert refused.json()["error"]["__type"] == "Too Many Requests"
     assert "rate limit" in refused.json()["error"]["message"]
+
+
+DEEP = "[" * 1000 + "]" * 1000
+
+
+@pytest.mark.parametrize(
+    ("method", "parameters", "status", "kind", "mentions"),
+    [
+        ("get", {"offset": str(2**63)}, 409, "Validation Error", ("offset", str(2**63 - 1))),
+        ("post", {"offset": 2**63}, 409, "Validation Error", ("offset", str(2**63 - 1))),
+        ("post", None, 400, "Bad Request", ("nested", "32")),
+        ("get", {"filters": DEEP}, 409, "Validation Error", ("filters", "dictionary")),
+    ],
+    ids=["offset past int64 (GET)", "offset past int64 (POST)", "JSON 1,000 deep", "deep GET"],
+)
+def test_hostile_datastore_parameters_are_refused_naming_them(
+    served: Served,
+    method: str,
+    parameters: dict[str, object] | None,
+    status: int,
+    kind: str,
+    mentions: tuple[str, ...],
+) -> None:
+    path = "/api/3/action/datastore_search"
+    with served.client() as client:
+        if method == "get":
+            assert isinstance(parameters, dict)
+            answer = client.get(path, params={"resource_id": "epay-annual", **parameters})
+        elif parameters is None:
+            body = '{"resource_id": "epay-annual", "filters": ' + DEEP + "}"
+            answer = client.post(path, content=body, headers={"Content-Type": "application/json"})
+        else:
+            answer = client.post(path, json={"resource_id": "epay-annual", **parameters})
+    assert answer.status_code == status, answer.text
+    error = answer.json()["error"]
+    assert error["__type"] == kind
+    said = str(error)
+    for word in mentions:
+        assert word in said, (word, said)

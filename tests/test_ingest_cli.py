@@ -11,10 +11,8 @@ import csv
 import hashlib
 import json
 import shutil
-import signal
 import subprocess
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -25,6 +23,7 @@ from bawaba.loopback import serve_in_thread
 from bawaba.settings import Settings
 from bawaba.simulator.server import create_app
 from conftest import ROOT, env_for, random_key
+from processes import kill_when
 
 BAWABA = str(ROOT / ".venv" / "bin" / "bawaba")
 DIRTY_KINDS = ("missing_field", "bad_timestamp", "negative_amount", "unknown_service")
@@ -120,8 +119,16 @@ def test_rerun_on_unchanged_sources_changes_nothing(departments_api: Settings) -
     assert last_report(settings)["committed"] is False
 
 
-@pytest.mark.parametrize("delay_s", [0.8, 2.0, 3.5])
-def test_a_killed_run_leaves_no_partial_output(departments_api: Settings, delay_s: float) -> None:
+KILL_POINTS: dict[str, Callable[[Path], bool]] = {
+    # A department's delivery is being pulled into the run's staging.
+    "pulling": lambda staging: any(staging.glob("*/landing/*/*")),
+    # A department's accepted rows are written as a part, not yet committed.
+    "staged": lambda staging: any(staging.glob("*/parts/*.parquet")),
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_a_killed_run_leaves_no_partial_output(departments_api: Settings, point: str) -> None:
     settings = departments_api
     process = subprocess.Popen(
         [BAWABA, "pipelines", "run"],
@@ -129,20 +136,10 @@ def test_a_killed_run_leaves_no_partial_output(departments_api: Settings, delay_
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(delay_s)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    state = read_state(settings)
-    # Whatever the store shows is whole: every listed part is there and readable.
-    for parts in state.parts.values():
-        for part in parts:
-            pl.read_parquet(settings.store_dir / part)
-    shown = scan_store(settings).collect().height
-    assert shown == sum(
-        r.departments[d]["accepted"]
-        for r in state.runs  # type: ignore[misc]
-        for d in r.departments
-    )
+    kill_when(process, lambda: KILL_POINTS[point](settings.store_dir / ".staging"))
+    # Killed before the commit: the store holds nothing of the run.
+    assert read_state(settings).runs == []
+    assert scan_store(settings).collect().height == 0
     # And finishing the job gives what one uninterrupted run gives.
     run(settings)
     finished = scan_store(settings).collect()

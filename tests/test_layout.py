@@ -1,10 +1,15 @@
-"""The project's shape: src layout that does not shadow the standard library."""
+"""The project's shape: src layout that does not shadow the standard library, and every
+package the platform imports declared."""
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
+import re
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from pathlib import Path
 
 from conftest import ROOT
@@ -29,3 +34,31 @@ def test_generated_data_is_ignored_by_git() -> None:
     for path in ("var/anything", "datasets/epay-annual/v1/part.parquet"):
         done = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
         assert done.returncode == 0, f"{path} is not git-ignored"
+
+
+def _distribution(requirement: str) -> str:
+    """``uvicorn[standard]>=1`` → ``uvicorn``, in the registry's normal form."""
+    name = re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_package_the_platform_imports_is_declared_and_pinned() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {_distribution(r) for r in project["dependencies"]}
+    pinned = {
+        _distribution(line)
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    providers = importlib.metadata.packages_distributions()
+    imported: set[str] = set()
+    for path in (ROOT / "platform" / "bawaba").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.partition(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.partition(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"bawaba", "__future__"}
+    needed = {_distribution(d) for module in third_party for d in providers.get(module, [module])}
+    assert needed - declared == set(), "imported but not declared in pyproject.toml"
+    assert needed - pinned == set(), "imported but not pinned in constraints.txt"

@@ -337,9 +337,13 @@ def serve_command(
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from bawaba.api.server import server_options
     from bawaba.catalog.load import load_catalog
+    from bawaba.keys.store import store_secret
 
-    load_catalog(settings.catalog_path)  # a broken catalog fails here, not in every worker
+    # A broken catalog or a lost secret fails here, not in every worker.
+    load_catalog(settings.catalog_path)
+    store_secret(settings)
     base = f"http://{host}:{port}"
     datasets = f"{base}/api/v1/datasets"
     out.print(f"serving on {base}  (Ctrl+C stops)", soft_wrap=True)
@@ -362,6 +366,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         log_level="warning",
+        **server_options(settings),
     )
 
 

@@ -12,9 +12,12 @@ import contextlib
 import hashlib
 import os
 import secrets
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+PUBLIC = 0o644
+"""Readable by everyone, as every file of a release must be: the server reading it may run
+as another user than the publisher that wrote it."""
 
 
 def fsync_dir(path: Path) -> None:
@@ -27,12 +30,18 @@ def fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside ``target`` that replaces it when the block succeeds."""
+def atomic_path(target: Path, mode: int = 0o666) -> Iterator[Path]:
+    """A temporary path beside ``target`` that replaces it when the block succeeds. The
+    temporary is created with ``mode`` less the umask, as ``open`` creates a file (not
+    owner-only, as ``tempfile.mkstemp`` would)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    temporary = Path(name)
+    while True:
+        temporary = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
+            break
+        except FileExistsError:
+            continue
     try:
         yield temporary
         with temporary.open("rb+") as handle:
@@ -44,12 +53,13 @@ def atomic_path(target: Path) -> Iterator[Path]:
 
 
 def write_atomic(target: Path, data: bytes, mode: int | None = None) -> None:
-    """Replace ``target`` with ``data`` in one step; ``mode`` sets its permissions (the
-    temporary is created owner-only, so a file others must read needs it)."""
-    with atomic_path(target) as temporary:
-        temporary.write_bytes(data)
+    """Replace ``target`` with ``data`` in one step. Without ``mode`` the file gets the
+    permissions any new file gets (0o666 less the umask); with it, exactly ``mode``, set
+    before any byte is written (0o600 for a secret)."""
+    with atomic_path(target, 0o666 if mode is None else mode & 0o666) as temporary:
         if mode is not None:
             temporary.chmod(mode)
+        temporary.write_bytes(data)
 
 
 def sha256_file(path: Path) -> str:

@@ -10,6 +10,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -17,10 +18,15 @@ from starlette.types import ASGIApp
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, startup_timeout_s: float = 30.0
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    startup_timeout_s: float = 30.0,
+    **options: Any,
 ) -> Iterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL (port 0 picks a free one)."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
+    """Serve ``app`` until the block ends; yields its base URL (port 0 picks a free one).
+    ``options`` go to uvicorn (``bawaba.api.server.server_options`` for the API)."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

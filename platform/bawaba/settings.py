@@ -6,11 +6,12 @@ several independent installations (the tests give each its own ``BAWABA_VAR_DIR`
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -85,6 +86,25 @@ class Settings(BaseSettings):
             "`redis://host:6379` for many."
         ),
     ] = "memory://"
+    trusted_proxies: Annotated[
+        str,
+        Field(
+            description="Comma-separated addresses or networks (CIDR) of the reverse proxies "
+            "whose `X-Forwarded-For` and `X-Forwarded-Proto` `bawaba serve` believes. None by "
+            "default: any client could otherwise pick its own address, and with it its "
+            "anonymous rate limit."
+        ),
+    ] = ""
+    max_url_bytes: Annotated[
+        int, Field(ge=1024, description="Longest request URL (path and query); longer is a 414.")
+    ] = 16_384
+    max_header_bytes: Annotated[
+        int,
+        Field(ge=1024, description="Largest request headers, names and values; larger is a 431."),
+    ] = 32_768
+    max_body_bytes: Annotated[
+        int, Field(ge=1024, description="Largest request body (forms, JSON); larger is a 413.")
+    ] = 1_048_576
     page_rows: Annotated[
         int, Field(ge=1, description="Rows in a records page when `limit` is not given.")
     ] = 100
@@ -160,6 +180,26 @@ class Settings(BaseSettings):
             "(data.json, DCAT-AP) name it as every dataset's contact point.",
         ),
     ] = "opendata@bawaba.example"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        for entry in (part.strip() for part in value.split(",")):
+            if not entry:
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network; give addresses such as "
+                    "127.0.0.1 or networks such as 10.0.0.0/8, comma-separated"
+                ) from None
+        return value
+
+    @property
+    def proxies(self) -> list[str]:
+        """``trusted_proxies`` as a list (empty: trust no proxy)."""
+        return [part.strip() for part in self.trusted_proxies.split(",") if part.strip()]
 
     @property
     def landing_dir(self) -> Path:

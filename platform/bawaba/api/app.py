@@ -18,6 +18,7 @@ from bawaba.api.caching import AnswerCache
 from bawaba.api.downloads import Downloads
 from bawaba.api.engine import Engine
 from bawaba.api.gatekeeper import Authenticator, Gatekeeper
+from bawaba.api.http_limits import BodyLimit
 from bawaba.api.library import Library
 from bawaba.api.limits import RateLimits, parse_limits
 from bawaba.api.metrics import Metrics, MetricsMiddleware
@@ -30,6 +31,7 @@ from bawaba.api.routes import changes as changes_routes
 from bawaba.api.routes import data as data_routes
 from bawaba.api.routes import me as me_routes
 from bawaba.api.routes import ops as ops_routes
+from bawaba.api.server import request_limits
 from bawaba.api.state import Services
 from bawaba.catalog.load import load_catalog
 from bawaba.ecosystem import datapackage, dcat_ap, dcat_us
@@ -140,6 +142,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         meter=meter,
         on_refusal=lambda caller: metrics.rate_limited.labels(caller.policy).inc(),
     )
+    # Before any credential is looked at, and inside the CKAN gateway for its envelope.
+    app.add_middleware(BodyLimit, limits=request_limits(settings))
     # Outside the gatekeeper: CKAN clients' keys reach it as X-API-Key, and its refusals
     # leave the CKAN paths in CKAN's envelope.
     app.add_middleware(CkanGateway)

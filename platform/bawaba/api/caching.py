@@ -11,6 +11,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
+from urllib.parse import quote
 
 from starlette.requests import Request
 
@@ -21,23 +22,36 @@ CURRENT_MAX_AGE = 60
 PINNED_MAX_AGE = 31_536_000
 
 
-def fingerprint(*parts: str) -> str:
-    """A short, stable digest of query text (request parameters, never personal data)."""
-    digest = hashlib.blake2b(digest_size=12)
+def fingerprint(*parts: str, size: int = 12) -> str:
+    """A short, stable digest of query text (request parameters, never personal data).
+    Each part is framed by its length, so no split of the same characters into other parts
+    gives the same digest."""
+    digest = hashlib.blake2b(digest_size=size)
     for part in parts:
-        digest.update(part.encode())
-        digest.update(b"\x00")
+        encoded = part.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "big"))
+        digest.update(encoded)
     return digest.hexdigest()
 
 
+def _escaped(text: str) -> str:
+    return quote(text, safe="", encoding="utf-8", errors="surrogatepass")
+
+
 def canonical_query(items: Iterable[tuple[str, str]], ignore: frozenset[str] = frozenset()) -> str:
-    """The query string in a canonical order, so that ``?a=1&b=2`` and ``?b=2&a=1`` share
-    an ETag."""
-    return "&".join(f"{k}={v}" for k, v in sorted(items) if k not in ignore)
+    """The one key of a query: its decoded ``(name, value)`` pairs, sorted, each name and
+    value percent-encoded in full. ``?a=1&b=2`` and ``?b=2&a=1`` share it, while a value
+    holding ``&``, ``=`` or ``%`` can never read as another parameter: distinct queries get
+    distinct keys. The ETag, the answer cache and the download cache all derive from it."""
+    return "&".join(
+        f"{_escaped(name)}={_escaped(value)}" for name, value in sorted(items) if name not in ignore
+    )
 
 
 def etag_for(published: Published, kind: str, query: str) -> str:
-    tag = fingerprint(published.dataset.id, published.version, kind, query)
+    """The answer's ETag: its version and a 128-bit digest of what was asked (a collision
+    would serve one query's answer to another, so the digest is too long to search for)."""
+    tag = fingerprint(published.dataset.id, published.version, kind, query, size=16)
     return f'"{published.version}-{tag}"'
 
 

@@ -1,6 +1,7 @@
 """Page cursors: where the next page starts, on the version the first page read.
 
-A cursor carries the version, the offset and a fingerprint of the query it belongs to. Rows
+A cursor carries the version, the offset and a fingerprint of the query it belongs to (the
+dataset, the path and the parameters that choose rows, so it is refused anywhere else). Rows
 are in a total order and versions never change, so an offset on a pinned version is exact:
 pages neither overlap nor skip, even when a new version is published mid-way.
 """
@@ -10,8 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bawaba.api.caching import canonical_query, fingerprint
 from bawaba.api.problems import BadParameter
 
 _SHAPE = re.compile(r"(v\d+)\.(\d{1,12})\.([0-9a-f]{24})")
@@ -30,6 +33,14 @@ class Cursor:
     def encode(self) -> str:
         text = f"{self.version}.{self.offset}.{self.query}"
         return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def query_of(
+    dataset_id: str, kind: str, items: Iterable[tuple[str, str]], ignore: frozenset[str]
+) -> str:
+    """The fingerprint a cursor of ``kind`` pages over ``dataset_id`` with these parameters
+    carries; ``ignore`` names the parameters a page may change (the cursor itself, limit)."""
+    return fingerprint(dataset_id, kind, canonical_query(items, ignore))
 
 
 def decode(raw: str) -> Cursor:

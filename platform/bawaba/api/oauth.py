@@ -7,6 +7,8 @@ module supplies the key store, a JWT as the access token, and the API's error sh
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
@@ -21,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from bawaba.api.problems import JSON, ApiError, error_response
+from bawaba.api.problems import JSON, ApiError, BadParameter, error_response
 from bawaba.api.state import services
 from bawaba.keys.plans import Plans
 from bawaba.keys.store import ApiKey, KeyNotFound, KeyStore
@@ -29,6 +31,10 @@ from bawaba.keys.tokens import TokenIssuer
 
 router = APIRouter(tags=["authentication"])
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+HINT = (
+    "POST grant_type=client_credentials with your key's id as client_id and the key as "
+    "client_secret (HTTP Basic or form fields)"
+)
 
 
 class _Client(ClientMixin):  # type: ignore[misc]
@@ -123,8 +129,7 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         return error_response(
             ApiError(
                 error.description or error.error.replace("_", " "),
-                hint="POST grant_type=client_credentials with your key's id as client_id and "
-                "the key as client_secret (HTTP Basic or form fields)",
+                hint=HINT,
                 slug=error.error.replace("_", "-"),
                 status=status,
             )
@@ -142,6 +147,7 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
 )
 async def token(request: Request) -> Response:
     state = services(request)
+    _check_basic_credentials(request.headers.get("authorization", ""))
     body = (await request.body()).decode("utf-8", errors="replace")
     form = dict(parse_qsl(body, keep_blank_values=True))
     # Authlib looks headers up by their canonical names: keep them case-insensitive.
@@ -149,3 +155,19 @@ async def token(request: Request) -> Response:
     response: Response = await run_in_threadpool(state.token_server.create_token_response, adapted)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _check_basic_credentials(header: str) -> None:
+    """Refuse Basic credentials that are not base64 of UTF-8 text (Authlib would fail on
+    them); whether they name a key is Authlib's to check."""
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "basic":
+        return
+    try:
+        base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise BadParameter(
+            "Authorization: the Basic credentials are not base64 of UTF-8 text",
+            hint="send base64(client_id:client_secret), both as UTF-8; " + HINT,
+            slug="invalid-request",
+        ) from None

@@ -13,6 +13,7 @@ from bawaba.api import cursors
 from bawaba.api.engine import Engine
 from bawaba.api.library import Published
 from bawaba.api.query import Compiled
+from bawaba.api.query_string import query_items
 
 
 def page(
@@ -45,7 +46,7 @@ def page(
     )
     next_url = None
     if next_cursor is not None:
-        kept = [(k, v) for k, v in request.query_params.multi_items() if k not in dropped]
+        kept = [(k, v) for k, v in query_items(request) if k not in dropped]
         next_url = str(request.url.replace(query=urlencode([*kept, ("cursor", next_cursor)])))
     return {
         "columns": names,

@@ -15,6 +15,7 @@ this store's own writes. A revoked or rotated key is thus refused on its very ne
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import math
 import re
@@ -109,6 +110,7 @@ def store_secret(settings: Settings) -> bytes:
     if settings.key_store_secret is not None:
         secret = settings.key_store_secret.get_secret_value()
     else:
+        _refuse_a_new_secret_over_stored_keys(settings)
         create_secret_file(settings.key_store_secret_file)
         secret = settings.key_store_secret_file.read_text(encoding="utf-8").strip()
     if len(secret) < 32:
@@ -118,6 +120,29 @@ def store_secret(settings: Settings) -> bytes:
             "the generated file under var/secrets/",
         )
     return secret.encode()
+
+
+def _refuse_a_new_secret_over_stored_keys(settings: Settings) -> None:
+    """A new secret would silently invalidate every key hashed under the lost one, while
+    ``keys list`` still showed them usable: when keys exist, a missing secret file is an
+    error to fix, not a file to create."""
+    path = settings.key_store_secret_file
+    if path.exists() or not settings.key_store_path.exists():
+        return
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{settings.key_store_path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as db:
+            (held,) = db.execute("SELECT count(*) FROM keys").fetchone()
+    except sqlite3.OperationalError:
+        return  # no keys table yet: nothing was hashed
+    if held:
+        raise ConfigError(
+            f"the key store secret {path} is missing, but {settings.key_store_path} holds "
+            f"{held} key(s) hashed with it; a new secret would make every one of them fail",
+            hint=f"restore {path} from a backup (or set BAWABA_KEY_STORE_SECRET to the secret "
+            f"it held); to start over without those keys, move {settings.key_store_path} away",
+        )
 
 
 def _time(text: str | None) -> datetime | None:

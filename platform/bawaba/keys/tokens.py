@@ -12,10 +12,16 @@ A client sends the same token on every request until it expires, and checking it
 token that passed is remembered, and on its next use only what can change is checked
 again: that it has not expired and that the signing keys have not changed since (any
 rotation checks every token in full once more). A token that fails is never remembered.
+
+If the keys file disappears under a running server, the server keeps the keys it last read
+(and logs it): tokens already issued keep working, as they would have until they expire,
+instead of every bearer request failing. The file is created anew at the next start, which
+ends the tokens signed before; to end them at once, rotate twice.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -33,6 +39,7 @@ ISSUER = "bawaba"
 AUDIENCE = "bawaba-api"
 ALGORITHM = "HS256"
 KEPT_SIGNING_KEYS = 2
+log = logging.getLogger(__name__)
 # Tokens remembered as valid; past this the oldest are forgotten (and checked in full again).
 REMEMBERED_TOKENS = 10_000
 
@@ -56,7 +63,15 @@ class TokenIssuer:
 
     def _signing_keys(self) -> dict[str, OctKey]:
         """The keys on disk, re-read when another process rotated them."""
-        mtime = self.keys_file.stat().st_mtime_ns
+        try:
+            mtime = self.keys_file.stat().st_mtime_ns
+        except FileNotFoundError:
+            if not self._keys:
+                raise
+            if self._seen is not None:
+                log.warning("%s is gone: signing with the keys read before", self.keys_file)
+                self._seen = None
+            return self._keys
         if mtime != self._seen:
             with self._lock:
                 stored: dict[str, str] = orjson.loads(self.keys_file.read_bytes())
@@ -73,8 +88,7 @@ class TokenIssuer:
         stored[kid] = secrets.token_urlsafe(48)
         kept = dict(list(stored.items())[-KEPT_SIGNING_KEYS:])
         self.keys_file.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.keys_file, orjson.dumps(kept))
-        self.keys_file.chmod(0o600)
+        write_atomic(self.keys_file, orjson.dumps(kept), 0o600)
         return kid
 
     def issue(self, key_id: str, plan: str) -> str:

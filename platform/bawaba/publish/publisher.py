@@ -22,7 +22,7 @@ import polars as pl
 from bawaba import __version__
 from bawaba.catalog import Catalog, Dataset, load_catalog
 from bawaba.errors import BawabaError
-from bawaba.fsutil import sha256_file, write_atomic
+from bawaba.fsutil import PUBLIC, sha256_file, write_atomic
 from bawaba.publish import by_year, changes, disclosure_report, gate, revisions, versions
 from bawaba.publish.coordinates import with_time
 from bawaba.publish.folding import folds_of
@@ -32,9 +32,6 @@ from bawaba.reference import load_reference
 from bawaba.settings import Settings
 
 Progress = Callable[[str], None]
-PUBLIC = 0o644
-"""A version's files are readable by everyone like its data: a server may run as another
-user."""
 
 
 class GateFailed(BawabaError):

@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel
 
-from bawaba.fsutil import fsync_dir, write_atomic
+from bawaba.fsutil import PUBLIC, fsync_dir, write_atomic
 
 CURRENT = "current.json"
 DATA = "data.parquet"
@@ -98,7 +98,9 @@ def install_version(staged: Path, root: Path, dataset: str, version: str) -> Pat
 
 def switch_release(root: Path, release: Release) -> None:
     write_atomic(
-        root / CURRENT, orjson.dumps(release.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
+        root / CURRENT,
+        orjson.dumps(release.model_dump(mode="json"), option=orjson.OPT_INDENT_2),
+        PUBLIC,
     )
 
 

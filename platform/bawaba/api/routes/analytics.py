@@ -22,6 +22,7 @@ from bawaba.analytics.periods import Grain, parse_period
 from bawaba.analytics.tables import Measure
 from bawaba.api import documents
 from bawaba.api.access import require_analytics
+from bawaba.api.query_string import query_items
 
 
 def only_declared(request: Request) -> None:
@@ -30,7 +31,7 @@ def only_declared(request: Request) -> None:
     route = request.scope.get("route")
     assert isinstance(route, APIRoute)
     declared = [param.alias for param in route.dependant.query_params]
-    check_parameters(request.query_params.multi_items(), declared)
+    check_parameters(query_items(request), declared)
 
 
 router = APIRouter(

@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, Response
 
 from bawaba.api import cursors, documents
 from bawaba.api.access import principal, require_export, require_read
-from bawaba.api.caching import caching_headers, canonical_query, etag_for, fingerprint, not_modified
+from bawaba.api.caching import caching_headers, canonical_query, etag_for, not_modified
 from bawaba.api.downloads import FORMATS
 from bawaba.api.library import Published, release_history
 from bawaba.api.paging import page
@@ -31,6 +31,7 @@ from bawaba.api.query import (
     parse_filters,
     parse_order,
 )
+from bawaba.api.query_string import query_items
 from bawaba.api.routes.catalog import DatasetId, _error, base_url, json_response
 from bawaba.api.routes.data import FILTERS, Order, Select, _limit
 from bawaba.api.state import services
@@ -155,7 +156,7 @@ def _rows(
 ) -> Rows:
     dataset = services(request).library.dataset(request.path_params["dataset_id"])
     return Rows(
-        filters=parse_filters(dataset, request.query_params.multi_items(), reserved),
+        filters=parse_filters(dataset, query_items(request), reserved),
         columns=parse_columns(dataset, select),
         order=parse_order(order, dataset.columns),
     )
@@ -190,8 +191,8 @@ async def read_changes(
     ] = None,
 ) -> Response:
     state = services(request)
-    items = request.query_params.multi_items()
-    query_id = fingerprint(canonical_query(items, ignore=frozenset({"cursor", "limit"})))
+    items = query_items(request)
+    query_id = cursors.query_of(dataset_id, "changes", items, ignore=frozenset({"cursor", "limit"}))
     version: str | None = None
     offset = 0
     if cursor is not None:
@@ -261,7 +262,7 @@ async def download_changes(
         )
     format_ = FORMATS[fmt]
     rows = _rows(request, CHANGES_DOWNLOAD_PARAMETERS, select, order)
-    items = request.query_params.multi_items()
+    items = query_items(request)
     etag = etag_for(published, f"changes.{fmt}", canonical_query(items))
     headers = caching_headers(published, etag)
     if not_modified(request, etag):

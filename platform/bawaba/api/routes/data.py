@@ -21,7 +21,6 @@ from bawaba.api.caching import (
     caching_headers,
     canonical_query,
     etag_for,
-    fingerprint,
     not_modified,
 )
 from bawaba.api.downloads import FORMATS
@@ -42,6 +41,7 @@ from bawaba.api.query import (
     parse_filters,
     parse_order,
 )
+from bawaba.api.query_string import query_items
 from bawaba.api.routes.catalog import DatasetId, base_url
 from bawaba.api.state import Services, services
 
@@ -112,7 +112,7 @@ async def _json_answer(
     """Shared by records and aggregate: ETag, 304, answer cache, then ``compute``. The rows
     answered are left on ``request.state`` for metering."""
     state = services(request)
-    query = canonical_query(request.query_params.multi_items())
+    query = canonical_query(query_items(request))
     etag = etag_for(published, kind, f"{base_url(request)}?{query}")
     headers = caching_headers(published, etag)
     if not_modified(request, etag):
@@ -155,14 +155,16 @@ async def records(
 ) -> Response:
     state = services(request)
     dataset = state.library.dataset(dataset_id)
-    items = request.query_params.multi_items()
+    items = query_items(request)
     rows = Rows(
         filters=parse_filters(dataset, items, RECORDS_PARAMETERS),
         columns=parse_columns(dataset, select),
         order=parse_order(order, dataset.columns),
     )
     page_size = _limit(state, limit, state.settings.page_rows)
-    query_id = fingerprint(canonical_query(items, ignore=frozenset({"cursor", "limit", "version"})))
+    query_id = cursors.query_of(
+        dataset.id, "records", items, ignore=frozenset({"cursor", "limit", "version"})
+    )
     offset = 0
     if cursor is not None:
         at = cursors.decode(cursor)
@@ -239,7 +241,7 @@ async def aggregate(
     dataset = state.library.dataset(dataset_id)
     query: Aggregate = parse_aggregate(
         dataset,
-        request.query_params.multi_items(),
+        query_items(request),
         group_by=group_by,
         measures=measures,
         order=order,
@@ -294,7 +296,7 @@ async def download(
             hint="the formats are: " + ", ".join(f"download.{f}" for f in FORMATS),
         )
     format_ = FORMATS[fmt]
-    items = request.query_params.multi_items()
+    items = query_items(request)
     rows = Rows(
         filters=parse_filters(dataset, items, DOWNLOAD_PARAMETERS),
         columns=parse_columns(dataset, select),

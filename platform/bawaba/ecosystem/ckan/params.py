@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 from starlette.requests import Request
 
+from bawaba.api.query_string import query_items
 from bawaba.ecosystem.ckan.envelope import BadRequest, ValidationError
 
 P = TypeVar("P", bound="Parameters")
@@ -23,13 +24,50 @@ P = TypeVar("P", bound="Parameters")
 MAX_ROWS = 1000
 """Most packages in one package_search page (CKAN's ``ckan.search.rows_max``)."""
 
+MAX_OFFSET = 2**63 - 1
+"""The largest row offset: the store counts rows in 64 bits."""
+
+MAX_DEPTH = 32
+"""Deepest nesting of lists and objects a parameter may have; the deepest any action
+reads is two (``filters``: an object of lists)."""
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON text decoded, or a Bad Request naming what is wrong with it."""
+    too_deep = BadRequest(
+        f"JSON Error: lists and objects are nested more than {MAX_DEPTH} deep; "
+        "no action takes parameters nested that deep"
+    )
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise too_deep from None
+    except ValueError as error:
+        raise BadRequest(f"JSON Error: the body is not JSON ({error})") from None
+    if _depth(data) > MAX_DEPTH:
+        raise too_deep
+    return data
+
+
+def _depth(data: Any) -> int:
+    deepest, todo = 0, [(data, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                todo.extend(
+                    (v, depth + 1) for v in (value.values() if isinstance(value, dict) else value)
+                )
+    return deepest
+
 
 def _json_text(value: object) -> object:
     """A list or object given as JSON text, as it must be in a query string."""
     if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
         try:
-            return json.loads(value)
-        except ValueError:
+            return loads(value)
+        except BadRequest:
             return value  # left for the type check to refuse, naming the parameter
     return value
 
@@ -167,7 +205,7 @@ class DatastoreSearch(Parameters):
     limit: Annotated[
         int, Field(ge=0, description="Rows per page (100 unless given; capped by the server).")
     ] = 100
-    offset: Annotated[int, Field(ge=0, description="Rows to skip.")] = 0
+    offset: Annotated[int, Field(ge=0, le=MAX_OFFSET, description="Rows to skip.")] = 0
     include_total: Annotated[bool, Field(description="Count the matching rows (`total`).")] = True
     records_format: Annotated[
         str, Field(description="`objects` (one object per row) or `lists` (one list per row).")
@@ -182,7 +220,7 @@ async def request_data(request: Request) -> dict[str, Any]:
     """The action's parameters from a GET's query string or a POST's JSON (or form) body."""
     if request.method == "GET":
         data: dict[str, Any] = {}
-        for key, value in request.query_params.multi_items():
+        for key, value in query_items(request):
             if key in data:
                 previous = data[key]
                 data[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
@@ -196,10 +234,7 @@ async def request_data(request: Request) -> dict[str, Any]:
     # A JSON object posted as a form (curl -d '{...}') is still that object, as in CKAN.
     if form and not body.lstrip().startswith(b"{"):
         return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    try:
-        data = json.loads(body)
-    except ValueError as error:
-        raise BadRequest(f"JSON Error: the body is not JSON ({error})") from None
+    data = loads(body)
     if not isinstance(data, dict):
         raise BadRequest(
             f"Bad request data: the body decoded to a {type(data).__name__}, but it needs "
