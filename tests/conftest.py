@@ -97,6 +97,7 @@ def api_settings(root: Path, **overrides: Any) -> Settings:
         "plans_path": ROOT / "api_keys" / "plans.yaml",
         "key_store_path": root / "var" / "keys.sqlite",
         "open_rate_limit": "100000/minute",
+        "failed_auth_limit": "100000/minute",
     }
     return Settings(**(defaults | overrides))
 

@@ -65,9 +65,7 @@ class TwoWorkers:
         kernel spreads them over both worker processes)."""
 
         def one(i: int) -> httpx.Response:
-            return httpx.get(
-                self.url + path, headers=headers[i] if headers else None, timeout=30
-            )
+            return httpx.get(self.url + path, headers=headers[i] if headers else None, timeout=30)
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             return list(pool.map(one, range(times)))
@@ -84,6 +82,7 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoWorkers
         "BAWABA_PLANS_PATH": str(settings.plans_path),
         "BAWABA_OPEN_RATE_LIMIT": f"{ANONYMOUS_PER_MINUTE}/minute",
         "BAWABA_FAILED_AUTH_LIMIT": f"{FAILED_AUTHENTICATIONS}/minute",
+        "BAWABA_USAGE_FLUSH_S": "0.2",
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "bawaba.cli", "serve", "--port", str(port), "--workers", "2"],
@@ -144,6 +143,7 @@ def test_a_row_quota_serves_exactly_its_rows(two_workers: TwoWorkers) -> None:
     short = [a.json() for a in served if len(a.json()["rows"]) < 7]
     assert [len(page["rows"]) for page in short] == [ROW_QUOTA % 7]
     assert short[0]["next_cursor"] is not None
+    time.sleep(0.6)  # both processes write their usage by dataset every 0.2 s
     usage = httpx.get(f"{two_workers.url}/api/v1/me/usage", headers={"X-API-Key": key}).json()
     assert usage["quota"]["rows"] == {"quota": ROW_QUOTA, "used": ROW_QUOTA, "remaining": 0}
     assert usage["usage"]["rows"] == ROW_QUOTA

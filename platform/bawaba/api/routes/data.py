@@ -42,6 +42,7 @@ from bawaba.api.query import (
     parse_filters,
     parse_order,
 )
+from bawaba.api.quota import rows_allowed
 from bawaba.api.routes.catalog import DatasetId, base_url
 from bawaba.api.state import Services, services
 
@@ -107,12 +108,19 @@ def _resolve(request: Request, dataset_id: str, version: str | None) -> Publishe
 
 
 async def _json_answer(
-    request: Request, published: Published, kind: str, compute: Callable[[], dict[str, Any]]
+    request: Request,
+    published: Published,
+    kind: str,
+    compute: Callable[[], dict[str, Any]],
+    cut_to: int | None = None,
 ) -> Response:
     """Shared by records and aggregate: ETag, 304, answer cache, then ``compute``. The rows
-    answered are left on ``request.state`` for metering."""
+    answered are left on ``request.state`` for metering. ``cut_to``: the rows a row quota
+    left, when fewer than asked (another answer than the uncut one, so another ETag)."""
     state = services(request)
     query = canonical_query(request.query_params.multi_items())
+    if cut_to is not None:
+        kind = f"{kind};cut={cut_to}"
     etag = etag_for(published, kind, f"{base_url(request)}?{query}")
     headers = caching_headers(published, etag)
     if not_modified(request, etag):
@@ -161,7 +169,7 @@ async def records(
         columns=parse_columns(dataset, select),
         order=parse_order(order, dataset.columns),
     )
-    page_size = _limit(state, limit, state.settings.page_rows)
+    asked = _limit(state, limit, state.settings.page_rows)
     query_id = fingerprint(canonical_query(items, ignore=frozenset({"cursor", "limit", "version"})))
     offset = 0
     if cursor is not None:
@@ -169,6 +177,7 @@ async def records(
         cursors.check(at, query_id, version)
         version, offset = at.version, at.offset
     published = _resolve(request, dataset_id, version)
+    page_size = rows_allowed(request, asked)
 
     def compute() -> dict[str, Any]:
         queries = (
@@ -188,7 +197,8 @@ async def records(
         )
         return {"dataset": dataset.id, "version": published.version} | found
 
-    return await _json_answer(request, published, "records", compute)
+    cut = page_size if page_size < asked else None
+    return await _json_answer(request, published, "records", compute, cut)
 
 
 @router.get(
@@ -244,8 +254,9 @@ async def aggregate(
         measures=measures,
         order=order,
     )
-    most = _limit(state, limit, state.settings.max_page_rows)
+    asked = _limit(state, limit, state.settings.max_page_rows)
     published = _resolve(request, dataset_id, version)
+    most = rows_allowed(request, asked)
 
     def compute() -> dict[str, Any]:
         names, found = state.engine.rows(
@@ -263,7 +274,8 @@ async def aggregate(
             "truncated": len(found) > most,
         }
 
-    return await _json_answer(request, published, "aggregate", compute)
+    cut = most if most < asked else None
+    return await _json_answer(request, published, "aggregate", compute, cut)
 
 
 @router.head(
@@ -309,6 +321,7 @@ async def download(
         # Rows matter only to a key: its plan's export cap and its metered usage.
         count = await run_in_threadpool(state.downloads.rows_of, published, rows, etag)
         require_export(request, dataset, count)
+        rows_allowed(request, count, whole=True)
         request.state.rows = count
     path = await run_in_threadpool(state.downloads.file_for, published, rows, format_, etag)
     name = f"{dataset.id}-{published.version}.{format_.extension}"
