@@ -4,10 +4,6 @@ from the answers of concurrent clients, whichever process answers them."""
 from __future__ import annotations
 
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +16,7 @@ import yaml
 
 from bawaba.catalog.load import load_catalog
 from bawaba.keys.store import KeyStore
-from conftest import ROOT, api_settings, env_for
+from conftest import ROOT, api_settings, serve_processes
 from releases import write_release
 
 API = "/api/v1/datasets"
@@ -32,12 +28,6 @@ QUOTA_PLANS = {
     "thirty_requests": {"monthly_requests": REQUEST_QUOTA, "monthly_rows": None},
     "hundred_rows": {"monthly_requests": None, "monthly_rows": ROW_QUOTA},
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _plans_file(folder: Path) -> Path:
@@ -74,41 +64,15 @@ class TwoWorkers:
 @pytest.fixture(scope="module")
 def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoWorkers]:
     root = tmp_path_factory.mktemp("workers")
-    settings = api_settings(root, plans_path=_plans_file(root))
-    write_release(settings.datasets_dir, load_catalog(settings.catalog_path), seed=14)
-    port = _free_port()
-    env = env_for(settings) | {
-        "BAWABA_KEY_STORE_PATH": str(settings.key_store_path),
-        "BAWABA_PLANS_PATH": str(settings.plans_path),
-        "BAWABA_OPEN_RATE_LIMIT": f"{ANONYMOUS_PER_MINUTE}/minute",
-        "BAWABA_FAILED_AUTH_LIMIT": f"{FAILED_AUTHENTICATIONS}/minute",
-        "BAWABA_USAGE_FLUSH_S": "0.2",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bawaba.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    settings = api_settings(
+        root,
+        plans_path=_plans_file(root),
+        open_rate_limit=f"{ANONYMOUS_PER_MINUTE}/minute",
+        failed_auth_limit=f"{FAILED_AUTHENTICATIONS}/minute",
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
-        # Both processes must be up before counting, or one process answers everything.
-        time.sleep(1.0)
+    write_release(settings.datasets_dir, load_catalog(settings.catalog_path), seed=14)
+    with serve_processes(settings, 2, BAWABA_USAGE_FLUSH_S="0.2") as url:
         yield TwoWorkers(url, KeyStore.open(settings))
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.communicate(timeout=30)
 
 
 def test_the_anonymous_limit_lets_exactly_its_requests_through(two_workers: TwoWorkers) -> None:
@@ -167,3 +131,9 @@ def test_failed_authentications_are_limited_per_address(two_workers: TwoWorkers)
     good = two_workers.new_key("business")
     locked = httpx.get(f"{two_workers.url}{API}/epay-annual/records", headers={"X-API-Key": good})
     assert locked.status_code == 429
+    token = httpx.post(
+        f"{two_workers.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(f"bwb_{'b' * 12}", "not-the-secret"),
+    )
+    assert token.status_code == 429

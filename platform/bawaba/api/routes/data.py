@@ -2,7 +2,8 @@
 
 Each path does the cheap work on the event loop (parse, resolve the version, ETag, the
 answer cache) and sends a cache miss to a worker thread for DuckDB, unless the version is
-small enough to be answered from memory in about a millisecond (``Engine.quick``).
+small enough to be answered from memory in about a millisecond (``Engine.quick``) and the
+query cheap enough (``Cost.quick``): no request can hold the event loop for long.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from bawaba.api.query import (
     OPERATORS,
     RECORDS_PARAMETERS,
     Aggregate,
+    Cost,
     Rows,
     compile_aggregate,
     compile_count,
@@ -112,6 +114,7 @@ async def _json_answer(
     published: Published,
     kind: str,
     compute: Callable[[], dict[str, Any]],
+    cost: Cost,
     cut_to: int | None = None,
 ) -> Response:
     """Shared by records and aggregate: ETag, 304, answer cache, then ``compute``. The rows
@@ -128,7 +131,7 @@ async def _json_answer(
     cached = state.answers.get(etag)
     state.metrics.answer_cache.labels("hit" if cached is not None else "miss").inc()
     if cached is None:
-        if state.engine.quick(published.path):
+        if cost.quick and state.engine.quick(published.path):
             document = compute()
         else:
             document = await run_in_threadpool(compute)
@@ -198,7 +201,7 @@ async def records(
         return {"dataset": dataset.id, "version": published.version} | found
 
     cut = page_size if page_size < asked else None
-    return await _json_answer(request, published, "records", compute, cut)
+    return await _json_answer(request, published, "records", compute, rows.cost, cut)
 
 
 @router.get(
@@ -275,7 +278,7 @@ async def aggregate(
         }
 
     cut = most if most < asked else None
-    return await _json_answer(request, published, "aggregate", compute, cut)
+    return await _json_answer(request, published, "aggregate", compute, query.cost, cut)
 
 
 @router.head(
