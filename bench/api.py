@@ -280,6 +280,11 @@ def _aggregate_sql(plan: Plan, threshold: bool) -> str:
     )
 
 
+DATASETTE_EXTRAS = {"_nocount": 1, "_nofacet": 1, "_nosuggest": 1}
+"""Datasette's table pages without the total count, facets and facet suggestions: work
+Bawaba's records page does not do either (it counts only past a full page)."""
+
+
 def workloads(plan: Plan) -> list[Workload]:
     data = f"/api/v1/datasets/{plan.dataset}"
     encode = urllib.parse.urlencode
@@ -297,6 +302,7 @@ def workloads(plan: Plan) -> list[Workload]:
                 "_sort_desc": plan.sort_column,
                 "_size": 100,
                 "_shape": "objects",
+                **DATASETTE_EXTRAS,
             }
         )
         found.append(
@@ -327,7 +333,8 @@ def workloads(plan: Plan) -> list[Workload]:
                 "CSV download",
                 cache,
                 f"{data}/download.csv{'?' + at_least[1:] if miss else ''}",
-                f"/{DB_NAME}/{plan.table}.csv?_stream=on{at_least if miss else ''}",
+                f"/{DB_NAME}/{plan.table}.csv?_stream=on&{encode(DATASETTE_EXTRAS)}"
+                f"{at_least if miss else ''}",
             )
         )
     return found
@@ -466,15 +473,21 @@ def serve(name: str, command: list[str], env: dict[str, str], ready: str) -> Ite
         log.close()
 
 
+BASELINE = "Bawaba baseline"
+
+
 def bawaba_server(
-    datasets: Path, var: Path, workers: int
+    datasets: Path, var: Path, workers: int, platform_dir: Path | None = None
 ) -> contextlib.AbstractContextManager[Server]:
+    """``bawaba serve``; with ``platform_dir``, the code of that checkout (``BASELINE``)."""
     env = _bawaba_env(var, datasets) | {"BAWABA_OPEN_RATE_LIMIT": "1000000000/minute"}
+    if platform_dir is not None:
+        env["PYTHONPATH"] = str(platform_dir.resolve())
     command = [
         str(BIN / "bawaba"), "serve", "--host", "127.0.0.1", "--port", "{port}",
         "--workers", str(workers),
     ]  # fmt: skip
-    return serve("Bawaba", command, env, "/healthz")
+    return serve("Bawaba" if platform_dir is None else BASELINE, command, env, "/healthz")
 
 
 def datasette_server(db: Path, workers: int) -> contextlib.AbstractContextManager[Server]:
@@ -708,6 +721,22 @@ def table(results: list[Measured]) -> str:
     return "\n".join(lines)
 
 
+def baseline_table(results: list[Measured]) -> str:
+    lines = [
+        "| workers | workload | cache | this req/s | CPU ms/req | baseline req/s | CPU ms/req "
+        "| this / baseline req/s | baseline / this CPU ms/req |",
+        "|--:|---|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    ours = [r for r in results if r.server == "Bawaba"]
+    before = [r for r in results if r.server == BASELINE]
+    for o, b in zip(ours, before, strict=True):
+        lines.append(
+            f"| {o.workers} | {o.workload} | {o.cache} | {o.rps:,.0f} | {o.cpu_ms:.2f} | "
+            f"{b.rps:,.0f} | {b.cpu_ms:.2f} | {o.rps / b.rps:.2f}x | {b.cpu_ms / o.cpu_ms:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
 def _pairs(results: list[Measured]) -> list[tuple[Measured, Measured]]:
     ours = [r for r in results if r.server == "Bawaba"]
     theirs = [r for r in results if r.server == "Datasette"]
@@ -821,6 +850,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--requests", type=int, default=300, help="end-to-end samples")
     parser.add_argument("--no-record", action="store_true", help="leave RESULTS.md alone")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout's platform/ folder (e.g. the main branch's), served beside "
+        "this one and measured in the same run: a before/after of a change",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: `apt-get install -y wrk` (make bench does)")
@@ -851,14 +886,27 @@ def main() -> None:
         )
         for count in workers:
             var = Path(scratch) / f"var-{count}"
-            with bawaba_server(datasets, var, count) as ours, datasette_server(db, count) as theirs:
+            with contextlib.ExitStack() as stack:
+                ours = stack.enter_context(bawaba_server(datasets, var, count))
+                theirs = stack.enter_context(datasette_server(db, count))
+                before = (
+                    stack.enter_context(
+                        bawaba_server(datasets, Path(f"{var}-baseline"), count, args.baseline)
+                    )
+                    if args.baseline
+                    else None
+                )
                 print(
                     f"{count} worker(s) each: Bawaba on :{ours.port}, Datasette on :{theirs.port}"
+                    + (f", Bawaba baseline on :{before.port}" if before else "")
                 )
                 if count == workers[0]:
                     check_equivalent(plan, work, ours.port, theirs.port)
                 for index, w in enumerate(work):
-                    for server, path in ((ours, w.bawaba), (theirs, w.datasette)):
+                    runs = [(ours, w.bawaba), (theirs, w.datasette)]
+                    if before is not None:
+                        runs.insert(1, (before, w.bawaba))
+                    for server, path in runs:
                         # Warm-up and run take values from disjoint ranges (offsets far apart).
                         base = plan.threshold_high // 2 + index * 100_000
                         if args.warmup > 0:
@@ -891,14 +939,20 @@ def main() -> None:
         "make bench  (or: .venv/bin/python bench/api.py"
         + (f" --datasets {args.datasets}" if args.datasets else f" --scale {args.scale:g}")
         + f" --workers {args.workers} --duration {args.duration:g}"
-        + f" --connections {args.connections})"
+        + f" --connections {args.connections}"
+        + (f" --baseline {args.baseline}" if args.baseline else "")
+        + ")"
     )
     results_table = table(results)
     lines = verdicts(results, e2e)
+    against = baseline_table(results) if args.baseline else ""
     print()
     print(results_table)
     print()
     print("\n".join(lines))
+    if against:
+        print()
+        print(against)
     print(f"command: {command}")
     if args.no_record:
         return
@@ -952,6 +1006,17 @@ def main() -> None:
             "",
             *(f"- {line}" for line in lines),
             "",
+            *(
+                [
+                    f"This checkout against `{args.baseline}` (`{BASELINE}`), the same "
+                    "workloads in the same run, one after the other:",
+                    "",
+                    against,
+                    "",
+                ]
+                if against
+                else []
+            ),
             f"End to end: {e2e.requests} sequential aggregate requests from one keep-alive "
             f"client to a fresh one-worker server (`{aggregate_miss.bawaba}` with a new "
             "negative n each time, which wrk never sends: every row counts, and its /metrics "

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -97,6 +102,7 @@ def api_settings(root: Path, **overrides: Any) -> Settings:
         "plans_path": ROOT / "api_keys" / "plans.yaml",
         "key_store_path": root / "var" / "keys.sqlite",
         "open_rate_limit": "100000/minute",
+        "failed_auth_limit": "100000/minute",
     }
     return Settings(**(defaults | overrides))
 
@@ -109,6 +115,57 @@ def serve_release(settings: Settings) -> Iterator[Served]:
 
     with serve_in_thread(create_app(settings), **server_options(settings)) as url:
         yield Served(url, settings)
+
+
+@contextmanager
+def serve_processes(settings: Settings, workers: int, **env: str) -> Iterator[str]:
+    """``bawaba serve --workers N`` over ``settings`` (and ``BAWABA_*`` overrides in
+    ``env``) in a subprocess on a free loopback port; yields its base URL once every worker
+    answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bawaba.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env_for(settings)
+        | {
+            "BAWABA_KEY_STORE_PATH": str(settings.key_store_path),
+            "BAWABA_PLANS_PATH": str(settings.plans_path),
+            "BAWABA_OPEN_RATE_LIMIT": settings.open_rate_limit,
+            "BAWABA_FAILED_AUTH_LIMIT": settings.failed_auth_limit,
+        }
+        | env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        # Every process must be up before a test counts, or the first answers everything.
+        time.sleep(1.0 if workers > 1 else 0)
+        yield url
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
 
 
 @pytest.fixture(scope="module")

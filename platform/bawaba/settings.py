@@ -82,10 +82,13 @@ class Settings(BaseSettings):
     rate_limit_storage_uri: Annotated[
         str,
         Field(
-            description="Where rate-limit counters live: `memory://` for one process, "
-            "`redis://host:6379` for many."
+            description="Where rate-limit counters live: `sqlite://` (a file under "
+            "`BAWABA_VAR_DIR` that every worker process of `bawaba serve` shares, so limits "
+            "hold exactly whatever the number of workers), `sqlite:///absolute/path`, "
+            "`memory://` (each process counts alone: one worker only), or "
+            "`redis://host:6379` for many machines."
         ),
-    ] = "memory://"
+    ] = "sqlite://"
     trusted_proxies: Annotated[
         str,
         Field(
@@ -105,6 +108,15 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[
         int, Field(ge=1024, description="Largest request body (forms, JSON); larger is a 413.")
     ] = 1_048_576
+    failed_auth_limit: Annotated[
+        str,
+        Field(
+            description="Failed authentications (bad, expired or revoked keys and tokens, "
+            "and failed client credentials at `/oauth/token`) allowed per client address, "
+            "in slowapi notation; past it, credentials from that address get a 429 until "
+            "the window ends, without being checked."
+        ),
+    ] = "30/minute;300/hour"
     page_rows: Annotated[
         int, Field(ge=1, description="Rows in a records page when `limit` is not given.")
     ] = 100

@@ -15,6 +15,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from bawaba import __version__
 from bawaba.api.caching import AnswerCache
+from bawaba.api.counters import open_counter
 from bawaba.api.downloads import Downloads
 from bawaba.api.engine import Engine
 from bawaba.api.gatekeeper import Authenticator, Gatekeeper
@@ -38,6 +39,7 @@ from bawaba.ecosystem import datapackage, dcat_ap, dcat_us
 from bawaba.ecosystem.ckan import routes as ckan_routes
 from bawaba.ecosystem.ckan.gateway import CkanGateway
 from bawaba.keys.plans import load_plans
+from bawaba.keys.quotas import SQLiteQuotas
 from bawaba.keys.store import KeyStore, store_secret
 from bawaba.keys.tokens import TokenIssuer
 from bawaba.keys.usage import Meter
@@ -76,10 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     catalog = load_catalog(settings.catalog_path)
     open_limits = parse_limits(settings.open_rate_limit, "BAWABA_OPEN_RATE_LIMIT")
+    failed_auth_limits = parse_limits(settings.failed_auth_limit, "BAWABA_FAILED_AUTH_LIMIT")
     plans = load_plans(settings.plans_path, catalog)
     keys = KeyStore(settings.key_store_path, store_secret(settings))
     tokens = TokenIssuer(settings.secrets_dir / "token-keys.json", settings.token_lifetime_s)
     meter = Meter(keys, settings.usage_flush_s)
+    quotas = SQLiteQuotas(settings.key_store_path)
     metrics = Metrics()
 
     @asynccontextmanager
@@ -103,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             keys=keys,
             plans=plans,
             meter=meter,
+            quotas=quotas,
             token_server=TokenServer(keys, tokens, plans),
         )
         meter.start()
@@ -137,9 +142,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         Gatekeeper,
         authenticate=Authenticator(keys, tokens, plans),
-        limits=RateLimits(settings.rate_limit_storage_uri),
+        limits=RateLimits(open_counter(settings.rate_limit_storage_uri, settings.var_dir)),
         anonymous_limits=open_limits,
+        failed_auth_limits=failed_auth_limits,
         meter=meter,
+        quotas=quotas,
         on_refusal=lambda caller: metrics.rate_limited.labels(caller.policy).inc(),
     )
     # Before any credential is looked at, and inside the CKAN gateway for its envelope.

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from limits import RateLimitItem
 from starlette.datastructures import Headers, MutableHeaders
@@ -25,10 +26,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bawaba.api.access import Principal
 from bawaba.api.limits import Caller, RateLimits, parse_limits
 from bawaba.api.problems import ApiError, RateLimited, Unauthorised, error_response
+from bawaba.api.quota import ALLOWANCE, RowAllowance, quota_spent
 from bawaba.keys.plans import Plans
+from bawaba.keys.quotas import QuotaCounter
 from bawaba.keys.store import KEY_SHAPE, ApiKey, KeyNotFound, KeyStore, month_of
 from bawaba.keys.tokens import InvalidToken, TokenIssuer
-from bawaba.keys.usage import Meter, next_month
+from bawaba.keys.usage import Meter
 
 EXEMPT = frozenset({"/healthz", "/metrics"})
 # The portal's stylesheet, script and fonts cost nothing to serve and come with every page.
@@ -81,7 +84,10 @@ class Authenticator:
         self._by_id: dict[str, Recognised] = {}
         """Key ids whose tokens passed -> the same."""
 
-    def __call__(self, headers: Headers, now: datetime) -> Recognised | None:
+    def __call__(
+        self, headers: Headers, now: datetime, before_check: Callable[[], None] = lambda: None
+    ) -> Recognised | None:
+        """``before_check`` runs before any credential not remembered is checked."""
         presented = headers.get("x-api-key")
         authorization = headers.get("authorization")
         if presented is None and authorization is None:
@@ -94,9 +100,11 @@ class Authenticator:
         if presented is not None:
             known = self._by_key.get(presented)
             if known is None:
+                before_check()
                 known = self._by_key[presented] = self._recognise(self._key(presented), "api-key")
         else:
             assert authorization is not None
+            before_check()
             key_id = self._token(authorization)
             known = self._by_id.get(key_id)
             if known is None:
@@ -158,14 +166,18 @@ class Gatekeeper:
         authenticate: Authenticator,
         limits: RateLimits,
         anonymous_limits: list[RateLimitItem],
+        failed_auth_limits: list[RateLimitItem],
         meter: Meter,
+        quotas: QuotaCounter,
         on_refusal: Callable[[Caller], None],
     ) -> None:
         self.app = app
         self.authenticate = authenticate
         self.limits = limits
         self.anonymous_limits = anonymous_limits
+        self.failed_auth_limits = failed_auth_limits
         self.meter = meter
+        self.quotas = quotas
         self.on_refusal = on_refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -178,14 +190,23 @@ class Gatekeeper:
             await self.app(scope, receive, send)
             return
         now = datetime.now(UTC)
+        address = _address(scope)
+        exchange = scope["path"] == CREDENTIAL_EXCHANGE
+        allowance: RowAllowance | None = None
         try:
-            known = (
-                None
-                if scope["path"] == CREDENTIAL_EXCHANGE
-                else self.authenticate(Headers(scope=scope), now)
-            )
+            if exchange:
+                self._not_locked_out(address)
+                known = None
+            else:
+                try:
+                    known = self.authenticate(
+                        Headers(scope=scope), now, lambda: self._not_locked_out(address)
+                    )
+                except Unauthorised:
+                    self._failed(address)
+                    raise
             principal = known.principal if known else None
-            caller = known.caller if known else self._anonymous(scope)
+            caller = known.caller if known else self._anonymous(address)
             verdict = self.limits.check(caller)
             if not verdict.allowed:
                 self.on_refusal(caller)
@@ -201,17 +222,22 @@ class Gatekeeper:
             if metered:
                 assert principal is not None
                 month = month_of(now)
-                self._admit(principal, month, now)
+                allowance = self._admit(principal, month, now)
         except ApiError as refusal:
             await error_response(refusal)(scope, receive, send)
             return
-        scope.setdefault("state", {})["principal"] = principal
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["principal"] = principal
+        if allowance is not None:
+            state[ALLOWANCE] = allowance
         extra = verdict.headers()
         sent = 0
+        status = 0
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal sent
+            nonlocal sent, status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = MutableHeaders(scope=message)
                 for name, value in extra.items():
                     headers[name] = value
@@ -219,35 +245,59 @@ class Gatekeeper:
                 sent += len(message.get("body", b""))
             await send(message)
 
+        rows = 0
         try:
             await self.app(scope, receive, send_with_headers)
+            rows = int(state.get("rows", 0))
         finally:
+            if exchange and status == 401:
+                self._failed(address)
             if metered:
                 assert principal is not None
                 dataset = scope.get("path_params", {}).get("dataset_id") or scope["path"]
-                rows = int(scope["state"].get("rows", 0))
                 self.meter.done(principal.key.id, month, str(dataset), rows, sent)
+                if allowance is not None:
+                    # Gives back rows granted and not answered; charges the rows of a path
+                    # that answered without asking first.
+                    self.quotas.add_rows(principal.key.id, month, rows - allowance.granted)
 
-    def _anonymous(self, scope: Scope) -> Caller:
-        client = scope.get("client")
-        address = client[0] if client else "unknown"
+    def _anonymous(self, address: str) -> Caller:
         return Caller(f"addr:{address}", "anonymous", self.anonymous_limits)
 
-    def _admit(self, principal: Principal, month: str, now: datetime) -> None:
+    def _failures(self, address: str) -> Caller:
+        return Caller(f"auth-failures:{address}", "failed-authentication", self.failed_auth_limits)
+
+    def _not_locked_out(self, address: str) -> None:
+        verdict = self.limits.peek(self._failures(address))
+        if not verdict.allowed:
+            caller = self._failures(address)
+            self.on_refusal(caller)
+            raise RateLimited(
+                f"too many failed authentications from this address: {verdict.limit.amount} "
+                f"per {verdict.limit.get_expiry()} s",
+                hint=f"retry in {verdict.reset_in} s with a current key or token; "
+                "`bawaba keys list` shows keys and their state",
+                headers={"Retry-After": str(verdict.reset_in)},
+            )
+
+    def _failed(self, address: str) -> None:
+        self.limits.check(self._failures(address))
+
+    def _admit(self, principal: Principal, month: str, now: datetime) -> RowAllowance | None:
         plan = principal.plan
-        spent = self.meter.admit(principal.key.id, month, plan.monthly_requests, plan.monthly_rows)
-        if spent is None:
-            return
-        resets = next_month(now)
-        retry = int((resets - now).total_seconds()) + 1
-        raise RateLimited(
-            f"the monthly {spent.what} quota of the {plan.name!r} plan is spent "
-            f"({spent.used:,} of {spent.quota:,})",
-            hint=f"it resets on {resets:%Y-%m-%d} 00:00 UTC; /api/v1/me/usage shows your "
-            "usage; a larger plan has a larger quota",
-            slug="quota-spent",
-            headers={"Retry-After": str(retry)},
-        )
+        if plan.monthly_requests is None and plan.monthly_rows is None:
+            return None
+        spent = self.quotas.admit(principal.key.id, month, plan.monthly_requests, plan.monthly_rows)
+        if spent is not None:
+            raise quota_spent(plan, spent, now)
+        if plan.monthly_rows is None:
+            return None
+        return RowAllowance(self.quotas, principal.key.id, month, plan, plan.monthly_rows, now)
+
+
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else "unknown"
 
 
 def _plan_limits(plans: Plans) -> dict[str, list[RateLimitItem]]:

@@ -1,12 +1,12 @@
-"""Rate limits: slowapi's limiter (storage from a URI, fixed windows).
+"""Rate limits: fixed windows counted in a ``WindowCounter`` (``bawaba.api.counters``).
 
 The gatekeeper middleware applies them before routing; it is ours rather than slowapi's
 because slowapi's ASGI middleware re-sends the response start on every body chunk and so
-breaks streamed downloads (slowapi issues #249 and #260). For ``memory://`` the counters
-live in ``QuietMemoryStorage`` (below) rather than in limits' own memory storage, which
-starts a thread on the event loop every 10 ms under load. Every answer carries
-``RateLimit-Policy`` and ``RateLimit`` (the IETF httpapi draft) beside slowapi's
-``X-RateLimit-*``.
+breaks streamed downloads (slowapi issues #249 and #260). Limits are written in slowapi's
+notation and parsed by the limits library. The counters live where
+``BAWABA_RATE_LIMIT_STORAGE_URI`` says, by default a SQLite file that every worker process
+shares, so a limit holds exactly whatever the number of workers. Every answer carries
+``RateLimit-Policy`` and ``RateLimit`` (the IETF httpapi draft) beside ``X-RateLimit-*``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import FixedWindowRateLimiter, RateLimiter
-from slowapi import Limiter
 
+from bawaba.api.counters import MAX_WINDOWS, Window, WindowCounter
 from bawaba.errors import ConfigError
 
 
@@ -56,65 +54,56 @@ class Verdict:
 
 def parse_limits(text: str, setting: str) -> list[RateLimitItem]:
     try:
-        return list(parse_many(text))
+        items = list(parse_many(text))
     except ValueError as error:
         raise ConfigError(
             f"{setting} = {text!r} is not a rate limit: {error}",
             hint="write e.g. 120/minute or 120/minute;3000/hour",
         ) from None
-
-
-class QuietMemoryStorage(MemoryStorage):
-    """limits' memory storage without its expiry thread.
-
-    limits (5.8) schedules a 10 ms ``threading.Timer`` from every ``incr`` whose previous
-    timer has finished, so under steady load the event loop starts up to a hundred threads
-    a second and waits for each to run (measured: a third of a cached answer's time on a
-    busy 2-core machine, bench/api.py). The timer only drops expired counters, which
-    ``get`` already ignores, so this storage drops them inline instead, at most once per
-    ``PURGE_EVERY_S``: memory stays bounded, no thread is started.
-    """
-
-    PURGE_EVERY_S = 1.0
-
-    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False) -> None:
-        super().__init__(uri, wrap_exceptions=wrap_exceptions)
-        self.timer.cancel()  # the one started by the constructor
-        self._purged_at = time.monotonic()
-
-    # Overrides the private hook that MemoryStorage.incr calls (name-mangled there).
-    def _MemoryStorage__schedule_expiry(self) -> None:
-        now = time.monotonic()
-        if now - self._purged_at >= self.PURGE_EVERY_S:
-            self._purged_at = now
-            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+    if len(items) > MAX_WINDOWS:
+        raise ConfigError(
+            f"{setting} = {text!r} has {len(items)} limits",
+            hint=f"give at most {MAX_WINDOWS}, e.g. 120/minute;3000/hour;20000/day",
+        )
+    return items
 
 
 class RateLimits:
-    def __init__(self, storage_uri: str) -> None:
-        self._strategy: RateLimiter
-        if storage_uri.startswith("memory://"):
-            self._strategy = FixedWindowRateLimiter(QuietMemoryStorage(storage_uri))
-        else:
-            limiter = Limiter(key_func=lambda: "", storage_uri=storage_uri, strategy="fixed-window")
-            self._strategy = limiter.limiter
+    def __init__(self, counter: WindowCounter) -> None:
+        self.counter = counter
+
+    @staticmethod
+    def _key(caller: Caller) -> str:
+        # A plan's limits are part of the key: a key moved to another plan starts afresh.
+        return (
+            caller.identity + "|" + ";".join(f"{i.amount}/{i.get_expiry()}" for i in caller.limits)
+        )
 
     def check(self, caller: Caller) -> Verdict:
         """Counts one request against every limit of ``caller``; the verdict reports the
         limit that refused it, or else the one closest to refusing."""
-        strategy = self._strategy
+        lengths = [item.get_expiry() for item in caller.limits]
+        return self._verdict(caller, self.counter.hit(self._key(caller), lengths))
+
+    def peek(self, caller: Caller) -> Verdict:
+        """Whether ``caller`` has a request left, without counting one."""
+        lengths = [item.get_expiry() for item in caller.limits]
+        windows = self.counter.peek(self._key(caller), lengths)
+        return self._verdict(caller, [Window(w.count + 1, w.ends_at) for w in windows])
+
+    @staticmethod
+    def _verdict(caller: Caller, windows: Sequence[Window]) -> Verdict:
+        now = time.time()
         closest: Verdict | None = None
-        for item in caller.limits:
-            allowed = strategy.hit(item, caller.identity)
-            reset_at, remaining = strategy.get_window_stats(item, caller.identity)
+        for item, window in zip(caller.limits, windows, strict=True):
             verdict = Verdict(
-                allowed=allowed,
+                allowed=window.count <= item.amount,
                 limit=item,
-                remaining=max(0, remaining),
-                reset_in=max(1, math.ceil(reset_at - time.time())),
+                remaining=max(0, item.amount - window.count),
+                reset_in=max(1, math.ceil(window.ends_at - now)),
                 policy=caller.policy,
             )
-            if not allowed:
+            if not verdict.allowed:
                 return verdict
             if closest is None or verdict.remaining < closest.remaining:
                 closest = verdict

@@ -45,6 +45,17 @@ MEASURES = ("count", "sum", "avg", "min", "max")
 _NUMERIC = frozenset({"integer", "decimal"})
 MAX_IN_VALUES = 200
 MAX_VALUE_CHARS = 500
+# The cost bound of one query (every path: records, aggregates, downloads, changes, CKAN).
+# A text match scans every row's text; 2,450 of them in one request took 0.8 s on a
+# 2,400-row version and stalled every other request of the worker (issue 14).
+MAX_FILTERS = 20
+MAX_FILTER_VALUES = 400
+MAX_TEXT_MATCHES = 250
+"""``contains`` filters, and search words times the columns they are looked for in."""
+QUICK_VALUES = 20
+QUICK_TEXT_MATCHES = 2
+"""A query within these is cheap enough to answer on the event loop from a small copy in
+memory (``Engine.quick``); a costlier one is sent to a thread like any other."""
 
 RECORDS_PARAMETERS = frozenset({"select", "order", "limit", "cursor", "version"})
 AGGREGATE_PARAMETERS = frozenset({"group_by", "measures", "order", "limit", "version"})
@@ -90,6 +101,48 @@ class Search:
 
 
 @dataclass(frozen=True)
+class Cost:
+    """What makes a query's WHERE clause slow, checked against the bound."""
+
+    filters: int
+    values: int
+    text_matches: int
+
+    @classmethod
+    def of(cls, filters: Sequence[Filter], search: Sequence[Search] = ()) -> Cost:
+        return cls(
+            filters=len(filters),
+            values=sum(len(f.values) for f in filters),
+            text_matches=sum(f.operator == "contains" for f in filters)
+            + sum(len(s.columns) for s in search),
+        )
+
+    def check(self) -> None:
+        """A ``BadParameter`` naming the bound the query passes, if it passes one."""
+        for what, given, most in (
+            ("filters", self.filters, MAX_FILTERS),
+            ("filter values in all", self.values, MAX_FILTER_VALUES),
+            (
+                "text matches (contains filters, search words x columns)",
+                self.text_matches,
+                MAX_TEXT_MATCHES,
+            ),
+        ):
+            if given > most:
+                raise BadParameter(
+                    f"the query is too costly: {given:,} {what}, and the limit is {most:,}",
+                    hint=f"a query takes at most {MAX_FILTERS} filters, {MAX_FILTER_VALUES:,} "
+                    f"filter values in all and {MAX_TEXT_MATCHES} text matches; narrow it, "
+                    "or fetch the download and query it locally",
+                    slug="query-too-costly",
+                )
+
+    @property
+    def quick(self) -> bool:
+        return self.values <= QUICK_VALUES and self.text_matches <= QUICK_TEXT_MATCHES
+
+
+@dataclass(frozen=True)
 class Rows:
     """Which rows and columns of a dataset, in which order."""
 
@@ -99,6 +152,13 @@ class Rows:
     search: tuple[Search, ...] = ()
     """Every word must match (in addition to the filters)."""
 
+    def __post_init__(self) -> None:
+        self.cost.check()
+
+    @property
+    def cost(self) -> Cost:
+        return Cost.of(self.filters, self.search)
+
 
 @dataclass(frozen=True)
 class Aggregate:
@@ -106,6 +166,13 @@ class Aggregate:
     group_by: tuple[str, ...] = ()
     measures: tuple[Measure, ...] = (Measure("count"),)
     order: tuple[Sort, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.cost.check()
+
+    @property
+    def cost(self) -> Cost:
+        return Cost.of(self.filters)
 
 
 PARQUET = "read_parquet(?)"
@@ -190,10 +257,10 @@ def parse_filters(
 ) -> tuple[Filter, ...]:
     """Every ``col=value`` and ``col__op=value`` among ``items``; the other parameters of
     the path (``reserved``) are skipped, anything else is refused."""
-    filters = []
-    for name, raw in items:
-        if name in reserved:
-            continue
+    given = [(name, raw) for name, raw in items if name not in reserved]
+    Cost(len(given), 0, 0).check()  # before any is read
+    filters: list[Filter] = []
+    for name, raw in given:
         column, _, operator = name.partition("__")
         operator = operator or "eq"
         if column not in dataset.columns:

@@ -13,6 +13,7 @@ from bawaba.api.engine import Engine
 from bawaba.api.library import Library
 from bawaba.api.metrics import Metrics
 from bawaba.keys.plans import Plans
+from bawaba.keys.quotas import QuotaCounter
 from bawaba.keys.store import KeyStore
 from bawaba.keys.usage import Meter
 from bawaba.settings import Settings
@@ -32,6 +33,7 @@ class Services:
     keys: KeyStore
     plans: Plans
     meter: Meter
+    quotas: QuotaCounter
     token_server: TokenServer
 
 

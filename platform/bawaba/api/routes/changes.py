@@ -32,6 +32,7 @@ from bawaba.api.query import (
     parse_order,
 )
 from bawaba.api.query_string import query_items
+from bawaba.api.quota import rows_allowed
 from bawaba.api.routes.catalog import DatasetId, _error, base_url, json_response
 from bawaba.api.routes.data import FILTERS, Order, Select, _limit
 from bawaba.api.state import services
@@ -201,8 +202,10 @@ async def read_changes(
         version, offset = at.version, at.offset
     published, before = _pair(request, dataset_id, since, version)
     rows = _rows(request, CHANGES_PARAMETERS, select, order)
-    page_size = _limit(state, limit, state.settings.page_rows)
-    etag = etag_for(published, f"changes-since-{before.version}", canonical_query(items))
+    asked = _limit(state, limit, state.settings.page_rows)
+    page_size = rows_allowed(request, asked)
+    kind = f"changes-since-{before.version}" + (f";cut={page_size}" if page_size < asked else "")
+    etag = etag_for(published, kind, canonical_query(items))
     headers = caching_headers(published, etag)
     if not_modified(request, etag):
         return Response(status_code=304, headers=headers)
@@ -278,6 +281,7 @@ async def download_changes(
         )
         assert isinstance(count, int)
         require_export(request, dataset, count)
+        rows_allowed(request, count, whole=True)
         request.state.rows = count
     path = await run_in_threadpool(
         state.downloads.file_for,

@@ -2,7 +2,8 @@
 
 Each path does the cheap work on the event loop (parse, resolve the version, ETag, the
 answer cache) and sends a cache miss to a worker thread for DuckDB, unless the version is
-small enough to be answered from memory in about a millisecond (``Engine.quick``).
+small enough to be answered from memory in about a millisecond (``Engine.quick``) and the
+query cheap enough (``Cost.quick``): no request can hold the event loop for long.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bawaba.api.query import (
     OPERATORS,
     RECORDS_PARAMETERS,
     Aggregate,
+    Cost,
     Rows,
     compile_aggregate,
     compile_count,
@@ -42,6 +44,7 @@ from bawaba.api.query import (
     parse_order,
 )
 from bawaba.api.query_string import query_items
+from bawaba.api.quota import rows_allowed
 from bawaba.api.routes.catalog import DatasetId, base_url
 from bawaba.api.state import Services, services
 
@@ -107,12 +110,20 @@ def _resolve(request: Request, dataset_id: str, version: str | None) -> Publishe
 
 
 async def _json_answer(
-    request: Request, published: Published, kind: str, compute: Callable[[], dict[str, Any]]
+    request: Request,
+    published: Published,
+    kind: str,
+    compute: Callable[[], dict[str, Any]],
+    cost: Cost,
+    cut_to: int | None = None,
 ) -> Response:
     """Shared by records and aggregate: ETag, 304, answer cache, then ``compute``. The rows
-    answered are left on ``request.state`` for metering."""
+    answered are left on ``request.state`` for metering. ``cut_to``: the rows a row quota
+    left, when fewer than asked (another answer than the uncut one, so another ETag)."""
     state = services(request)
     query = canonical_query(query_items(request))
+    if cut_to is not None:
+        kind = f"{kind};cut={cut_to}"
     etag = etag_for(published, kind, f"{base_url(request)}?{query}")
     headers = caching_headers(published, etag)
     if not_modified(request, etag):
@@ -120,7 +131,7 @@ async def _json_answer(
     cached = state.answers.get(etag)
     state.metrics.answer_cache.labels("hit" if cached is not None else "miss").inc()
     if cached is None:
-        if state.engine.quick(published.path):
+        if cost.quick and state.engine.quick(published.path):
             document = compute()
         else:
             document = await run_in_threadpool(compute)
@@ -161,7 +172,7 @@ async def records(
         columns=parse_columns(dataset, select),
         order=parse_order(order, dataset.columns),
     )
-    page_size = _limit(state, limit, state.settings.page_rows)
+    asked = _limit(state, limit, state.settings.page_rows)
     query_id = cursors.query_of(
         dataset.id, "records", items, ignore=frozenset({"cursor", "limit", "version"})
     )
@@ -171,6 +182,7 @@ async def records(
         cursors.check(at, query_id, version)
         version, offset = at.version, at.offset
     published = _resolve(request, dataset_id, version)
+    page_size = rows_allowed(request, asked)
 
     def compute() -> dict[str, Any]:
         queries = (
@@ -190,7 +202,8 @@ async def records(
         )
         return {"dataset": dataset.id, "version": published.version} | found
 
-    return await _json_answer(request, published, "records", compute)
+    cut = page_size if page_size < asked else None
+    return await _json_answer(request, published, "records", compute, rows.cost, cut)
 
 
 @router.get(
@@ -246,8 +259,9 @@ async def aggregate(
         measures=measures,
         order=order,
     )
-    most = _limit(state, limit, state.settings.max_page_rows)
+    asked = _limit(state, limit, state.settings.max_page_rows)
     published = _resolve(request, dataset_id, version)
+    most = rows_allowed(request, asked)
 
     def compute() -> dict[str, Any]:
         names, found = state.engine.rows(
@@ -265,7 +279,8 @@ async def aggregate(
             "truncated": len(found) > most,
         }
 
-    return await _json_answer(request, published, "aggregate", compute)
+    cut = most if most < asked else None
+    return await _json_answer(request, published, "aggregate", compute, query.cost, cut)
 
 
 @router.head(
@@ -311,6 +326,7 @@ async def download(
         # Rows matter only to a key: its plan's export cap and its metered usage.
         count = await run_in_threadpool(state.downloads.rows_of, published, rows, etag)
         require_export(request, dataset, count)
+        rows_allowed(request, count, whole=True)
         request.state.rows = count
     path = await run_in_threadpool(state.downloads.file_for, published, rows, format_, etag)
     name = f"{dataset.id}-{published.version}.{format_.extension}"

@@ -11,6 +11,7 @@ from bawaba.api import documents
 from bawaba.api.access import require_key
 from bawaba.api.routes.catalog import json_response
 from bawaba.api.state import services
+from bawaba.keys.store import month_of
 from bawaba.keys.usage import next_month
 
 router = APIRouter(prefix=documents.API, tags=["premium"])
@@ -29,12 +30,15 @@ def _remaining(quota: int | None, used: int) -> dict[str, int | None]:
     summary="Your key's plan, usage this month and remaining quota",
     description="Needs a key (X-API-Key or a bearer token). Requests, rows and bytes this "
     "calendar month (UTC), in all and by dataset, with what remains of the plan's monthly "
-    "quotas and when they reset. Counts are exact as of the request.",
+    "quotas and when they reset. What remains of the quotas is exact as of the request; "
+    "the usage by dataset takes in other server processes' requests within a second.",
 )
 def usage(request: Request) -> Response:
     caller = require_key(request, "usage")
     now = datetime.now(UTC)
-    total, by_dataset = services(request).meter.usage(caller.key.id, now)
+    state = services(request)
+    total, by_dataset = state.meter.usage(caller.key.id, now)
+    requests_used, rows_used = state.quotas.used(caller.key.id, month_of(now))
     plan = caller.plan
     return json_response(
         {
@@ -57,8 +61,8 @@ def usage(request: Request) -> Response:
                 },
             },
             "quota": {
-                "requests": _remaining(plan.monthly_requests, total.requests),
-                "rows": _remaining(plan.monthly_rows, total.rows),
+                "requests": _remaining(plan.monthly_requests, requests_used),
+                "rows": _remaining(plan.monthly_rows, rows_used),
             },
             "limits": {"rate": plan.rate_limits, "max_export_rows": plan.max_export_rows},
         },

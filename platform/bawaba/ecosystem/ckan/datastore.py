@@ -169,7 +169,8 @@ async def datastore_search(request: Request, params: DatastoreSearch, path: str)
         columns = parse_columns(dataset, ",".join(params.fields))
     with about("sort"):
         order = parse_order(_order(dataset, params.sort), dataset.columns, "sort")
-    rows = Rows(filters=filters, columns=columns, order=order, search=search)
+    with about("filters"):
+        rows = Rows(filters=filters, columns=columns, order=order, search=search)
     # CKAN caps a page at ckan.datastore.search.rows_max without complaint; so does this.
     limit = min(params.limit, state.settings.max_page_rows)
     published = state.library.resolve(dataset.id)
