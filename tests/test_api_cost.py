@@ -56,9 +56,10 @@ def test_queries_over_the_bound_are_refused_naming_it(server: str) -> None:
                 error = answer.json()["error"]
                 assert error["code"] == "query-too-costly"
                 assert named in error["message"]
-        hostile = client.get(f"{API}/{OPEN}/records", params=[("department__contains", "a")] * 2450)
+        # As many as fit in the longest URL the server reads (a longer one is a 414).
+        hostile = client.get(f"{API}/{OPEN}/records", params=[("department__contains", "a")] * 600)
         assert hostile.status_code == 400
-        assert "2,450 filters" in hostile.json()["error"]["message"]
+        assert "600 filters" in hostile.json()["error"]["message"]
         within = client.get(f"{API}/{OPEN}/records", params=too_many_filters[1:])
         assert within.status_code == 200
 
