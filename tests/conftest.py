@@ -104,9 +104,11 @@ def api_settings(root: Path, **overrides: Any) -> Settings:
 @contextmanager
 def serve_release(settings: Settings) -> Iterator[Served]:
     from bawaba.api.app import create_app
+    from bawaba.api.protocol import ProblemHttpToolsProtocol
     from bawaba.loopback import serve_in_thread
 
-    with serve_in_thread(create_app(settings)) as url:
+    # The protocol `bawaba serve` uses, so malformed requests are answered as in production.
+    with serve_in_thread(create_app(settings), http=ProblemHttpToolsProtocol) as url:
         yield Served(url, settings)
 
 

@@ -337,6 +337,7 @@ def serve_command(
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from bawaba.api.protocol import ProblemHttpToolsProtocol
     from bawaba.catalog.load import load_catalog
 
     load_catalog(settings.catalog_path)  # a broken catalog fails here, not in every worker
@@ -362,6 +363,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         log_level="warning",
+        http=ProblemHttpToolsProtocol,
     )
 
 

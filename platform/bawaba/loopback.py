@@ -6,6 +6,7 @@ pipelines, and by the tests to talk to real servers over real sockets.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -17,10 +18,15 @@ from starlette.types import ASGIApp
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, startup_timeout_s: float = 30.0
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    startup_timeout_s: float = 30.0,
+    http: type[asyncio.Protocol] | None = None,
 ) -> Iterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL (port 0 picks a free one)."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
+    """Serve ``app`` until the block ends; yields its base URL (port 0 picks a free one).
+    ``http`` is uvicorn's protocol class (its default parser unless given)."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", http=http or "auto")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

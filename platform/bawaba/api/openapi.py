@@ -1,0 +1,72 @@
+"""The OpenAPI document as a contract: what FastAPI generates from the routes' declarations,
+made true to this app in two ways.
+
+- FastAPI documents a 422 for every operation with parameters, but this app never answers
+  422: ``problems.install_error_handlers`` turns a validation error into a 400 in the one
+  error shape, and every route declares its 400. The 422s, and the validation-error
+  schemas only they used, are dropped.
+- Some values are valid only if the catalog holds them (a dataset id, a topic, a
+  department), and the catalog is known only when the app is built: those parameters get
+  the catalog's values as their ``enum``, so a client (or a fuzzer) knows what is valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from bawaba.catalog.model import Catalog
+from bawaba.publish.codelists import code_set
+from bawaba.reference import load_reference
+
+Document = dict[str, Any]
+VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def catalog_values(catalog: Catalog) -> dict[tuple[str, str], list[str]]:
+    """(path, parameter) -> its valid values; ``*`` as the path means every path."""
+    topics = list(catalog.topics)
+    return {
+        ("*", "dataset_id"): [d.id for d in catalog.datasets],
+        ("/api/v1/datasets", "topic"): topics,
+        ("/datasets", "topic"): topics,
+        ("/datasets", "department"): sorted(code_set(load_reference(), "departments")),
+    }
+
+
+def contract(document: Document, catalog: Catalog) -> Document:
+    values = catalog_values(catalog)
+    for path, operations in document.get("paths", {}).items():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+            for parameter in operation.get("parameters", []):
+                name = parameter["name"]
+                enum = values.get((path, name)) or values.get(("*", name))
+                if enum is not None and "schema" in parameter:
+                    _set_enum(parameter["schema"], enum)
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in VALIDATION_SCHEMAS:
+        schemas.pop(name, None)
+    return document
+
+
+def _set_enum(schema: Document, enum: list[str]) -> None:
+    """``enum`` on the string branch of ``schema`` (an optional one is ``anyOf`` a string
+    and null)."""
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "string":
+            branch["enum"] = enum
+
+
+def install_contract(app: FastAPI, catalog: Catalog) -> None:
+    """Serve ``contract`` of FastAPI's document as /openapi.json (built once, on first use)."""
+    generate: Callable[[], Document] = app.openapi
+
+    def openapi() -> Document:
+        if app.openapi_schema is None:
+            app.openapi_schema = contract(generate(), catalog)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
