@@ -1,10 +1,12 @@
 """The OpenAPI document as a contract: what FastAPI generates from the routes' declarations,
-made true to this app in two ways.
+made true to this app in three ways.
 
 - FastAPI documents a 422 for every operation with parameters, but this app never answers
   422: ``problems.install_error_handlers`` turns a validation error into a 400 in the one
   error shape, and every route declares its 400. The 422s, and the validation-error
   schemas only they used, are dropped.
+- A parameter a handler requires but checks itself (after access, with a hint naming the
+  valid values) is optional to FastAPI; it declares ``REQUIRED`` and is required here.
 - Some values are valid only if the catalog holds them (a dataset id, a topic, a
   department), and the catalog is known only when the app is built: those parameters get
   the catalog's values as their ``enum``, so a client (or a fuzzer) knows what is valid.
@@ -23,6 +25,9 @@ from bawaba.reference import load_reference
 
 Document = dict[str, Any]
 VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+REQUIRED_MARK = "x-bawaba-required"
+REQUIRED: dict[str, Any] = {REQUIRED_MARK: True}
+"""``json_schema_extra`` of a parameter the handler requires itself."""
 
 
 def catalog_values(catalog: Catalog) -> dict[tuple[str, str], list[str]]:
@@ -42,6 +47,7 @@ def contract(document: Document, catalog: Catalog) -> Document:
         for operation in operations.values():
             operation.get("responses", {}).pop("422", None)
             for parameter in operation.get("parameters", []):
+                _mark_required(parameter)
                 name = parameter["name"]
                 enum = values.get((path, name)) or values.get(("*", name))
                 if enum is not None and "schema" in parameter:
@@ -50,6 +56,16 @@ def contract(document: Document, catalog: Catalog) -> Document:
     for name in VALIDATION_SCHEMAS:
         schemas.pop(name, None)
     return document
+
+
+def _mark_required(parameter: Document) -> None:
+    schema = parameter.get("schema", {})
+    if schema.pop(REQUIRED_MARK, False):
+        parameter["required"] = True
+        # Given, it is text: null is only FastAPI's way of saying "may be left out".
+        branches = [b for b in schema.pop("anyOf", []) if b.get("type") != "null"]
+        if len(branches) == 1:
+            schema.update(branches[0])
 
 
 def _set_enum(schema: Document, enum: list[str]) -> None:

@@ -21,6 +21,7 @@ from bawaba.api.access import principal, require_export, require_read
 from bawaba.api.caching import caching_headers, canonical_query, etag_for, fingerprint, not_modified
 from bawaba.api.downloads import FORMATS, DownloadFile
 from bawaba.api.library import Published, release_history
+from bawaba.api.openapi import REQUIRED
 from bawaba.api.paging import page
 from bawaba.api.problems import BadParameter, problems
 from bawaba.api.query import (
@@ -52,8 +53,11 @@ ATOM = "application/atom+xml"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 
 Since = Annotated[
-    str,
+    str | None,
     Query(
+        # Required, but checked by the handler after access: a caller without a key hears
+        # 401 first, and one without `since` is told the versions kept.
+        json_schema_extra=REQUIRED,
         description="The version to compare with (one of the dataset's /versions). "
         "The answer holds the current version's rows that this version did not have, or "
         "had with other values.",
@@ -189,7 +193,7 @@ def _rows(
 async def read_changes(
     request: Request,
     dataset_id: DatasetId,
-    since: Since,
+    since: Since = None,
     select: Select = None,
     order: Order = None,
     limit: Annotated[
@@ -264,7 +268,7 @@ async def download_changes(
         str,
         Path(description="csv, json or parquet.", examples=["csv"], json_schema_extra=FORMAT_ENUM),
     ],
-    since: Since,
+    since: Since = None,
     select: Select = None,
     order: Order = None,
 ) -> Response:
