@@ -1,5 +1,5 @@
 """The OpenAPI document as a contract: what FastAPI generates from the routes' declarations,
-made true to this app in three ways.
+made true to this app in four ways.
 
 - FastAPI documents a 422 for every operation with parameters, but this app never answers
   422: ``problems.install_error_handlers`` turns a validation error into a 400 in the one
@@ -7,6 +7,8 @@ made true to this app in three ways.
   schemas only they used, are dropped.
 - A parameter a handler requires but checks itself (after access, with a hint naming the
   valid values) is optional to FastAPI; it declares ``REQUIRED`` and is required here.
+- The credentials routes declare (``bawaba.api.security``) are described as its
+  ``securitySchemes``.
 - Some values are valid only if the catalog holds them (a dataset id, a topic, a
   department), and the catalog is known only when the app is built: those parameters get
   the catalog's values as their ``enum``, so a client (or a fuzzer) knows what is valid.
@@ -19,6 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from bawaba.api.security import SCHEMES
 from bawaba.catalog.model import Catalog
 from bawaba.publish.codelists import code_set
 from bawaba.reference import load_reference
@@ -52,9 +55,10 @@ def contract(document: Document, catalog: Catalog) -> Document:
                 enum = values.get((path, name)) or values.get(("*", name))
                 if enum is not None and "schema" in parameter:
                     _set_enum(parameter["schema"], enum)
-    schemas = document.get("components", {}).get("schemas", {})
+    components = document.setdefault("components", {})
     for name in VALIDATION_SCHEMAS:
-        schemas.pop(name, None)
+        components.get("schemas", {}).pop(name, None)
+    components["securitySchemes"] = SCHEMES
     return document
 
 

@@ -2,36 +2,33 @@
 OAuth2 client credentials (a bearer token from ``POST /oauth/token``).
 
 The gatekeeper (``bawaba.api.gatekeeper``) authenticates every request before routing, so
-these dependencies only declare: they never refuse (``auto_error=False``) and read nothing
-the gatekeeper has not already checked. ``KEY_OPTIONAL`` marks a route that answers
-anonymous callers too (the open tier), so clients and fuzzers know a key is welcome there
-but not needed.
+these are declarations only (``openapi_extra``), not dependencies: FastAPI's security
+dependencies would read the same headers again on every request, and cost a third of a
+small answer's time. ``bawaba.api.openapi`` adds ``SCHEMES`` to the document's components.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Security
-from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
-from fastapi.security import APIKeyHeader, OAuth2
+SCHEMES: dict[str, Any] = {
+    "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "A key from `bawaba keys create`; see /plans for what each plan reads.",
+    },
+    "oauth2": {
+        "type": "oauth2",
+        "description": "A bearer token from POST /oauth/token: the key's id as client_id, "
+        "the key as client_secret.",
+        "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": {}}},
+    },
+}
 
-API_KEY = APIKeyHeader(
-    name="X-API-Key",
-    scheme_name="apiKey",
-    description="A key from `bawaba keys create`; see /plans for what each plan reads.",
-    auto_error=False,
-)
-CLIENT_CREDENTIALS = OAuth2(
-    flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl="/oauth/token")),
-    scheme_name="oauth2",
-    description="A bearer token from POST /oauth/token: the key's id as client_id, the key "
-    "as client_secret.",
-    auto_error=False,
-)
+KEYED: dict[str, Any] = {"security": [{name: []} for name in SCHEMES]}
+"""``openapi_extra`` of a route that needs a key (either credential is enough)."""
 
-KEYED = [Security(API_KEY), Security(CLIENT_CREDENTIALS)]
-"""Route dependencies: the route reads either credential (one is enough)."""
-
-KEY_OPTIONAL: dict[str, Any] = {"security": [{}]}
-"""``openapi_extra`` for a keyed route that answers without credentials too."""
+KEY_OPTIONAL: dict[str, Any] = {"security": [*KEYED["security"], {}]}
+"""``openapi_extra`` of a route that reads a key but answers anonymous callers too (the
+open tier): a key is welcome there but not needed."""

@@ -46,7 +46,7 @@ def only_declared(request: Request) -> None:
 router = APIRouter(
     prefix=f"{documents.API}/analytics",
     tags=["analytics"],
-    dependencies=[*KEYED, Depends(require_analytics), Depends(only_declared)],
+    dependencies=[Depends(require_analytics), Depends(only_declared)],
     responses={
         **GATE,
         **problems(
@@ -115,6 +115,7 @@ def _filters(**raw: str | None) -> dict[str, tuple[str, ...]]:
 @router.get(
     "/timeseries",
     response_model=TimeseriesAnswer,
+    openapi_extra=KEYED,
     summary="A measure by month, with month-on-month and year-on-year growth",
     description="Monthly sums of `transactions` or `amount_aed`, overall or broken down `by` "
     "department, channel and/or service, with growth in percent on the month before "
@@ -161,6 +162,7 @@ async def read_timeseries(
 @router.get(
     "/mix",
     response_model=MixAnswer,
+    openapi_extra=KEYED,
     summary="Channel or payment-method mix per period, and its shift",
     description="Each member's sum and share of the period (`share_pct`), with the change of "
     "share in percentage points on the period before (`shift_pts`) and on the same period a "
@@ -191,6 +193,7 @@ async def read_mix(
 @router.get(
     "/seasonality",
     response_model=SeasonalityAnswer,
+    openapi_extra=KEYED,
     summary="Seasonality profile by month of the year or hour of the week",
     description="`month_of_year` (1–12, from epay-monthly) or `hour_of_week` (0–167, 0 = "
     "Sunday 00:00 Dubai time, from epay-hourly-profile). Each point gives its sum, the sum "
@@ -220,6 +223,7 @@ async def read_seasonality(
 @router.get(
     "/top-services",
     response_model=TopServicesAnswer,
+    openapi_extra=KEYED,
     summary="E-services ranked by growth on the same period a year earlier",
     description="The services with the highest growth in percent from the same period a year "
     "earlier to the period `at` (the latest with data unless given). From "
@@ -266,6 +270,7 @@ async def read_top_services(
 @router.get(
     "/adoption",
     response_model=AdoptionAnswer,
+    openapi_extra=KEYED,
     summary="E-channel adoption per department and quarter, with its trend",
     description="From eservice-adoption: electronic and counter payments per quarter, "
     "adoption in percent (recomputed from the counts, so departments add up), its change in "

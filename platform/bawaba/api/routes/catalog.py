@@ -12,7 +12,7 @@ from bawaba.api import documents, search
 from bawaba.api.access import require_read
 from bawaba.api.models import DatasetDetail, DatasetList, VersionList
 from bawaba.api.problems import JSON, BadParameter, Problem, problems
-from bawaba.api.security import KEY_OPTIONAL, KEYED
+from bawaba.api.security import KEY_OPTIONAL
 from bawaba.api.state import services
 from bawaba.publish.disclosure_report import DisclosureReport
 
@@ -143,7 +143,6 @@ def list_versions(request: Request, dataset_id: DatasetId) -> Response:
 @router.get(
     "/datasets/{dataset_id}/versions/{version}/disclosure",
     response_model=DisclosureReport,
-    dependencies=KEYED,
     openapi_extra=KEY_OPTIONAL,
     summary="How a version's cells are protected",
     description="The public disclosure report of one version: the rules its cells were held "

@@ -42,7 +42,7 @@ from bawaba.api.routes.data import (
     Select,
     _limit,
 )
-from bawaba.api.security import KEY_OPTIONAL, KEYED
+from bawaba.api.security import KEY_OPTIONAL
 from bawaba.api.state import services
 
 router = APIRouter(prefix=documents.API, tags=["changes"], responses=GATE)
@@ -187,7 +187,6 @@ def _rows(
     "current version answers no rows. The same rows as files: /changes.csv, .json, "
     ".parquet. Premium datasets need a key (401 without).",
     openapi_extra=FILTERS | KEY_OPTIONAL,
-    dependencies=KEYED,
     responses=ERRORS,
 )
 async def read_changes(
@@ -257,7 +256,6 @@ async def read_changes(
     description="The rows of /changes?since= in one CSV, JSON (an array of objects) or "
     "Parquet file, with the same filters, `select` and `order` and no row cap.",
     openapi_extra=FILTERS | KEY_OPTIONAL,
-    dependencies=KEYED,
     response_class=FileResponse,
     responses=ERRORS | FILE_ANSWERS,
 )

@@ -44,10 +44,10 @@ from bawaba.api.query import (
     parse_order,
 )
 from bawaba.api.routes.catalog import GATE, DatasetId, base_url
-from bawaba.api.security import KEY_OPTIONAL, KEYED
+from bawaba.api.security import KEY_OPTIONAL
 from bawaba.api.state import Services, services
 
-router = APIRouter(prefix=documents.API, tags=["data"], responses=GATE, dependencies=KEYED)
+router = APIRouter(prefix=documents.API, tags=["data"], responses=GATE)
 
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: the `ETag` sent in `If-None-Match` still holds."}

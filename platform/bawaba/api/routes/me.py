@@ -15,7 +15,7 @@ from bawaba.api.security import KEYED
 from bawaba.api.state import services
 from bawaba.keys.usage import next_month
 
-router = APIRouter(prefix=documents.API, tags=["premium"], responses=GATE, dependencies=KEYED)
+router = APIRouter(prefix=documents.API, tags=["premium"], responses=GATE)
 
 
 def _remaining(quota: int | None, used: int) -> dict[str, int | None]:
@@ -29,6 +29,7 @@ def _remaining(quota: int | None, used: int) -> dict[str, int | None]:
 @router.get(
     "/me/usage",
     response_model=UsageReport,
+    openapi_extra=KEYED,
     summary="Your key's plan, usage this month and remaining quota",
     description="Needs a key (X-API-Key or a bearer token). Requests, rows and bytes this "
     "calendar month (UTC), in all and by dataset, with what remains of the plan's monthly "
