@@ -39,8 +39,9 @@ def catalog_values(catalog: Catalog) -> dict[tuple[str, str], list[str]]:
     return {
         ("*", "dataset_id"): [d.id for d in catalog.datasets],
         ("/api/v1/datasets", "topic"): topics,
-        ("/datasets", "topic"): topics,
-        ("/datasets", "department"): sorted(code_set(load_reference(), "departments")),
+        # The portal's facets: empty is the form's "any".
+        ("/datasets", "topic"): ["", *topics],
+        ("/datasets", "department"): ["", *sorted(code_set(load_reference(), "departments"))],
     }
 
 

@@ -58,9 +58,11 @@ Lang = Annotated[
 
 
 def _text(description: str, *values: str) -> Any:
-    """A text parameter the handler checks itself (a bad one is an HTML page saying so)."""
+    """A text parameter the handler checks itself (a bad one is an HTML page saying so).
+    Empty is valid wherever values are listed: it is what the catalog's form sends for
+    "any"."""
     return Query(
-        description=description, json_schema_extra={"enum": list(values)} if values else None
+        description=description, json_schema_extra={"enum": ["", *values]} if values else None
     )
 
 
