@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
 from bawaba import __version__
 from bawaba.api.caching import AnswerCache
+from bawaba.api.cors import Cors
 from bawaba.api.counters import open_counter
 from bawaba.api.downloads import Downloads
 from bawaba.api.engine import Engine
@@ -25,6 +25,7 @@ from bawaba.api.limits import RateLimits, parse_limits
 from bawaba.api.metrics import Metrics, MetricsMiddleware
 from bawaba.api.oauth import TokenServer
 from bawaba.api.oauth import router as oauth_router
+from bawaba.api.openapi import install_contract
 from bawaba.api.problems import install_error_handlers
 from bawaba.api.routes import analytics as analytics_routes
 from bawaba.api.routes import catalog as catalog_routes
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    install_contract(app, catalog)
 
     # The HTML portal's assets; its pages are among ROUTERS.
     app.mount("/static", static_files(), name="static")
@@ -155,7 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # leave the CKAN paths in CKAN's envelope.
     app.add_middleware(CkanGateway)
     app.add_middleware(
-        CORSMiddleware,
+        Cors,
         allow_origins=["*"],
         allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
         allow_headers=["*"],

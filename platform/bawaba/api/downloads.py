@@ -16,9 +16,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from starlette.datastructures import MutableHeaders
+from starlette.responses import FileResponse
+from starlette.types import Message, Receive, Scope, Send
+
 from bawaba.api.caching import fingerprint
 from bawaba.api.engine import Engine
 from bawaba.api.library import Published
+from bawaba.api.problems import JSON, error_body
 from bawaba.api.query import Compiled, Rows, compile_count, compile_rows
 
 MAX_COUNTS_KEPT = 50_000
@@ -41,6 +46,40 @@ FORMATS: dict[str, Format] = {
         "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880",
     ),
 }
+
+
+RANGE_PROBLEMS = {
+    400: ("bad-range", "give one or more byte ranges: `Range: bytes=START-END`"),
+    416: ("range-not-satisfiable", "the file's size is in Content-Range: ask within it"),
+}
+
+
+class DownloadFile(FileResponse):
+    """A file with Starlette's handling of ``Range``, whose refusals (a malformed header:
+    400; a range past the end: 416) it answers in plain text: they leave in the one error
+    shape, with their ``Content-Range``."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refused: Message | None = None
+
+        async def reword(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start" and message["status"] in RANGE_PROBLEMS:
+                refused = message
+                return
+            if refused is None:
+                await send(message)
+                return
+            code, hint = RANGE_PROBLEMS[refused["status"]]
+            said = bytes(message.get("body", b"")).decode(errors="replace").strip()
+            body = error_body(code, f"Range: {said or 'the range is not within the file'}", hint)
+            headers = MutableHeaders(raw=list(refused["headers"]))
+            headers["content-type"] = JSON
+            headers["content-length"] = str(len(body))
+            await send({**refused, "headers": headers.raw})
+            await send({"type": "http.response.body", "body": body})
+
+        await super().__call__(scope, receive, reword)
 
 
 class Downloads:

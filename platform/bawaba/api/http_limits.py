@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from bawaba.api.problems import ApiError, error_body, error_response
+from bawaba.api.protocol import ProblemHttpToolsProtocol
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,9 @@ class _Refused(Exception):
     """Raised from a parser callback to stop reading a request head."""
 
 
-class LimitedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, refusing a request head (URL and headers) over its
+class LimitedHttpToolsProtocol(ProblemHttpToolsProtocol):
+    """uvicorn's httptools protocol (a malformed request answered in the one error shape),
+    refusing a request head (URL and headers) over its
     limits as soon as it has read that much, instead of reading it whole first."""
 
     def __init__(self, *args: Any, limits: Limits, **kwargs: Any) -> None:
@@ -112,7 +113,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._completed = True
 
     def send_400_response(self, msg: str) -> None:
-        # uvicorn answers any parser failure here, ours (a callback raising) included.
+        # uvicorn answers any parser failure here, ours (a callback raising) included;
+        # any other is the one error shape's 400.
         if self._refusal is not None:
             self._refuse(self._refusal)
         else:

@@ -23,7 +23,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from bawaba.api.problems import JSON, ApiError, BadParameter, error_response
+from bawaba.api.models import AccessToken, TokenRequest
+from bawaba.api.problems import JSON, ApiError, BadParameter, error_response, problems
 from bawaba.api.state import services
 from bawaba.keys.plans import Plans
 from bawaba.keys.store import ApiKey, KeyNotFound, KeyStore
@@ -143,7 +144,24 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
     "`client_id` and the key as `client_secret`, sent as HTTP Basic credentials or as form "
     "fields. Answers `{access_token, token_type: Bearer, expires_in}`: a signed JWT to send "
     "as `Authorization: Bearer …` until it expires.",
-    response_class=Response,
+    response_model=AccessToken,
+    responses=problems(
+        400,
+        401,
+        429,
+        500,
+        s400="Not a client-credentials grant, or a body that is not a form "
+        "(`unsupported-grant-type`, `invalid-request`).",
+        s401="The client id or secret is not valid (`invalid-client`).",
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": TokenRequest.model_json_schema()}
+            },
+        }
+    },
 )
 async def token(request: Request) -> Response:
     state = services(request)

@@ -8,10 +8,12 @@ error path cannot invent another shape.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -68,6 +70,46 @@ class QueryTimeout(ApiError):
 class RateLimited(ApiError):
     slug = "rate-limited"
     status = 429
+
+
+class ProblemDetail(BaseModel):
+    code: str = Field(description="A stable slug, e.g. `bad-parameter`, `not-found`.")
+    message: str = Field(description="What was wrong.")
+    hint: str = Field(description="What is valid, or what to do next.")
+
+
+class Problem(BaseModel):
+    """Every error of the API (its status says which kind)."""
+
+    error: ProblemDetail
+
+
+WHY = {
+    400: "A parameter or the request is not valid; the message names it, the hint says what "
+    "is valid.",
+    401: "Credentials that are not valid (malformed, unknown, expired or revoked), or none "
+    "where a key is needed.",
+    403: "The key's plan does not include what was asked; the hint names the plans that do.",
+    404: "No such dataset, version or path.",
+    405: "The path does not answer this method.",
+    413: "The request body is too large.",
+    416: "The Range asked for is not within the file.",
+    429: "A rate limit or a monthly quota is reached; `Retry-After` says when to try again.",
+    500: "The server failed to answer; the detail stays in its log.",
+    503: "The query ran past the server's deadline; narrow it down.",
+}
+
+
+def problems(*statuses: int, **why: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for ``statuses``, each in the one error shape; ``why`` replaces
+    a status's description (keyword ``s404=...``)."""
+    return {
+        status: {
+            "model": Problem,
+            "description": why.get(f"s{status}", WHY[status]),
+        }
+        for status in statuses
+    }
 
 
 def error_body(code: str, message: str, hint: str = "") -> bytes:

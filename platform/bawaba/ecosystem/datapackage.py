@@ -10,16 +10,19 @@ keeps describing the same bytes after the next publish.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as Attr
 from starlette.responses import Response
 
 from bawaba.api.caching import caching_headers, etag_for, not_modified
 from bawaba.api.documents import API
-from bawaba.api.problems import JSON
-from bawaba.api.routes.catalog import DatasetId, base_url
+from bawaba.api.problems import JSON, problems
+from bawaba.api.routes.catalog import GATE, DatasetId, base_url
+from bawaba.api.routes.data import NOT_MODIFIED
 from bawaba.api.state import services
 from bawaba.catalog.model import Catalog, Dataset, Field
 from bawaba.ecosystem.catalog_entries import DOWNLOADS, Entry, entry
@@ -35,7 +38,26 @@ TYPES = {
 }
 """Catalog type -> Table Schema type."""
 
-router = APIRouter(prefix=API, tags=["catalog"])
+router = APIRouter(prefix=API, tags=["catalog"], responses=GATE)
+
+
+class DataPackage(BaseModel):
+    """A Frictionless Tabular Data Package (https://specs.frictionlessdata.io/); the
+    properties past the standard ones are Bawaba's."""
+
+    model_config = ConfigDict(extra="allow")
+
+    profile: Literal["tabular-data-package"]
+    name: str
+    id: str
+    title: str
+    description: str
+    version: str
+    created: str
+    licenses: list[dict[str, Any]]
+    tier: str
+    rows: int
+    resources: list[dict[str, Any]] = Attr(description="The CSV and Parquet downloads.")
 
 
 def _translations(title: str, description: str) -> dict[str, Any]:
@@ -125,6 +147,8 @@ def data_package(catalog: Catalog, found: Entry) -> dict[str, Any]:
 
 @router.get(
     "/datasets/{dataset_id}/datapackage.json",
+    response_model=DataPackage,
+    responses={**NOT_MODIFIED, **problems(404)},
     summary="A dataset version as a Frictionless Data Package",
     description="A Tabular Data Package: the Table Schema (types, units, English and Arabic "
     "titles and descriptions, code lists as enum constraints, primary key), the licence, and "

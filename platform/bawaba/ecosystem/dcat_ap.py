@@ -21,7 +21,7 @@ from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
 from starlette.responses import Response
 
-from bawaba.api.routes.catalog import base_url
+from bawaba.api.routes.catalog import GATE, base_url
 from bawaba.api.state import services
 from bawaba.catalog.model import Catalog
 from bawaba.ecosystem.catalog_entries import (
@@ -65,7 +65,7 @@ LANGUAGES = {"ENG": "en", "ARA": "ar"}
 MEDIA_TYPES = {"turtle": "text/turtle", "json-ld": "application/ld+json"}
 Format = Kind["turtle", "json-ld"]
 
-router = APIRouter(tags=["catalog metadata"])
+router = APIRouter(tags=["catalog metadata"], responses=GATE)
 
 
 def _texts(graph: Graph, node: URIRef | BNode, predicate: URIRef, en: str, ar: str) -> None:
@@ -290,7 +290,9 @@ DESCRIPTION = (
     summary="The catalog in DCAT-AP 3 (Turtle)",
     description=DESCRIPTION,
     response_class=Response,
-    responses={200: {"content": {"text/turtle": {}}}},
+    responses={
+        200: {"description": "Turtle.", "content": {"text/turtle": {"schema": {"type": "string"}}}},
+    },
 )
 def read_catalog_turtle(request: Request) -> Response:
     return _answer(request, "turtle")
@@ -301,7 +303,12 @@ def read_catalog_turtle(request: Request) -> Response:
     summary="The catalog in DCAT-AP 3 (JSON-LD)",
     description=DESCRIPTION,
     response_class=Response,
-    responses={200: {"content": {"application/ld+json": {}}}},
+    responses={
+        200: {
+            "description": "JSON-LD, compacted with the catalog's prefixes.",
+            "content": {"application/ld+json": {"schema": {"type": "object"}}},
+        },
+    },
 )
 def read_catalog_jsonld(request: Request) -> Response:
     return _answer(request, "json-ld")

@@ -8,13 +8,14 @@ codes, which the schema's patterns admit and which say "no federal bureau or pro
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from bawaba.api.routes.catalog import base_url
+from bawaba.api.routes.catalog import GATE, base_url
 from bawaba.api.state import services
 from bawaba.catalog.model import Catalog
 from bawaba.ecosystem.catalog_entries import (
@@ -31,7 +32,7 @@ NO_FEDERAL_BUREAU = "000:00"
 NO_FEDERAL_PROGRAM = "000:000"
 SPATIAL = "Dubai, United Arab Emirates"
 
-router = APIRouter(tags=["catalog metadata"])
+router = APIRouter(tags=["catalog metadata"], responses=GATE)
 
 
 def _distributions(entry: Entry) -> list[dict[str, Any]]:
@@ -97,6 +98,17 @@ def dataset_document(catalog: Catalog, entry: Entry, contact_email: str) -> dict
     return document
 
 
+class DcatUsCatalog(BaseModel):
+    """A Project Open Data v1.1 catalog; its datasets follow that schema (``describedBy``)."""
+
+    context: str = Field(alias="@context")
+    id: str = Field(alias="@id")
+    type: Literal["dcat:Catalog"] = Field(alias="@type")
+    conformsTo: str
+    describedBy: str
+    dataset: list[dict[str, Any]]
+
+
 def data_json(
     catalog: Catalog, entries: list[Entry], base: str, contact_email: str
 ) -> dict[str, Any]:
@@ -112,6 +124,7 @@ def data_json(
 
 @router.get(
     "/data.json",
+    response_model=DcatUsCatalog,
     summary="The catalog in DCAT-US 1.1 (data.json)",
     description="Every published dataset, open and premium, in the Project Open Data "
     "metadata schema v1.1, for data.gov-style harvesters: titles, descriptions, licence, "

@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import HTMLResponse
 
 from bawaba.api import documents, search
 from bawaba.api.access import require_read
 from bawaba.api.downloads import FORMATS
 from bawaba.api.library import Library, Published
-from bawaba.api.problems import ApiError, BadParameter, Forbidden, Unauthorised
+from bawaba.api.problems import ApiError, BadParameter, Forbidden, Unauthorised, problems
 from bawaba.api.query import Sort, parse_order
 from bawaba.api.state import Services, services
 from bawaba.catalog.model import Dataset
@@ -30,11 +30,56 @@ from bawaba.portal.labels import code_labels
 from bawaba.portal.pages import View
 from bawaba.portal.snippets import snippets
 
-router = APIRouter(include_in_schema=False)
-
 SORTS = ("title", "updated", "rows")
 NEWEST = 4
-Text = Annotated[str | None, Query()]
+HTML = {"text/html": {"schema": {"type": "string"}}}
+PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": f"{why} An HTML page saying so.", "content": HTML}
+    for status, why in (
+        (400, "A facet, `sort`, `order` or `page` that is not valid."),
+        (404, "No such dataset."),
+    )
+}
+# The gatekeeper's refusals (a key that is not valid, a rate limit) come before the page,
+# in the API's error shape; a failure of the server too.
+router = APIRouter(
+    tags=["portal"],
+    default_response_class=HTMLResponse,
+    responses={**problems(401, 429, 500), 200: {"content": HTML}},
+)
+
+Lang = Annotated[
+    str | None,
+    Query(
+        description="The page's language, remembered in a cookie: `en` or `ar` (any other "
+        "value is ignored, and the cookie or the browser's languages decide)."
+    ),
+]
+
+
+def _text(description: str, *values: str) -> Any:
+    """A text parameter the handler checks itself (a bad one is an HTML page saying so).
+    Empty is valid wherever values are listed: it is what the catalog's form sends for
+    "any"."""
+    return Query(
+        description=description, json_schema_extra={"enum": ["", *values]} if values else None
+    )
+
+
+Words = Annotated[str | None, _text("Words that must all appear in a dataset's texts.")]
+TierFacet = Annotated[str | None, _text("Only datasets of this tier.", "open", "premium")]
+TopicFacet = Annotated[str | None, _text("Only datasets on this topic.")]
+DepartmentFacet = Annotated[
+    str | None, _text("Only datasets with data from this department (its code).")
+]
+FormatFacet = Annotated[
+    str | None, _text("Only datasets offered in this format.", *FORMATS, "datapackage")
+]
+SortParam = Annotated[str | None, _text("The order of the list.", *SORTS)]
+PreviewOrder = Annotated[
+    str | None, _text("The preview's order: comma-separated columns, `-col` descending.")
+]
+PreviewPage = Annotated[str | None, _text("The preview's page, from 1.")]
 
 
 @dataclass(frozen=True)
@@ -77,8 +122,12 @@ def formats(request: Request) -> list[str]:
 # ---------------------------------------------------------------------------------------
 
 
-@router.get("/", response_class=HTMLResponse)
-def read_home(request: Request) -> HTMLResponse:
+@router.get(
+    "/",
+    summary="The portal's home page",
+    description="The newest datasets, the topics and a headline figure, in English or Arabic.",
+)
+def read_home(request: Request, lang: Lang = None) -> HTMLResponse:
     view = View(request, "home")
     state = services(request)
     everything = entries(state.library)
@@ -127,15 +176,21 @@ def _check(name: str, value: str | None, valid: list[str]) -> str | None:
     return value
 
 
-@router.get("/datasets", response_class=HTMLResponse)
+@router.get(
+    "/datasets",
+    summary="The catalog page: search and facets",
+    description="The datasets matching the search words and facets, with a count per facet value.",
+    responses={400: PAGE_ERRORS[400]},
+)
 def list_datasets(
     request: Request,
-    q: Text = None,
-    tier: Text = None,
-    topic: Text = None,
-    department: Text = None,
-    format: Text = None,
-    sort: Text = None,
+    q: Words = None,
+    tier: TierFacet = None,
+    topic: TopicFacet = None,
+    department: DepartmentFacet = None,
+    format: FormatFacet = None,
+    sort: SortParam = None,
+    lang: Lang = None,
 ) -> HTMLResponse:
     view = View(request, "datasets")
     t = view.t
@@ -338,9 +393,20 @@ def _page_number(raw: str | None) -> int:
     return int(raw)
 
 
-@router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
+@router.get(
+    "/datasets/{dataset_id}",
+    summary="A dataset's page",
+    description="Its description, data dictionary, chart, a preview table (ordered and paged), "
+    "downloads, API snippets, versions and disclosure report. A premium dataset's page shows "
+    "what it holds and how to subscribe; its rows need a key.",
+    responses=PAGE_ERRORS,
+)
 def read_dataset(
-    request: Request, dataset_id: str, order: Text = None, page: Text = None
+    request: Request,
+    dataset_id: Annotated[str, Path(description="The dataset's id.")],
+    order: PreviewOrder = None,
+    page: PreviewPage = None,
+    lang: Lang = None,
 ) -> HTMLResponse:
     view = View(request, "datasets")
     t = view.t
@@ -409,8 +475,12 @@ def read_dataset(
 # ---------------------------------------------------------------------------------------
 
 
-@router.get("/plans", response_class=HTMLResponse)
-def read_plans(request: Request) -> HTMLResponse:
+@router.get(
+    "/plans",
+    summary="The plans and what each reads",
+    description="Every plan with its limits, quotas and the premium datasets it includes.",
+)
+def read_plans(request: Request, lang: Lang = None) -> HTMLResponse:
     view = View(request, "plans")
     state = services(request)
     premium = [d for d in state.library.catalog.datasets if d.tier == "premium"]

@@ -18,11 +18,21 @@ from starlette.responses import Response
 from bawaba.analytics import adoption, mix, seasonality, series, top_services
 from bawaba.analytics.answer import answer
 from bawaba.analytics.members import check_parameters, parse_members, parse_years
+from bawaba.analytics.models import (
+    AdoptionAnswer,
+    MixAnswer,
+    SeasonalityAnswer,
+    TimeseriesAnswer,
+    TopServicesAnswer,
+)
 from bawaba.analytics.periods import Grain, parse_period
 from bawaba.analytics.tables import Measure
 from bawaba.api import documents
 from bawaba.api.access import require_analytics
+from bawaba.api.problems import problems
 from bawaba.api.query_string import query_items
+from bawaba.api.routes.catalog import GATE
+from bawaba.api.security import KEYED
 
 
 def only_declared(request: Request) -> None:
@@ -39,12 +49,19 @@ router = APIRouter(
     tags=["analytics"],
     dependencies=[Depends(require_analytics), Depends(only_declared)],
     responses={
-        400: {"description": "A parameter is not valid; the hint names the valid values."},
-        401: {"description": "No key, or a key that is not valid."},
-        403: {
-            "description": "The key's plan lacks the analytics, or a dataset the answer is "
-            "computed from; the hint names the plans that have it."
-        },
+        **GATE,
+        **problems(
+            400,
+            401,
+            403,
+            404,
+            503,
+            s401="No key, or a key that is not valid.",
+            s403="The key's plan lacks the analytics, or a dataset the answer is computed "
+            "from; the hint names the plans that have it.",
+            s404="A dataset the answer is computed from is not published yet.",
+        ),
+        304: {"description": "Not modified: the `ETag` sent in `If-None-Match` still holds."},
     },
 )
 
@@ -98,6 +115,8 @@ def _filters(**raw: str | None) -> dict[str, tuple[str, ...]]:
 
 @router.get(
     "/timeseries",
+    response_model=TimeseriesAnswer,
+    openapi_extra=KEYED,
     summary="A measure by month, with month-on-month and year-on-year growth",
     description="Monthly sums of `transactions` or `amount_aed`, overall or broken down `by` "
     "department, channel and/or service, with growth in percent on the month before "
@@ -143,6 +162,8 @@ async def read_timeseries(
 
 @router.get(
     "/mix",
+    response_model=MixAnswer,
+    openapi_extra=KEYED,
     summary="Channel or payment-method mix per period, and its shift",
     description="Each member's sum and share of the period (`share_pct`), with the change of "
     "share in percentage points on the period before (`shift_pts`) and on the same period a "
@@ -172,6 +193,8 @@ async def read_mix(
 
 @router.get(
     "/seasonality",
+    response_model=SeasonalityAnswer,
+    openapi_extra=KEYED,
     summary="Seasonality profile by month of the year or hour of the week",
     description="`month_of_year` (1–12, from epay-monthly) or `hour_of_week` (0–167, 0 = "
     "Sunday 00:00 Dubai time, from epay-hourly-profile). Each point gives its sum, the sum "
@@ -200,6 +223,8 @@ async def read_seasonality(
 
 @router.get(
     "/top-services",
+    response_model=TopServicesAnswer,
+    openapi_extra=KEYED,
     summary="E-services ranked by growth on the same period a year earlier",
     description="The services with the highest growth in percent from the same period a year "
     "earlier to the period `at` (the latest with data unless given). From "
@@ -245,6 +270,8 @@ async def read_top_services(
 
 @router.get(
     "/adoption",
+    response_model=AdoptionAnswer,
+    openapi_extra=KEYED,
     summary="E-channel adoption per department and quarter, with its trend",
     description="From eservice-adoption: electronic and counter payments per quarter, "
     "adoption in percent (recomputed from the counts, so departments add up), its change in "

@@ -10,11 +10,17 @@ from starlette.responses import Response
 
 from bawaba.api import documents, search
 from bawaba.api.access import require_read
-from bawaba.api.problems import JSON, BadParameter
+from bawaba.api.models import DatasetDetail, DatasetList, VersionList
+from bawaba.api.problems import JSON, BadParameter, Problem, problems
+from bawaba.api.security import KEY_OPTIONAL
 from bawaba.api.state import services
 from bawaba.publish.disclosure_report import DisclosureReport
 
-router = APIRouter(prefix=documents.API, tags=["catalog"])
+GATE = problems(401, 429, 500)
+"""What the gatekeeper can answer on any path it guards: credentials that are not valid,
+a rate limit or quota reached; and what any path can fail with."""
+
+router = APIRouter(prefix=documents.API, tags=["catalog"], responses=GATE)
 
 DatasetId = Annotated[
     str,
@@ -30,7 +36,7 @@ VersionId = Annotated[
 def _error(description: str, code: str, message: str, hint: str) -> dict[str, object]:
     """An error response for the OpenAPI document, in the API's one error shape."""
     example = {"error": {"code": code, "message": message, "hint": hint}}
-    return {"description": description, "content": {JSON: {"example": example}}}
+    return {"model": Problem, "description": description, "content": {JSON: {"example": example}}}
 
 
 def json_response(document: object, headers: dict[str, str] | None = None) -> Response:
@@ -43,6 +49,8 @@ def base_url(request: Request) -> str:
 
 @router.get(
     "/datasets",
+    response_model=DatasetList,
+    responses=problems(400),
     summary="List and search the datasets",
     description="Every dataset of the catalog, open and premium, with its current version and "
     "links. Premium datasets are listed with `tier: premium`: their metadata is public, their "
@@ -93,6 +101,8 @@ def list_datasets(
 
 @router.get(
     "/datasets/{dataset_id}",
+    response_model=DatasetDetail,
+    responses=problems(404),
     summary="A dataset's metadata and data dictionary",
     description="Titles and descriptions in English and Arabic, licence, grain, the data "
     "dictionary (every column's role, type, unit, code list and meaning), the privacy rules "
@@ -108,6 +118,8 @@ def get_dataset(request: Request, dataset_id: DatasetId) -> Response:
 
 @router.get(
     "/datasets/{dataset_id}/versions",
+    response_model=VersionList,
+    responses=problems(404),
     summary="A dataset's readable versions",
     description="Newest first. Every data path takes `?version=` to read one of these; a "
     "version never changes once published.",
@@ -131,6 +143,7 @@ def list_versions(request: Request, dataset_id: DatasetId) -> Response:
 @router.get(
     "/datasets/{dataset_id}/versions/{version}/disclosure",
     response_model=DisclosureReport,
+    openapi_extra=KEY_OPTIONAL,
     summary="How a version's cells are protected",
     description="The public disclosure report of one version: the rules its cells were held "
     "to (k distinct payers, the p% rule and whom it compares, the table's restriction, the "

@@ -19,10 +19,11 @@ from starlette.responses import FileResponse, Response
 from bawaba.api import cursors, documents
 from bawaba.api.access import principal, require_export, require_read
 from bawaba.api.caching import caching_headers, canonical_query, etag_for, not_modified
-from bawaba.api.downloads import FORMATS
+from bawaba.api.downloads import FORMATS, DownloadFile
 from bawaba.api.library import Published, release_history
+from bawaba.api.openapi import REQUIRED
 from bawaba.api.paging import page
-from bawaba.api.problems import BadParameter
+from bawaba.api.problems import BadParameter, problems
 from bawaba.api.query import (
     Rows,
     compile_changes,
@@ -33,11 +34,20 @@ from bawaba.api.query import (
 )
 from bawaba.api.query_string import query_items
 from bawaba.api.quota import rows_allowed
-from bawaba.api.routes.catalog import DatasetId, _error, base_url, json_response
-from bawaba.api.routes.data import FILTERS, Order, Select, _limit
+from bawaba.api.routes.catalog import GATE, DatasetId, _error, base_url, json_response
+from bawaba.api.routes.data import (
+    FILE_ANSWERS,
+    FILTERS,
+    FORMAT_ENUM,
+    NOT_MODIFIED,
+    Order,
+    Select,
+    _limit,
+)
+from bawaba.api.security import KEY_OPTIONAL
 from bawaba.api.state import services
 
-router = APIRouter(prefix=documents.API, tags=["changes"])
+router = APIRouter(prefix=documents.API, tags=["changes"], responses=GATE)
 
 CHANGES_PARAMETERS = frozenset({"since", "select", "order", "limit", "cursor"})
 CHANGES_DOWNLOAD_PARAMETERS = frozenset({"since", "select", "order"})
@@ -47,7 +57,10 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 Since = Annotated[
     str | None,
     Query(
-        description="Required: the version to compare with (one of the dataset's /versions). "
+        # Required, but checked by the handler after access: a caller without a key hears
+        # 401 first, and one without `since` is told the versions kept.
+        json_schema_extra=REQUIRED,
+        description="The version to compare with (one of the dataset's /versions). "
         "The answer holds the current version's rows that this version did not have, or "
         "had with other values.",
         examples=["v1"],
@@ -76,6 +89,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "dataset 'epay-monthly' has no version 'v9'",
         "the versions kept are: v2, v1 (current: v2)",
     ),
+    **problems(403, 503),
+    **NOT_MODIFIED,
 }
 
 
@@ -173,7 +188,7 @@ def _rows(
     "filters, `select` and `order`. Rows removed since are not listed. `since` equal to the "
     "current version answers no rows. The same rows as files: /changes.csv, .json, "
     ".parquet. Premium datasets need a key (401 without).",
-    openapi_extra=FILTERS,
+    openapi_extra=FILTERS | KEY_OPTIONAL,
     responses=ERRORS,
 )
 async def read_changes(
@@ -244,14 +259,17 @@ async def read_changes(
     summary="Rows added or revised since a version, as a file",
     description="The rows of /changes?since= in one CSV, JSON (an array of objects) or "
     "Parquet file, with the same filters, `select` and `order` and no row cap.",
-    openapi_extra=FILTERS,
+    openapi_extra=FILTERS | KEY_OPTIONAL,
     response_class=FileResponse,
-    responses=ERRORS,
+    responses=ERRORS | FILE_ANSWERS,
 )
 async def download_changes(
     request: Request,
     dataset_id: DatasetId,
-    fmt: Annotated[str, Path(description="csv, json or parquet.", examples=["csv"])],
+    fmt: Annotated[
+        str,
+        Path(description="csv, json or parquet.", examples=["csv"], json_schema_extra=FORMAT_ENUM),
+    ],
     since: Since = None,
     select: Select = None,
     order: Order = None,
@@ -293,7 +311,7 @@ async def download_changes(
     )
     name = f"{dataset.id}-{published.version}-since-{before.version}.{format_.extension}"
     headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return FileResponse(path, media_type=format_.media_type, headers=headers)
+    return DownloadFile(path, media_type=format_.media_type, headers=headers)
 
 
 def _release_list(request: Request) -> ReleaseList:
@@ -319,6 +337,7 @@ def _release_list(request: Request) -> ReleaseList:
 @router.get(
     "/releases",
     response_model=ReleaseList,
+    responses={200: {"content": {ATOM: {"schema": {"type": "string"}}}}},
     summary="Releases, newest first",
     description="Every release the kept versions still tell of: its id, when it was made, "
     "and per dataset its version and whether the release published it (`new`) or carried "
@@ -338,7 +357,9 @@ def list_releases(request: Request) -> Response:
     description="One entry per release, newest first, naming the datasets it published "
     "with their new versions and links to what changed since the version before.",
     response_class=Response,
-    responses={200: {"content": {ATOM: {}}, "description": "An Atom 1.0 feed."}},
+    responses={
+        200: {"content": {ATOM: {"schema": {"type": "string"}}}, "description": "An Atom 1.0 feed."}
+    },
 )
 def read_releases_feed(request: Request) -> Response:
     return Response(_atom(_release_list(request), base_url(request)), media_type=ATOM)

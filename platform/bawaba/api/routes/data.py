@@ -24,10 +24,11 @@ from bawaba.api.caching import (
     etag_for,
     not_modified,
 )
-from bawaba.api.downloads import FORMATS
+from bawaba.api.downloads import FORMATS, DownloadFile
 from bawaba.api.library import Published
+from bawaba.api.models import AggregateAnswer, RecordsPage
 from bawaba.api.paging import page
-from bawaba.api.problems import JSON, BadParameter
+from bawaba.api.problems import JSON, BadParameter, problems
 from bawaba.api.query import (
     DOWNLOAD_PARAMETERS,
     OPERATORS,
@@ -45,10 +46,41 @@ from bawaba.api.query import (
 )
 from bawaba.api.query_string import query_items
 from bawaba.api.quota import rows_allowed
-from bawaba.api.routes.catalog import DatasetId, base_url
+from bawaba.api.routes.catalog import GATE, DatasetId, base_url
+from bawaba.api.security import KEY_OPTIONAL
 from bawaba.api.state import Services, services
 
-router = APIRouter(prefix=documents.API, tags=["data"])
+router = APIRouter(prefix=documents.API, tags=["data"], responses=GATE)
+
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the `ETag` sent in `If-None-Match` still holds."}
+}
+DATA_ERRORS = {
+    **NOT_MODIFIED,
+    **problems(
+        400,
+        403,
+        404,
+        503,
+        s400="A filter, `select`, `order`, `limit` or other parameter is not valid: the "
+        "message names it, the hint lists what is valid (the dataset's columns, operators).",
+        s404="No such dataset, nothing published yet, or no such version kept.",
+    ),
+}
+"""Every data path's answers besides 200, on top of the gatekeeper's."""
+FILE_TYPES = {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/json": {
+        "schema": {"type": "array", "items": {"type": "object", "additionalProperties": True}}
+    },
+    "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+}
+FILE_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The file, by the format in the path.", "content": FILE_TYPES},
+    206: {"description": "The part a `Range` header asked for.", "content": FILE_TYPES},
+    **problems(416),
+}
+FORMAT_ENUM = {"enum": list(FORMATS)}
 
 FILTERS = {
     "parameters": [
@@ -143,11 +175,13 @@ async def _json_answer(
 
 @router.get(
     "/datasets/{dataset_id}/records",
+    response_model=RecordsPage,
+    responses=DATA_ERRORS,
     summary="Rows of a dataset, filtered, ordered and paged",
     description="Rows as JSON objects with the total number of matching rows. Follow "
     "`next` (or pass `next_cursor` as `cursor`) for the next page: a cursor stays on the "
     "version its first page read. Premium datasets need a key (401 without).",
-    openapi_extra=FILTERS,
+    openapi_extra=FILTERS | KEY_OPTIONAL,
 )
 async def records(
     request: Request,
@@ -208,12 +242,14 @@ async def records(
 
 @router.get(
     "/datasets/{dataset_id}/aggregate",
+    response_model=AggregateAnswer,
+    responses=DATA_ERRORS,
     summary="Group a dataset's rows and measure them",
     description="`group_by` columns with `measures` over the filtered rows: `count` (rows), "
     "`count(col)` (rows where col is set), `sum(col)`, `avg(col)`, `min(col)`, `max(col)`. A "
     "measure's column in the answer is named `function_column` (e.g. `sum_amount_aed`). "
     "Suppressed cells have empty measures and are left out of sums and averages.",
-    openapi_extra=FILTERS,
+    openapi_extra=FILTERS | KEY_OPTIONAL,
 )
 async def aggregate(
     request: Request,
@@ -292,13 +328,19 @@ async def aggregate(
     description="CSV, JSON (an array of objects) or Parquet, with the same filters, `select` "
     "and `order` as /records and no row cap. Answers `HEAD` and `Range` requests, so DuckDB, "
     "Polars and pandas can read the URL directly.",
-    openapi_extra=FILTERS,
+    openapi_extra=FILTERS | KEY_OPTIONAL,
     response_class=FileResponse,
+    responses=DATA_ERRORS | FILE_ANSWERS,
 )
 async def download(
     request: Request,
     dataset_id: DatasetId,
-    fmt: Annotated[str, Path(description="csv, json or parquet.", examples=["parquet"])],
+    fmt: Annotated[
+        str,
+        Path(
+            description="csv, json or parquet.", examples=["parquet"], json_schema_extra=FORMAT_ENUM
+        ),
+    ],
     select: Select = None,
     order: Order = None,
     version: Version = None,
@@ -331,4 +373,4 @@ async def download(
     path = await run_in_threadpool(state.downloads.file_for, published, rows, format_, etag)
     name = f"{dataset.id}-{published.version}.{format_.extension}"
     headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return FileResponse(path, media_type=format_.media_type, headers=headers)
+    return DownloadFile(path, media_type=format_.media_type, headers=headers)

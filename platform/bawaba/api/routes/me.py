@@ -9,12 +9,14 @@ from starlette.responses import Response
 
 from bawaba.api import documents
 from bawaba.api.access import require_key
-from bawaba.api.routes.catalog import json_response
+from bawaba.api.models import UsageReport
+from bawaba.api.routes.catalog import GATE, json_response
+from bawaba.api.security import KEYED
 from bawaba.api.state import services
 from bawaba.keys.store import month_of
 from bawaba.keys.usage import next_month
 
-router = APIRouter(prefix=documents.API, tags=["premium"])
+router = APIRouter(prefix=documents.API, tags=["premium"], responses=GATE)
 
 
 def _remaining(quota: int | None, used: int) -> dict[str, int | None]:
@@ -27,6 +29,8 @@ def _remaining(quota: int | None, used: int) -> dict[str, int | None]:
 
 @router.get(
     "/me/usage",
+    response_model=UsageReport,
+    openapi_extra=KEYED,
     summary="Your key's plan, usage this month and remaining quota",
     description="Needs a key (X-API-Key or a bearer token). Requests, rows and bytes this "
     "calendar month (UTC), in all and by dataset, with what remains of the plan's monthly "

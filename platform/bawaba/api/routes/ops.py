@@ -6,14 +6,18 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
+from bawaba.api.models import Health
+from bawaba.api.problems import problems
 from bawaba.api.routes.catalog import json_response
 from bawaba.api.state import services
 
-router = APIRouter(tags=["operations"])
+# Exempt from the gatekeeper: only a failure of the server itself.
+router = APIRouter(tags=["operations"], responses=problems(500))
 
 
 @router.get(
     "/healthz",
+    response_model=Health,
     summary="Liveness and the current release",
     description="200 while the server answers; names the current release (null before the "
     "first publish) and how many datasets it holds.",
@@ -35,6 +39,13 @@ def healthz(request: Request) -> Response:
     summary="Prometheus metrics",
     description="Requests by route and status, latency histograms, rate-limit refusals, "
     "DuckDB query time and answer-cache hits, in the Prometheus text format.",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The Prometheus text exposition format.",
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+        }
+    },
 )
 def metrics(request: Request) -> Response:
     return Response(

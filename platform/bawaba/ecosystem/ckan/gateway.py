@@ -26,6 +26,9 @@ from bawaba.ecosystem.ckan.envelope import (
 )
 
 PREFIXES = ("/api/3/action/", "/api/action/")
+KEPT_STATUSES = {405: "Method Not Allowed", 429: "Too Many Requests"}
+"""Refusals whose status a client acts on (retry later, use another method): they keep it,
+with their headers, where any other 4xx is CKAN's 400 Bad Request."""
 
 
 def with_platform_credentials(scope: Scope) -> Scope:
@@ -64,10 +67,10 @@ def _ckan_error(status: int, body: bytes) -> CkanError | None:
         detail += f" ({error['hint']})"
     if status in (401, 403):
         return AuthorizationError(detail)
-    if status < 500 and status != 429:
+    if status < 500 and status not in KEPT_STATUSES:
         return BadRequest(detail)
     failure = CkanError(detail)
-    failure.kind = "Too Many Requests" if status == 429 else failure.kind
+    failure.kind = KEPT_STATUSES.get(status, failure.kind)
     failure.status = status
     return failure
 
@@ -109,6 +112,10 @@ class CkanGateway:
             for header in ("retry-after", "ratelimit", "ratelimit-policy"):
                 if header in kept:
                     answer.headers[header] = kept[header]
+            if held["status"] == 405:
+                # Each action's GET and POST are two routes, and the router names only the
+                # first in Allow; every path here answers both.
+                answer.headers["allow"] = "GET, POST"
             await answer(scope, receive, send)
 
         await self.app(scope, receive, send_ckan)

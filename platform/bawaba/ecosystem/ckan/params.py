@@ -12,7 +12,7 @@ import json
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic import ValidationError as PydanticError
 from starlette.requests import Request
 
@@ -80,11 +80,46 @@ def _names(value: object) -> object:
     return value
 
 
-JsonList = Annotated[list[str], BeforeValidator(_names)]
+JsonList = Annotated[
+    list[str],
+    BeforeValidator(_names),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "array", "items": {"type": "string"}},
+                {"type": "string", "description": "Comma-separated names."},
+            ]
+        }
+    ),
+]
 
 
 class Parameters(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_and_booleans_apart(cls, data: Any) -> Any:
+        """A JSON true or false where a number belongs, or a number where true or false
+        does, is a mistake that pydantic would read as 1, 0 or a truth value: refused, by
+        name. (A query string's texts, "10" or "true", are read as ever.)"""
+        if not isinstance(data, dict):
+            return data
+        wrong: dict[str, list[str]] = {}
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            value = data.get(key)
+            if field.annotation in (int, int | None) and isinstance(value, bool):
+                wrong[key] = [f"Invalid integer: {json.dumps(value)} is true or false"]
+            elif (
+                field.annotation is bool
+                and isinstance(value, int | float)
+                and not isinstance(value, bool)
+            ):
+                wrong[key] = [f"Invalid boolean: {value} is a number; give true or false"]
+        if wrong:
+            raise ValidationError(wrong)
+        return data
 
 
 class NoParameters(Parameters):

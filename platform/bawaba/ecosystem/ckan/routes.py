@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bawaba.api.routes.catalog import base_url
+from bawaba.api.routes.catalog import GATE, base_url
 from bawaba.ecosystem.ckan.actions import ACTIONS, Action
 from bawaba.ecosystem.ckan.envelope import (
     BadRequest,
@@ -26,6 +27,7 @@ from bawaba.ecosystem.ckan.envelope import (
     error_envelope,
     from_platform,
 )
+from bawaba.ecosystem.ckan.models import answer_model, ckan_problems
 from bawaba.ecosystem.ckan.params import Parameters, parse, request_data
 from bawaba.errors import BawabaError
 
@@ -100,6 +102,10 @@ async def unknown_action(request: Request) -> Response:
     )
 
 
+class ApiVersion(BaseModel):
+    version: Literal[3]
+
+
 async def api_version(request: Request) -> Response:
     return Response(b'{"version": 3}', media_type="application/json")
 
@@ -119,6 +125,8 @@ def build_router() -> APIRouter:
                     + f"\n\nAlso at `{PREFIXES[1]}/{action.name}`. Answers in CKAN's envelope "
                     "(`help`, `success`, `result` or `error` with `__type`).",
                     operation_id=f"ckan_{action.name}_{method.lower()}",
+                    response_model=answer_model(action.name),
+                    responses=ckan_problems(),
                     openapi_extra=_openapi(action.parameters, method),
                     include_in_schema=documented,
                 )
@@ -137,6 +145,8 @@ def build_router() -> APIRouter:
         methods=["GET"],
         summary="CKAN API version",
         description='`{"version": 3}`, as CKAN answers clients that probe for its API.',
+        response_model=ApiVersion,
+        responses=GATE,
     )
     return router
 
