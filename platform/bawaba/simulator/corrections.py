@@ -66,10 +66,10 @@ def corrected(
     position = pl.int_range(pl.len()).alias("_position")
     payments = rows.with_columns(position).filter(paid)
     variable_payments = payments.filter(pl.col("service_code").is_in(sorted(variable)))
-    fixed = _pick(variable_payments.get_column("_position"), CORRECTED_AMOUNTS, rng)
+    put_right = _pick(variable_payments.get_column("_position"), CORRECTED_AMOUNTS, rng)
     amount = pl.col("amount")
     out = rows.with_columns(
-        pl.when(pl.int_range(pl.len()).is_in(fixed))
+        pl.when(pl.int_range(pl.len()).is_in(put_right))
         .then(amount + pl.max_horizontal(amount // 10, pl.lit(100)))
         .otherwise(amount)
         .cast(rows.schema["amount"])
