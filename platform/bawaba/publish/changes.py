@@ -2,10 +2,11 @@
 
 Computed at publish time from two public frames (the previous version's Parquet and the
 file about to be installed), so it holds nothing that is not already public: the periods
-that appear for the first time, the periods whose cells changed, and how many cells were
-added, revised or removed. The rows
-themselves are not copied: the API compares the two versions' Parquet files when asked
-(``/changes?since=``). A version published before this file existed simply has none.
+that appear for the first time, the periods published before whose cells changed, and how
+many cells were added, revised or removed. The rows themselves are not copied: the API
+compares the two versions' Parquet files when asked (``/changes?since=``, which lists
+removed cells by their key too). A version published before this file existed simply has
+none.
 """
 
 from __future__ import annotations
