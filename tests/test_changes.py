@@ -2,8 +2,9 @@
 
 Three releases: v1 of every dataset; v2 of every dataset, where the open dataset's v2 is its
 v1 with some cells revised, a month added and some cells removed; v3 of the open dataset
-only, with a few more cells revised. The expected rows are worked out from the Parquet files
-in Python, without DuckDB, and also from how the versions were made.
+only, with a few more cells revised. The expected rows (each with its ``change``: added,
+revised or removed) are worked out from the Parquet files in Python, without DuckDB, and
+also from how the versions were made.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from bawaba.api.query import row_key
 from bawaba.catalog.load import load_catalog
 from bawaba.publish import versions
 from conftest import Served, api_settings, serve_release
@@ -78,6 +81,7 @@ def changed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, 
         "revised_v2": {tuple(rows[i][k] for k in KEY) for i in revised},
         "added_v2": {tuple(r[k] for k in KEY) for r in added},
         "revised_v3": {tuple(v3_rows[i][k] for k in KEY) for i in later},
+        "removed_v2": {tuple(rows[i][k] for k in KEY) for i in removed},
     }
     with serve_release(settings) as server:
         yield server, made
@@ -94,14 +98,24 @@ def parquet_rows(served: Served, dataset: str, version: str) -> list[dict[str, A
     return found
 
 
+def expected_changes(
+    served: Served, since: str, current: str = "v3", dataset: str = OPEN, key: Key = KEY
+) -> dict[Key, str]:
+    """Each cell that differs between ``since`` and ``current``, by key, with its change,
+    by Python dicts."""
+    before = {tuple(r[k] for k in key): r for r in parquet_rows(served, dataset, since)}
+    now = {tuple(r[k] for k in key): r for r in parquet_rows(served, dataset, current)}
+    found = dict.fromkeys(now.keys() - before.keys(), "added")
+    found |= {k: "revised" for k in now.keys() & before.keys() if now[k] != before[k]}
+    return found | dict.fromkeys(before.keys() - now.keys(), "removed")
+
+
 def expected_keys(served: Served, since: str, current: str = "v3") -> set[Key]:
-    """Rows of ``current`` not in ``since`` with every value equal, by Python sets."""
-    before = {tuple(sorted(r.items())) for r in parquet_rows(served, OPEN, since)}
-    return {
-        tuple(r[k] for k in KEY)
-        for r in parquet_rows(served, OPEN, current)
-        if tuple(sorted(r.items())) not in before
-    }
+    return set(expected_changes(served, since, current))
+
+
+def changes_of(rows: list[dict[str, Any]]) -> dict[Key, str]:
+    return {tuple(r[k] for k in KEY): r["change"] for r in rows}
 
 
 def all_pages(client: Any, url: str, **params: object) -> list[dict[str, Any]]:
@@ -129,17 +143,25 @@ def test_changes_since_a_version_are_exactly_the_rows_that_differ(
     assert (page["dataset"], page["since"], page["version"]) == (OPEN, "v1", "v3")
     got = keys_of(page["rows"])
     assert len(got) == len(set(got)) == page["total"]
-    assert set(got) == expected_keys(served, "v1")
-    # What the versions were made of: revisions in v2 and v3, and the month v2 added
-    # (removed cells are not rows of the current version).
-    assert set(got) == made["revised_v2"] | made["added_v2"] | made["revised_v3"]
-    assert page["total"] == 10 + 15 + 5
+    assert changes_of(page["rows"]) == expected_changes(served, "v1")
+    # What the versions were made of: revisions in v2 and v3, the month v2 added and the
+    # cells it removed.
+    assert changes_of(page["rows"]) == (
+        dict.fromkeys(made["revised_v2"] | made["revised_v3"], "revised")
+        | dict.fromkeys(made["added_v2"], "added")
+        | dict.fromkeys(made["removed_v2"], "removed")
+    )
+    assert page["total"] == 10 + 15 + 5 + 5
+    assert page["columns"][0] == "change"
     assert set(keys_of(since_v2["rows"])) == expected_keys(served, "v2") == made["revised_v3"]
     assert since_v3["rows"] == []
     assert since_v3["total"] == 0
-    # A changed row holds the current version's values.
+    # A changed row holds the current version's values; a removed one only its key.
     current = {tuple(r[k] for k in KEY): r for r in parquet_rows(served, OPEN, "v3")}
     for row in page["rows"]:
+        if row["change"] == "removed":
+            assert all(v is None for c, v in row.items() if c not in (*KEY, "change")), row
+            continue
         truth = current[tuple(row[k] for k in KEY)]
         assert (row["transactions"], row["payers"]) == (truth["transactions"], truth["payers"])
 
@@ -155,7 +177,7 @@ def test_changes_page_and_filter_like_records(changed: tuple[Served, dict[str, A
             url, params={"since": "v1", "department": department, "order": "-month"}
         ).json()
         narrow = client.get(url, params={"since": "v1", "select": "month,payers"}).json()
-    assert len(paged) == 30
+    assert len(paged) == 35
     assert set(keys_of(paged)) == expected_keys(served, "v1")
     assert set(keys_of(new_month["rows"])) == made["added_v2"]
     wanted = {k for k in expected_keys(served, "v1") if k[1] == department}
@@ -163,12 +185,12 @@ def test_changes_page_and_filter_like_records(changed: tuple[Served, dict[str, A
     assert set(keys_of(one["rows"])) == wanted
     months = [r["month"] for r in one["rows"]]
     assert months == sorted(months, reverse=True)
-    assert narrow["columns"] == ["month", "payers"]
-    assert all(set(r) == {"month", "payers"} for r in narrow["rows"])
+    assert narrow["columns"] == ["change", "month", "payers"]
+    assert all(set(r) == {"change", "month", "payers"} for r in narrow["rows"])
 
 
 def test_changes_files_in_every_format_hold_the_same_rows(served: Served) -> None:
-    expected = expected_keys(served, "v1")
+    expected = expected_changes(served, "v1")
     url = f"{API}/{OPEN}/changes"
     with served.client() as client:
         as_json = client.get(f"{url}.json", params={"since": "v1"})
@@ -179,13 +201,48 @@ def test_changes_files_in_every_format_hold_the_same_rows(served: Served) -> Non
     for answer in (as_json, as_csv, as_parquet):
         assert answer.status_code == 200, answer.text
         assert "since-v1" in answer.headers["content-disposition"]
-    assert set(keys_of(json.loads(as_json.content))) == expected
+    assert changes_of(json.loads(as_json.content)) == expected
     csv_rows = list(csv.DictReader(io.StringIO(as_csv.text)))
-    assert set(keys_of(csv_rows)) == expected
-    assert set(keys_of(pq.read_table(io.BytesIO(as_parquet.content)).to_pylist())) == expected
+    assert changes_of(csv_rows) == expected
+    assert changes_of(pq.read_table(io.BytesIO(as_parquet.content)).to_pylist()) == expected
     assert {r["month"] for r in csv.DictReader(io.StringIO(filtered.text))} == {"2014-01"}
     assert bad.status_code == 400
     assert "changes.csv" in bad.json()["error"]["hint"]
+
+
+def _synced(rows: list[dict[str, Any]], changed: list[dict[str, Any]]) -> dict[Key, Any]:
+    """``rows`` with ``changed`` applied by key, as a client syncing would."""
+    copy = {tuple(r[k] for k in KEY): r for r in rows}
+    for row in changed:
+        key = tuple(row[k] for k in KEY)
+        if row.pop("change") == "removed":
+            del copy[key]
+        else:
+            copy[key] = row
+    return copy
+
+
+@pytest.mark.parametrize("since", ["v1", "v2"])
+def test_applying_the_changes_to_a_version_gives_the_current_one(
+    served: Served, since: str
+) -> None:
+    url = f"{API}/{OPEN}/changes"
+    with served.client() as client:
+        as_file = client.get(f"{url}.parquet", params={"since": since})
+        paged = all_pages(client, url, since=since)
+        measured = client.get(url, params={"since": since, "payers__gte": 0}).json()
+        metadata = client.get(f"{API}/{OPEN}").json()
+    # The key a client matches rows on is in the dataset's metadata.
+    assert tuple(metadata["key"]) == KEY
+    changed = pq.read_table(io.BytesIO(as_file.content)).to_pylist()
+    current = {tuple(r[k] for k in KEY): r for r in parquet_rows(served, OPEN, "v3")}
+    assert _synced(parquet_rows(served, OPEN, since), changed) == current
+    # JSON numbers are plain: the same keys, and the same counts.
+    json_copy = _synced(parquet_rows(served, OPEN, since), paged)
+    assert json_copy.keys() == current.keys()
+    assert all(json_copy[k]["payers"] == current[k]["payers"] for k in current)
+    # A removed cell's measures are empty, so a filter on a measure leaves it out.
+    assert "removed" not in {r["change"] for r in measured["rows"]}
 
 
 @pytest.mark.parametrize(
@@ -227,9 +284,9 @@ def test_premium_changes_need_a_key_like_their_records(served: Served) -> None:
     assert anonymous.json()["error"]["code"] == "unauthorized"
     assert free.status_code == 403
     assert keyed.status_code == 200, keyed.text
-    before = {tuple(sorted(r.items())) for r in parquet_rows(served, PREMIUM, "v1")}
-    now = parquet_rows(served, PREMIUM, "v2")
-    differ = [r for r in now if tuple(sorted(r.items())) not in before]
+    catalog = load_catalog(served.settings.catalog_path)
+    key = tuple(row_key(catalog.dataset(PREMIUM)))
+    differ = expected_changes(served, "v1", "v2", PREMIUM, key)
     assert keyed.json()["total"] == len(differ) > 0
 
 
@@ -292,7 +349,8 @@ def test_the_new_paths_are_documented(served: Served) -> None:
         assert documented in readme
 
 
-def test_each_version_says_what_it_changed(served: Served) -> None:
+def test_each_version_says_what_it_changed(changed: tuple[Served, dict[str, Any]]) -> None:
+    served, made = changed
     with served.client() as client:
         listed = client.get(f"{API}/{OPEN}/versions").json()["versions"]
     summaries = {v["version"]: v["changes"] for v in listed}
@@ -306,6 +364,8 @@ def test_each_version_says_what_it_changed(served: Served) -> None:
         "added_cells": 15,
         "revised_cells": 10,
         "removed_cells": 5,
+        # Months published in v1 whose cells v2 revised or removed, by how v2 was made.
+        "revised_periods": dict(Counter(k[0] for k in made["revised_v2"] | made["removed_v2"])),
     }
     assert summaries["v3"]["added_periods"] == []
     assert (summaries["v3"]["added_cells"], summaries["v3"]["revised_cells"]) == (0, 5)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -301,7 +303,12 @@ def test_a_cell_hidden_in_one_version_stays_hidden_in_the_next(
     # again, which a reader could match with what the stricter version left: they stay
     # hidden, and the publish is not refused for revealing them.
     stricter = copy_of.model_copy(update={"catalog_path": _stricter_catalog(tmp_path)})
-    bawaba(stricter, "publish")
+    done = bawaba(stricter, "publish")
+    # A table the stricter rule leaves too sparse is withheld, and the publish says why.
+    withheld = [d for d in _last_publish_report(copy_of)["datasets"] if d["status"] == "withheld"]
+    assert withheld
+    for outcome in withheld:
+        assert f"{outcome['dataset']} withheld: {outcome['note']}" in done.stdout
     catalog = load_catalog(copy_of.catalog_path)
     release = versions.read_release(copy_of.datasets_dir)
     assert release is not None
@@ -347,6 +354,7 @@ def test_a_late_record_waits_until_it_would_not_single_anyone_out(copy_of: Setti
     assert (copy_of.datasets_dir / versions.CURRENT).read_bytes() == before
     report = json.loads(max((copy_of.var_dir / "publish").glob("*.json")).read_text())
     assert report["held_back_months"] == [201203]
+    assert "held back: the late rows of 2012-03 would move some cell by fewer than k" in done.stdout
 
 
 def test_the_gate_catches_a_late_record_that_was_not_held_back(
@@ -408,7 +416,7 @@ def test_each_version_records_what_it_changed(copy_of: Settings, tmp_path: Path)
     # (cells published before stay as they are, since readers have them; a newly sensitive
     # cell is hidden), and adds no period.
     stricter = copy_of.model_copy(update={"catalog_path": _stricter_catalog(tmp_path, k=12)})
-    bawaba(stricter, "publish")
+    done = bawaba(stricter, "publish")
     second = versions.read_release(root)
     assert second is not None
     catalog = load_catalog(copy_of.catalog_path)
@@ -433,3 +441,95 @@ def test_each_version_records_what_it_changed(copy_of: Settings, tmp_path: Path)
         ).fetchall()[0]
         assert summary["revised_cells"] == revised, dataset
         assert summary["added_periods"] == []
+        # The publish names the revised periods with their cells, as the summary does.
+        assert sum(summary["revised_periods"].values()) == revised
+        assert f"{dataset} {version}: revises " in done.stdout
+
+
+def _last_publish_report(settings: Settings) -> dict[str, Any]:
+    path = max((settings.var_dir / "publish").glob("*.json"))
+    found: dict[str, Any] = json.loads(path.read_text())
+    return found
+
+
+PAYER_FIELDS = (
+    "partnerName",
+    "nationalId",
+    "licenceNo",
+    "mobileNo",
+    "emailAddr",
+    "cardPan",
+    "payerIban",
+    "vehiclePlate",
+    "partnerAddress",
+    "partnerId",
+    "clientIp",
+)
+"""Who pays, in RTA's export (simulator dialect ``rta``)."""
+
+
+def _late_payments_of_one_cell(settings: Settings, month: str, payers: int) -> None:
+    """The month's late records, replaced by ``payers`` late payments identical but for who
+    made them (one day, hour, service, channel, method, amount): every cell they touch, in
+    every table, moves by ``payers`` payers, so the revision rule lets them in."""
+    for late in settings.landing_dir.glob(f"*/*_{month}-late.*"):
+        late.unlink()
+    source = settings.landing_dir / "RTA" / f"RTA_{month}.jsonl"
+    records = [json.loads(line) for line in source.read_text().splitlines()]
+    base = next(
+        r
+        for r in records
+        if (r["movementType"], r["paymentStatus"], r["partnerCategory"]) == ("PAY", "S", "P")
+    )
+    donors = {r["nationalId"]: r for r in records if r["partnerCategory"] == "P"}
+    donors.pop(base["nationalId"], None)
+    batch = [
+        base | {f: d[f] for f in PAYER_FIELDS} | {"paymentRef": f"RTA-LATE-{i}", "docNumber": i}
+        for i, d in enumerate(list(donors.values())[:payers], start=9_000_001)
+    ]
+    assert len(batch) == payers
+    late = source.with_name(f"RTA_{month}-late.jsonl")
+    late.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in batch))
+
+
+def test_publish_says_which_periods_it_adds_revises_and_withholds(tmp_path: Path) -> None:
+    settings = Settings(
+        var_dir=tmp_path / "var",
+        datasets_dir=tmp_path / "datasets",
+        pipelines_dir=ROOT / "pipelines",
+        catalog_path=ROOT / "catalog.yaml",
+        scale=0.05,
+        pseudonym_key=random_key(),
+    )  # type: ignore[arg-type]
+    # File-drop departments of every format, enough payers for a month's tables (as in the
+    # monthly cycles).
+    departments = ("RTA", "DEWA", "DM", "DED", "DTCM", "DP", "DCAA")
+    chosen = [arg for d in departments for arg in ("--department", d)]
+    printed = []
+    for month in ("2012-01", "2012-02"):
+        bawaba(settings, "simulate", "--through", month, *chosen)
+        if month == "2012-02":
+            _late_payments_of_one_cell(settings, "2012-01", payers=15)
+        bawaba(settings, "pipelines", "run", *departments)
+        printed.append((bawaba(settings, "publish").stdout, _last_publish_report(settings)))
+
+    (first, _), (second, second_report) = printed
+    assert "epay-monthly v1: adds 2012-01\n" in first
+    assert re.search(r"^epay-daily v1: adds 31 periods, 2012-01-01 to 2012-01-31$", first, re.M)
+    # February adds its month; January's late payments revise it.
+    assert second_report["held_back_months"] == []
+    summary = json.loads(
+        (settings.datasets_dir / "epay-monthly" / "v2" / "changes.json").read_text()
+    )
+    cells = summary["revised_periods"]["2012-01"]
+    line = f"epay-monthly v2: adds 2012-02; revises 2012-01 ({cells} cell{'s' * (cells != 1)})"
+    assert line + "\n" in second
+    # Every other line agrees with what the publish recorded.
+    for out, report in printed:
+        for outcome in report["datasets"]:
+            if outcome["status"] == "withheld":
+                assert f"{outcome['dataset']} withheld: {outcome['note']}" in out
+            elif outcome["status"] == "unchanged":
+                assert f"{outcome['dataset']} {outcome['version']}:" not in out
+            else:
+                assert f"{outcome['dataset']} {outcome['version']}: " in out

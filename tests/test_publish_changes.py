@@ -68,11 +68,22 @@ def test_added_revised_and_removed_cells_are_counted_apart() -> None:
     assert (summary.version, summary.previous) == ("v2", "v1")
     assert summary.added_periods == ["2013-03"]
     assert (summary.added_cells, summary.revised_cells, summary.removed_cells) == (2, 1, 1)
+    # The periods published before that changed: 2013-01 revised, 2013-02 lost a cell.
+    assert summary.revised_periods == {"2013-01": 1, "2013-02": 1}
+
+
+def test_a_cell_added_to_a_published_period_revises_that_period() -> None:
+    after = BEFORE.vstack(frame([("2013-02", "DM", "web", 12, False)]))
+    summary = changes.compare(DATASET, "v2", after, BEFORE, "v1")
+    assert summary.added_periods == []
+    assert summary.added_cells == 1
+    assert summary.revised_periods == {"2013-02": 1}
 
 
 def test_the_same_frame_changes_nothing() -> None:
     summary = changes.compare(DATASET, "v2", BEFORE.clone(), BEFORE, "v1")
     assert summary.added_periods == []
+    assert summary.revised_periods == {}
     assert (summary.added_cells, summary.revised_cells, summary.removed_cells) == (0, 0, 0)
 
 
@@ -86,4 +97,5 @@ def test_the_summary_holds_only_periods_and_counts() -> None:
         "added_cells",
         "revised_cells",
         "removed_cells",
+        "revised_periods",
     }

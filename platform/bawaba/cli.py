@@ -256,6 +256,7 @@ def publish_command() -> None:
 
 
 def _publish(settings: Settings) -> Any:
+    from bawaba.publish.explain import explain
     from bawaba.publish.publisher import publish
 
     with console.status("publishing") as status:
@@ -274,6 +275,8 @@ def _publish(settings: Settings) -> Any:
             d.dataset, d.version or "-", d.status, f"{d.rows:,}", f"{d.suppressed:,}", d.note
         )
     out.print(table)
+    for line in explain(report):
+        out.print(escape(line), soft_wrap=True)
     out.print(
         "switched to the new release"
         if report.switched

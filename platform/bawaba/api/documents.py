@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bawaba.api.library import Library, version_changes
+from bawaba.api.query import row_key
 from bawaba.catalog.model import Catalog, Dataset, Field
 
 API = "/api/v1"
@@ -83,6 +84,8 @@ def detail(catalog: Catalog, library: Library, dataset: Dataset, base: str) -> d
         "publisher": catalog.publisher.model_dump(),
         "source_departments": dataset.source_departments,
         "sort_by": list(dataset.sort_by),
+        # The columns that tell cells apart: what /changes rows are matched on.
+        "key": list(row_key(dataset)),
         "fields": [field_document(f) for f in dataset.fields],
         "privacy": None
         if privacy is None

@@ -96,6 +96,9 @@ class DatasetDetail(DatasetSummary):
     publisher: Text
     source_departments: Literal["all"] | list[str]
     sort_by: list[str]
+    key: list[str] = Field(
+        description="The columns that tell cells apart: what /changes rows are matched on."
+    )
     fields: list[FieldPublic]
     privacy: PrivacyPublic | None = Field(description="null for reference data.")
     versions: list[VersionPublic]

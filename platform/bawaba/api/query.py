@@ -515,19 +515,47 @@ def compile_aggregate(
 # ---------------------------------------------------------------------------------------
 
 
+CHANGE = "change"
+"""The column every changes answer starts with: what happened to the row's cell."""
+CHANGE_KINDS = ("added", "revised", "removed")
+"""``added``: a key ``since`` did not have; ``revised``: a key it had, with other values;
+``removed``: a key it had and the current version has not (only the key columns are set)."""
+
+
 def _changed_source(dataset: Dataset) -> str:
-    """The rows of the current file (bound first) that the earlier file (bound second) does
-    not hold with every value the same: cells added since, or revised. Both sides name the
-    catalog's columns, so a column order that differs between versions does not matter."""
-    columns = ", ".join(_quoted(c) for c in dataset.columns)
-    return f"(SELECT {columns} FROM {PARQUET} EXCEPT SELECT {columns} FROM {PARQUET})"
-
-
-def _since(dataset: Dataset, query: Compiled, since: str) -> Compiled:
-    if not query.reads_one_file:  # pragma: no cover - both compilers read one file
-        raise ValueError(f"not a query over one file: {query.sql}")
-    sql = query.sql.replace(PARQUET, _changed_source(dataset), 1)
-    return Compiled(sql, (since, *query.params))
+    """The cells that differ between the current file (bound first) and the earlier file
+    (bound second), matched on ``row_key``: each with its ``change`` and its current values
+    (a removed cell: its key, the rest empty). Both sides name the catalog's columns, so a
+    column order that differs between versions does not matter; nulls compare equal."""
+    key = row_key(dataset)
+    named = ", ".join(_quoted(c) for c in dataset.columns)
+    side = f"(SELECT {named}, true AS _present FROM {PARQUET})"
+    kind = (
+        "CASE WHEN o._present IS NULL THEN 'added' "
+        "WHEN n._present IS NULL THEN 'removed' ELSE 'revised' END"
+    )
+    columns = [
+        f"coalesce(n.{_quoted(c)}, o.{_quoted(c)}) AS {_quoted(c)}"
+        if c in key
+        else f"n.{_quoted(c)} AS {_quoted(c)}"
+        for c in dataset.columns
+    ]
+    on = " AND ".join(f"n.{_quoted(c)} IS NOT DISTINCT FROM o.{_quoted(c)}" for c in key)
+    differs = " OR ".join(
+        [
+            "n._present IS NULL",
+            "o._present IS NULL",
+            *(
+                f"n.{_quoted(c)} IS DISTINCT FROM o.{_quoted(c)}"
+                for c in dataset.columns
+                if c not in key
+            ),
+        ]
+    )
+    return (
+        f"(SELECT {kind} AS {_quoted(CHANGE)}, {', '.join(columns)} "
+        f"FROM {side} AS n FULL OUTER JOIN {side} AS o ON {on or 'true'} WHERE {differs})"
+    )
 
 
 def compile_changes(
@@ -539,11 +567,23 @@ def compile_changes(
     offset: int = 0,
     plain_numbers: bool = False,
 ) -> Compiled:
-    """``compile_rows`` over the rows changed since the version whose Parquet file is
-    ``since`` (a path, bound as a parameter like every other value)."""
-    compiled = compile_rows(dataset, rows, limit=limit, offset=offset, plain_numbers=plain_numbers)
-    return _since(dataset, compiled, since)
+    """The cells changed since the version whose Parquet file is ``since`` (a path, bound
+    as a parameter like every other value), filtered, selected and ordered like
+    ``compile_rows``, each led by its ``change`` (``CHANGE_KINDS``)."""
+    where, params = _where(rows.filters, rows.search)
+    chosen = rows.columns or dataset.columns
+    select = ", ".join([_quoted(CHANGE), *(_output(dataset, c, plain_numbers) for c in chosen)])
+    sql = (
+        f"SELECT {select} FROM {_changed_source(dataset)}{where}"
+        f"{_order_by(rows.order, row_key(dataset))}"
+    )
+    tail: list[object] = []
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        tail = [limit, offset]
+    return Compiled(sql, (since, *params, *tail))
 
 
 def compile_changes_count(dataset: Dataset, rows: Rows, since: str) -> Compiled:
-    return _since(dataset, compile_count(rows), since)
+    where, params = _where(rows.filters, rows.search)
+    return Compiled(f"SELECT count(*) FROM {_changed_source(dataset)}{where}", (since, *params))

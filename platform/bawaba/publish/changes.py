@@ -2,9 +2,11 @@
 
 Computed at publish time from two public frames (the previous version's Parquet and the
 file about to be installed), so it holds nothing that is not already public: the periods
-that appear for the first time, and how many cells were added, revised or removed. The rows
-themselves are not copied: the API compares the two versions' Parquet files when asked
-(``/changes?since=``). A version published before this file existed simply has none.
+that appear for the first time, the periods published before whose cells changed, and how
+many cells were added, revised or removed. The rows themselves are not copied: the API
+compares the two versions' Parquet files when asked (``/changes?since=``, which lists
+removed cells by their key too). A version published before this file existed simply has
+none.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class VersionChanges(BaseModel):
     """Rows whose key the previous version had, with some other value different."""
     removed_cells: int
     """Keys of the previous version this one no longer has."""
+    revised_periods: dict[str, int] = {}
+    """Periods the previous version had in which this one adds, revises or removes cells,
+    with how many (empty in summaries written before this field)."""
 
 
 def cell_key(dataset: Dataset) -> list[str]:
@@ -42,15 +47,22 @@ def cell_key(dataset: Dataset) -> list[str]:
     return list(dict.fromkeys([*dataset.sort_by, *coordinates]))
 
 
+def _period(time: list[str]) -> pl.Expr:
+    return pl.concat_str([pl.col(c).cast(pl.String) for c in time], separator="/").alias("period")
+
+
 def _periods(frame: pl.DataFrame, time: list[str]) -> pl.Series:
     if not time:
         return pl.Series("period", [], dtype=pl.String)
-    return (
-        frame.select(pl.concat_str([pl.col(c).cast(pl.String) for c in time], separator="/"))
-        .to_series()
-        .rename("period")
-        .unique()
-    )
+    return frame.select(_period(time)).to_series().unique()
+
+
+def _cells_per_period(frame: pl.DataFrame, time: list[str], among: set[str]) -> dict[str, int]:
+    """How many of ``frame``'s cells fall in each of the periods ``among``."""
+    if not time:
+        return {}
+    counted = frame.group_by(_period(time)).len().filter(pl.col("period").is_in(sorted(among)))
+    return {str(p): int(n) for p, n in counted.sort("period").iter_rows()}
 
 
 def compare(
@@ -82,7 +94,7 @@ def compare(
     added = new.join(old, on=key, how="anti", nulls_equal=True)
     removed = old.join(new, on=key, how="anti", nulls_equal=True)
     kept = new.join(old.select(key), on=key, how="semi", nulls_equal=True)
-    unchanged = kept.join(old, on=shared, how="semi", nulls_equal=True)
+    revised = kept.join(old, on=shared, how="anti", nulls_equal=True)
     fresh = _periods(frame, time)
     before = set(_periods(previous, time).drop_nulls().to_list()) if time else set()
     return VersionChanges(
@@ -91,8 +103,9 @@ def compare(
         previous=previous_version,
         added_periods=sorted(p for p in fresh.drop_nulls().to_list() if p not in before),
         added_cells=added.height,
-        revised_cells=kept.height - unchanged.height,
+        revised_cells=revised.height,
         removed_cells=removed.height,
+        revised_periods=_cells_per_period(pl.concat([added, revised, removed]), time, before),
     )
 
 

@@ -51,6 +51,9 @@ class DatasetOutcome:
     rows: int = 0
     suppressed: int = 0
     note: str = ""
+    added_periods: list[str] = field(default_factory=list)
+    revised_periods: dict[str, int] = field(default_factory=dict)
+    """A new version's periods with cells revised or removed, and how many (publish.changes)."""
 
 
 @dataclass
@@ -325,7 +328,15 @@ def _install(
     summary = changes.compare(rel.dataset, version, rel.frame, previous, live)
     write_atomic(folder / changes.CHANGES, changes.encode(summary), PUBLIC)
     versions.install_version(folder, root, dataset, version)
-    return DatasetOutcome(dataset, version, "new", rows=rel.frame.height, suppressed=rel.suppressed)
+    return DatasetOutcome(
+        dataset,
+        version,
+        "new",
+        rows=rel.frame.height,
+        suppressed=rel.suppressed,
+        added_periods=summary.added_periods,
+        revised_periods=summary.revised_periods,
+    )
 
 
 def _disclosure(rel: DatasetRelease, version: str, manifest: versions.VersionManifest) -> bytes:

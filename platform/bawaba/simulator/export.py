@@ -8,6 +8,7 @@ written as the dialect's docstrings say.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -134,12 +135,29 @@ def replacing(target: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
+def _encode(frame: pl.DataFrame, target: Path | io.BytesIO, fmt: str) -> None:
+    if fmt == "csv":
+        frame.write_csv(target, include_bom=True)
+    elif fmt == "jsonl":
+        frame.write_ndjson(target)
+    else:
+        frame.write_parquet(target, compression="zstd", compression_level=1)
+
+
 def write(frame: pl.DataFrame, target: Path, fmt: str) -> None:
     """Replace ``target`` with ``frame`` in the format, atomically."""
     with replacing(target) as temporary:
-        if fmt == "csv":
-            frame.write_csv(temporary, include_bom=True)
-        elif fmt == "jsonl":
-            frame.write_ndjson(temporary)
-        else:
-            frame.write_parquet(temporary, compression="zstd", compression_level=1)
+        _encode(frame, temporary, fmt)
+
+
+def write_if_changed(frame: pl.DataFrame, target: Path, fmt: str) -> bool:
+    """``write``, unless ``target`` holds these very bytes already (a delivery made once is
+    not made again); whether it wrote."""
+    encoded = io.BytesIO()
+    _encode(frame, encoded, fmt)
+    data = encoded.getvalue()
+    if target.exists() and target.read_bytes() == data:
+        return False
+    with replacing(target) as temporary:
+        temporary.write_bytes(data)
+    return True

@@ -9,6 +9,7 @@ gives the same files for those departments; the payer population depends on the 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +20,20 @@ from bawaba.errors import ConfigError
 from bawaba.reference import load_reference
 from bawaba.settings import Settings
 from bawaba.simulator.calendar import year_calendar
+from bawaba.simulator.corrections import corrected, correction_month
 from bawaba.simulator.dialects import DIALECTS, Dialect
 from bawaba.simulator.dirt import add_dirt, clean_stats, dirty_counts, number, unknown_codes
-from bawaba.simulator.export import HTTP_RECORDS, month_file, replacing, to_dialect, write
+from bawaba.simulator.export import (
+    HTTP_RECORDS,
+    month_file,
+    replacing,
+    to_dialect,
+    write,
+    write_if_changed,
+)
 from bawaba.simulator.plan import build_plan
 from bawaba.simulator.population import build_population
-from bawaba.simulator.profiles import DIRTY_KINDS, profile
+from bawaba.simulator.profiles import DIRTY_KINDS, Profile, profile
 from bawaba.simulator.records import generate
 from bawaba.simulator.render import PLATE_CATEGORIES, Areas, Context, render
 from bawaba.simulator.truth import DepartmentTruth, Truth, YearTruth
@@ -48,8 +57,10 @@ def simulate(
     With ``through`` (year, month), time has passed up to the end of that month only: the
     deliveries of every month up to it are written (a month already delivered is left as it
     is), a share of each month's records arrives late, in a file of its own delivered with
-    the next month (:func:`late_share`), and an HTTP department's system holds the records
-    made by then. ``progress(label, done, total)`` is called after each department-year.
+    the next month (:func:`late_share`), now and then a month file is delivered again
+    corrected (``corrections``), and an HTTP department's system holds the records made by
+    then. ``truth`` tells of the records as first made, before any correction.
+    ``progress(label, done, total)`` is called after each department-year.
     """
     reference = load_reference()
     known = [d.code for d in reference.departments]
@@ -78,6 +89,7 @@ def simulate(
         prof = profile(code)
         dialect = DIALECTS[prof.dialect]
         services = reference.department(code).services
+        variable = frozenset(s.code for s in services if s.fee_aed is None)
         extra_codes = unknown_codes(code, all_services)
         http_frames: list[pl.DataFrame] = []
         rows_written = 0
@@ -127,23 +139,34 @@ def simulate(
                 start = int(bounds[first - 1])
                 part = rows.take(slice(start, int(bounds[last])))
                 batch_rng = np.random.default_rng([seed, cell.index, year, first])
-                frame = to_dialect(render(part, ctx, population, batch_rng, start), dialect, prof)
+                rendered = render(part, ctx, population, batch_rng, start)
+                frame = to_dialect(rendered, dialect, prof)
                 rows_written += frame.height
                 if dialect.format == "http":
                     http_frames.append(frame)
                     continue
                 for month in months:
-                    month_frame = frame.slice(
-                        int(bounds[month - 1]) - start, int(bounds[month] - bounds[month - 1])
-                    )
+                    offset = int(bounds[month - 1]) - start
+                    length = int(bounds[month] - bounds[month - 1])
+                    month_frame = frame.slice(offset, length)
                     if through is None:
                         write(
                             month_frame,
                             month_file(settings.landing_dir, code, year, month, dialect),
                             dialect.format,
                         )
-                    else:
-                        _deliver(settings, code, (year, month), month_frame, dialect, through)
+                        continue
+                    correct = partial(
+                        _corrected,
+                        rendered.slice(offset, length),
+                        seed,
+                        code,
+                        (year, month),
+                        variable,
+                        dialect,
+                        prof,
+                    )
+                    _deliver(settings, code, (year, month), month_frame, dialect, through, correct)
             done += 1
             if progress is not None:
                 progress(f"{code} {year}", done, total)
@@ -187,6 +210,23 @@ def late_file(path: Path) -> Path:
     return path.with_name(f"{path.stem}-late{path.suffix}")
 
 
+Correct = Callable[[pl.Series], pl.DataFrame]
+"""The month file's records kept by a mask, as the department's corrected export has them."""
+
+
+def _corrected(
+    rows: pl.DataFrame,
+    seed: int,
+    code: str,
+    month: Month,
+    variable: frozenset[str],
+    dialect: Dialect,
+    prof: Profile,
+    kept: pl.Series,
+) -> pl.DataFrame:
+    return to_dialect(corrected(rows.filter(kept), seed, code, month, variable), dialect, prof)
+
+
 def _deliver(
     settings: Settings,
     code: str,
@@ -194,10 +234,12 @@ def _deliver(
     frame: pl.DataFrame,
     dialect: Dialect,
     through: Month,
+    correct: Correct,
 ) -> None:
     """Write the deliveries of ``month`` made by the end of ``through``: the month's file
-    (less its late records) once the month has ended, its late records a month later. A
-    file already delivered is never rewritten."""
+    (less its late records) once the month has ended, its late records a month later, and,
+    for the few months the department corrects (``corrections``), the corrected file under
+    the same name when it sends it. A file is otherwise never rewritten."""
     if month > through:
         return
     target = month_file(settings.landing_dir, code, month[0], month[1], dialect)
@@ -206,6 +248,10 @@ def _deliver(
         write(frame.filter(~late), target, dialect.format)
     if _next(month) <= through and not late_file(target).exists():
         write(frame.filter(late), late_file(target), dialect.format)
+    seed = settings.seed % (1 << 64)
+    sent = correction_month(seed, code, month)
+    if sent is not None and sent <= through:
+        write_if_changed(correct(~late), target, dialect.format)
 
 
 def _made_by(through: Month, timestamp: str) -> pl.Expr:

@@ -1,9 +1,12 @@
-"""What changed: the rows added or revised since a version, and the list of releases.
+"""What changed: the cells added, revised or removed since a version, and the releases.
 
 ``/changes?since=vN`` compares the current version's Parquet file with version N's in
-DuckDB (``query.compile_changes``): a row is a cell of the current version whose key N did
-not have, or whose values differ in N. Both files are public and immutable, so the answer
-is determined by the pair of versions and the query, like every other data answer.
+DuckDB (``query.compile_changes``), cell by cell on the dataset's key: a cell N did not
+have is ``added``, one whose values differ is ``revised`` (with its current values), one
+the current version no longer has is ``removed`` (its key only). Applying the rows to
+version N's file by key gives the current version's. Both files are public and immutable,
+so the answer is determined by the pair of versions and the query, like every other data
+answer.
 """
 
 from __future__ import annotations
@@ -61,8 +64,8 @@ Since = Annotated[
         # 401 first, and one without `since` is told the versions kept.
         json_schema_extra=REQUIRED,
         description="The version to compare with (one of the dataset's /versions). "
-        "The answer holds the current version's rows that this version did not have, or "
-        "had with other values.",
+        "The answer holds the cells this version did not have, had with other values, or "
+        "had and the current version has not.",
         examples=["v1"],
     ),
 ]
@@ -95,7 +98,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class ChangesPage(BaseModel):
-    """One page of the rows changed since a version."""
+    """One page of the cells changed since a version, each row led by its ``change``
+    (added, revised or removed)."""
 
     dataset: str
     since: str
@@ -181,13 +185,19 @@ def _rows(
 @router.get(
     "/datasets/{dataset_id}/changes",
     response_model=ChangesPage,
-    summary="Rows added or revised since a version",
-    description="The rows of the current version that `since` did not have (cells added, "
-    "such as a new month) or had with other values (cells revised, such as late records or "
-    "a cell suppressed since), as JSON objects, paged like /records and with the same "
-    "filters, `select` and `order`. Rows removed since are not listed. `since` equal to the "
-    "current version answers no rows. The same rows as files: /changes.csv, .json, "
-    ".parquet. Premium datasets need a key (401 without).",
+    summary="Cells added, revised or removed since a version",
+    description="Every cell that differs between `since` and the current version, matched "
+    "on the dataset's `key` (in its metadata), as JSON objects led by a `change` column: "
+    "`added` (a cell `since` did not have, such as a new month), `revised` (a cell it had "
+    "with other values, such as late records or a cell suppressed since; the row holds the "
+    "current values) or `removed` (a cell the current version no longer has, such as one "
+    "withdrawn by a corrected delivery; only its key columns are set). Upserting the added "
+    "and revised rows into a copy of `since` by key and deleting the removed keys gives the "
+    "current version. Paged like /records, with the same filters (a filter on a measure "
+    "leaves removed rows out, as their measures are empty), `select` (`change` is always "
+    "first) and `order`. `since` equal to the current version answers no rows. The same "
+    "rows as files: /changes.csv, .json, .parquet. Premium datasets need a key (401 "
+    "without).",
     openapi_extra=FILTERS | KEY_OPTIONAL,
     responses=ERRORS,
 )
@@ -256,9 +266,10 @@ async def read_changes(
 
 @router.get(
     "/datasets/{dataset_id}/changes.{fmt}",
-    summary="Rows added or revised since a version, as a file",
-    description="The rows of /changes?since= in one CSV, JSON (an array of objects) or "
-    "Parquet file, with the same filters, `select` and `order` and no row cap.",
+    summary="Cells added, revised or removed since a version, as a file",
+    description="The rows of /changes?since= (each led by its `change`: added, revised or "
+    "removed) in one CSV, JSON (an array of objects) or Parquet file, with the same "
+    "filters, `select` and `order` and no row cap.",
     openapi_extra=FILTERS | KEY_OPTIONAL,
     response_class=FileResponse,
     responses=ERRORS | FILE_ANSWERS,
