@@ -10,8 +10,10 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 
 
 class Settings(BaseSettings):
@@ -133,6 +135,14 @@ class Settings(BaseSettings):
     key_store_path: Annotated[
         Path, Field(description="The API key store (SQLite): hashed secrets and usage.")
     ] = Path("api_keys/keys.sqlite")
+    key_store_url: Annotated[
+        SecretStr | None,
+        Field(
+            description="A PostgreSQL database (`postgresql://user:password@host/db`) for "
+            "keys, token signing keys and usage, shared by every replica; when unset, the "
+            "SQLite file at key_store_path."
+        ),
+    ] = None
     plans_path: Annotated[Path, Field(description="The plans keys can be on.")] = Path(
         "api_keys/plans.yaml"
     )
@@ -160,6 +170,16 @@ class Settings(BaseSettings):
             "(data.json, DCAT-AP) name it as every dataset's contact point.",
         ),
     ] = "opendata@bawaba.example"
+
+    @field_validator("key_store_url")
+    @classmethod
+    def _postgresql_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(POSTGRESQL_SCHEMES):
+            raise ValueError(
+                "BAWABA_KEY_STORE_URL must be a PostgreSQL URL (postgresql://user:password@"
+                "host:port/database); leave it unset for the SQLite key store"
+            )
+        return url
 
     @property
     def landing_dir(self) -> Path:

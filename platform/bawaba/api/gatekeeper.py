@@ -25,8 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bawaba.api.access import Principal
 from bawaba.api.limits import Caller, RateLimits, parse_limits
 from bawaba.api.problems import ApiError, RateLimited, Unauthorised, error_response
+from bawaba.core.key_store import KEY_SHAPE, ApiKey, KeyNotFound, KeyStore, month_of
 from bawaba.keys.plans import Plans
-from bawaba.keys.store import KEY_SHAPE, ApiKey, KeyNotFound, KeyStore, month_of
 from bawaba.keys.tokens import InvalidToken, TokenIssuer
 from bawaba.keys.usage import Meter, next_month
 

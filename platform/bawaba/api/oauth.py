@@ -23,8 +23,8 @@ from starlette.responses import Response
 
 from bawaba.api.problems import JSON, ApiError, error_response
 from bawaba.api.state import services
+from bawaba.core.key_store import ApiKey, KeyNotFound, KeyStore
 from bawaba.keys.plans import Plans
-from bawaba.keys.store import ApiKey, KeyNotFound, KeyStore
 from bawaba.keys.tokens import TokenIssuer
 
 router = APIRouter(tags=["authentication"])

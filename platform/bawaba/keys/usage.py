@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bawaba.keys.store import KeyStore, Usage, month_of
+from bawaba.core.key_store import KeyStore, Usage, month_of
 
 
 @dataclass(frozen=True)
