@@ -15,9 +15,10 @@ remembered, until it is back; reconnection is tried at most every RECONNECT_S), 
 more when it is made again, since changes during the gap were not announced to us.
 
 A change reaches this process when PostgreSQL has delivered its notification: the
-committing session signals the listening ones before it reports the commit, and the
-listening session then writes to our socket. On loopback that took a median 7 µs after the
-writer saw its commit, and up to 15 ms on the loaded 2-core test machine.
+committing session signals the listening ones as it commits, and each listening session
+then writes to its socket when the system schedules it. On loopback that took a median
+12 µs after the writer saw its commit, and up to 33 ms on a 2-core machine under a load of
+17 (bench/key_store.py).
 """
 
 from __future__ import annotations
