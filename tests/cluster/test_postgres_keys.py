@@ -29,6 +29,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from postgres import PostgresServer, free_port, postgres_server
+from pydantic import ValidationError
 from starlette.datastructures import Headers
 
 from bawaba.core.key_store import KeyNotFound, KeyStore, SigningKeys, Usage
@@ -37,6 +38,7 @@ from bawaba.keys.postgres_schema import LATEST, MIGRATIONS
 from bawaba.keys.postgres_store import PostgresKeyStore
 from bawaba.keys.store import KeyStore as SqliteKeyStore
 from bawaba.keys.tokens import KEPT_SIGNING_KEYS, FileSigningKeys, InvalidToken, TokenIssuer
+from bawaba.settings import Settings
 from conftest import ROOT
 
 pytestmark = pytest.mark.xdist_group("postgres")
@@ -318,6 +320,13 @@ def test_an_unreachable_store_is_named_without_its_password() -> None:
     ) as refused:
         PostgresKeyStore(url, SECRET)
     assert "hunter2" not in str(refused.value)
+
+
+def test_a_key_store_url_that_is_not_postgresql_is_refused_naming_the_form() -> None:
+    with pytest.raises(ValidationError, match=r"must be a PostgreSQL URL \(postgresql://"):
+        Settings(key_store_url="mysql://bawaba@127.0.0.1/keys")  # type: ignore[arg-type]
+    unset = Settings()
+    assert unset.key_store_url is None  # the SQLite file, as before
 
 
 def test_a_lost_listening_connection_never_hides_a_revocation(pg: PostgresServer) -> None:
