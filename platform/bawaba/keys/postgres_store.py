@@ -20,8 +20,6 @@ from __future__ import annotations
 import base64
 import hmac
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import psycopg
@@ -46,10 +44,9 @@ SIGNING_LOCK = 0x62617761_6B657932
 cannot both trim the other's key."""
 _SECRET_CHECK = b"bawaba key store secret check"
 _SELECT_KEY = "SELECT id, org, plan, created_at, expires_at, revoked_at, secret_hash FROM keys"
-_KeyRow = tuple[str, str, str, datetime, datetime | None, datetime | None]
 
 
-def where(url: str) -> str:
+def describe(url: str) -> str:
     """The URL's server and database, without its credentials, for messages."""
     try:
         parts = conninfo_to_dict(url)
@@ -62,7 +59,7 @@ def _utc(moment: datetime | None) -> datetime | None:
     return None if moment is None else moment.astimezone(UTC)
 
 
-def _key(row: _KeyRow | TupleRow) -> ApiKey:
+def _key(row: TupleRow) -> ApiKey:
     created = _utc(row[3])
     assert created is not None
     return ApiKey(row[0], row[1], row[2], created, _utc(row[4]), _utc(row[5]))
@@ -71,7 +68,7 @@ def _key(row: _KeyRow | TupleRow) -> ApiKey:
 class PostgresKeyStore:
     def __init__(self, url: str, secret: bytes) -> None:
         self._secret = secret
-        self.where = where(url)
+        self.where = describe(url)
         self._open(url)
         self._pool: ConnectionPool[psycopg.Connection[TupleRow]] = ConnectionPool(
             postgres_changes.with_keepalives(url),
@@ -119,11 +116,6 @@ class PostgresKeyStore:
     def close(self) -> None:
         self._pool.close()
 
-    @contextmanager
-    def _db(self) -> Iterator[psycopg.Connection[TupleRow]]:
-        with self._pool.connection() as db:
-            yield db
-
     def version(self) -> int:
         """Moves with any change announced by PostgreSQL, and at once with this process's
         own writes."""
@@ -136,7 +128,7 @@ class PostgresKeyStore:
         return hmac.digest(self._secret, key.encode(), "sha256")
 
     def _read(self, key_id: str) -> tuple[ApiKey, bytes] | None:
-        with self._db() as db:
+        with self._pool.connection() as db:
             row = db.execute(_SELECT_KEY + " WHERE id = %s", (key_id,)).fetchone()
         return None if row is None else (_key(row), bytes(row[6]))
 
@@ -145,7 +137,7 @@ class PostgresKeyStore:
     def create(self, org: str, plan: str, expires_at: datetime | None) -> tuple[ApiKey, str]:
         key_id = new_key_id()
         key = new_key_text(key_id)
-        with self._db() as db:
+        with self._pool.connection() as db:
             db.execute(
                 "INSERT INTO keys (id, org, plan, secret_hash, created_at, expires_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s)",
@@ -161,13 +153,13 @@ class PostgresKeyStore:
         return found[0]
 
     def list(self) -> list[ApiKey]:
-        with self._db() as db:
+        with self._pool.connection() as db:
             rows = db.execute(_SELECT_KEY + " ORDER BY created_at, id").fetchall()
         return [_key(row) for row in rows]
 
     def revoke(self, key_id: str) -> ApiKey:
         self.get(key_id)
-        with self._db() as db:
+        with self._pool.connection() as db:
             db.execute(
                 "UPDATE keys SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL",
                 (datetime.now(UTC), key_id),
@@ -180,7 +172,7 @@ class PostgresKeyStore:
         text = new_key_text(key_id)
         changed = 0
         if key.revoked_at is None:
-            with self._db() as db:
+            with self._pool.connection() as db:
                 # Not if it was revoked since it was read: a revoked key stays unusable.
                 changed = db.execute(
                     "UPDATE keys SET secret_hash = %s, rotated_at = %s "
@@ -211,7 +203,7 @@ class PostgresKeyStore:
     def add_usage(self, counts: dict[tuple[str, str, str], Usage]) -> None:
         if not counts:
             return
-        with self._db() as db, db.transaction(), db.cursor() as cursor:
+        with self._pool.connection() as db, db.transaction(), db.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO usage (key_id, month, dataset, requests, rows, bytes) "
                 "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (key_id, month, dataset) DO UPDATE "
@@ -221,7 +213,7 @@ class PostgresKeyStore:
             )
 
     def usage(self, key_id: str, month: str) -> dict[str, Usage]:
-        with self._db() as db:
+        with self._pool.connection() as db:
             rows = db.execute(
                 "SELECT dataset, requests, rows, bytes FROM usage WHERE key_id = %s AND month = %s",
                 (key_id, month),
@@ -238,13 +230,13 @@ class PostgresKeyStore:
         return base64.urlsafe_b64encode(derived).decode().rstrip("=")
 
     def read_signing_keys(self) -> dict[str, str]:
-        with self._db() as db:
+        with self._pool.connection() as db:
             rows = db.execute("SELECT kid, seed FROM signing_keys ORDER BY created_at, kid")
             return {kid: self._signing_secret(seed) for kid, seed in rows}
 
     def rotate_signing_keys(self, keep: int) -> str:
         kid = new_kid()
-        with self._db() as db, db.transaction():
+        with self._pool.connection() as db, db.transaction():
             db.execute("SELECT pg_advisory_xact_lock(%s)", (SIGNING_LOCK,))
             db.execute(
                 "INSERT INTO signing_keys (kid, seed, created_at) "
