@@ -35,7 +35,8 @@ from psycopg.conninfo import make_conninfo
 from bawaba.keys.postgres_schema import CHANNEL
 
 RECONNECT_S = 1.0
-CONNECT_TIMEOUT_S = 5
+# Asked on the event loop: an unreachable server must not hold it long.
+CONNECT_TIMEOUT_S = 2
 # A silently vanished server (no reset ever arrives) is noticed by TCP keepalives.
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5}
 

@@ -39,6 +39,9 @@ POOL_SIZE = 8
 """Connections per process at most: the event loop's key lookups, the usage flush, and a
 few threads serving /oauth/token and /me/usage."""
 CONNECT_TIMEOUT_S = 10
+WAIT_FOR_CONNECTION_S = 5.0
+"""How long a key look-up waits for a pooled connection (the gate asks on the event loop)
+before failing, when the server is unreachable."""
 SIGNING_LOCK = 0x62617761_6B657932
 """Advisory lock id held while signing keys rotate ("bawakey2"), so two rotations at once
 cannot both trim the other's key."""
@@ -77,6 +80,7 @@ class PostgresKeyStore:
             kwargs={"autocommit": True},
             open=True,
             num_workers=1,
+            timeout=WAIT_FOR_CONNECTION_S,
             name="bawaba-keys",
         )
         self._changes = postgres_changes.listener(url)
