@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -95,7 +95,6 @@ class PostgresServer:
     port: int
     process: subprocess.Popen[bytes]
     folder: Path
-    created: set[str] = field(default_factory=set)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
@@ -104,7 +103,6 @@ class PostgresServer:
         """A new, empty database's URL."""
         with psycopg.connect(self.url(), autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
-        self.created.add(name)
         return self.url(name)
 
     @property
