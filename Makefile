@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint bench clean browser
+.PHONY: help install demo test lint bench clean browser postgresql
 
 help:
 	@echo "make demo     simulate 2012-2013, run the pipelines, publish, serve on http://127.0.0.1:8000"
@@ -37,7 +37,12 @@ lint: $(STAMP)
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-test: lint browser
+# The key-store tests run Debian's PostgreSQL (tests/cluster/postgres.py starts a throwaway
+# server on loopback); install it on a fresh machine, as that module does on its own.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql)
+
+test: lint browser postgresql
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 # The benchmarks' own tools: Datasette (the [bench] extra) and wrk (Debian's package).
@@ -52,6 +57,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/disclosure.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/auth.py
+	$(BIN)/python bench/key_store.py
 	$(BIN)/python bench/portal.py --datasets-dir bench/out/api-demo/datasets
 
 # The key store goes with var/secrets/, whose secret its keys are hashed under: one without

@@ -377,9 +377,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for script
 
 
 def _key_store(settings: Settings) -> Any:
-    from bawaba.keys.store import KeyStore
+    from bawaba.keys.backends import open_key_store
 
-    return KeyStore.open(settings)
+    return open_key_store(settings)
 
 
 def _key_document(key: Any, secret: str | None = None) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+
 
 class Settings(BaseSettings):
     """Everything Bawaba can be configured with; see README.md "Settings"."""
@@ -165,6 +167,14 @@ class Settings(BaseSettings):
     key_store_path: Annotated[
         Path, Field(description="The API key store (SQLite): hashed secrets and usage.")
     ] = Path("api_keys/keys.sqlite")
+    key_store_url: Annotated[
+        SecretStr | None,
+        Field(
+            description="A PostgreSQL database (`postgresql://user:password@host/db`) for "
+            "keys, token signing keys and usage, shared by every replica; when unset, the "
+            "SQLite file at key_store_path."
+        ),
+    ] = None
     plans_path: Annotated[Path, Field(description="The plans keys can be on.")] = Path(
         "api_keys/plans.yaml"
     )
@@ -212,6 +222,16 @@ class Settings(BaseSettings):
     def proxies(self) -> list[str]:
         """``trusted_proxies`` as a list (empty: trust no proxy)."""
         return [part.strip() for part in self.trusted_proxies.split(",") if part.strip()]
+
+    @field_validator("key_store_url")
+    @classmethod
+    def _postgresql_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(POSTGRESQL_SCHEMES):
+            raise ValueError(
+                "BAWABA_KEY_STORE_URL must be a PostgreSQL URL (postgresql://user:password@"
+                "host:port/database); leave it unset for the SQLite key store"
+            )
+        return url
 
     @property
     def landing_dir(self) -> Path:

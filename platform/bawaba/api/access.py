@@ -14,8 +14,8 @@ from starlette.requests import Request
 
 from bawaba.api.problems import Forbidden, Unauthorised
 from bawaba.catalog.model import Dataset
+from bawaba.core.key_store import ApiKey
 from bawaba.keys.plans import Plan
-from bawaba.keys.store import ApiKey
 
 SUBSCRIBE_HINT = (
     "premium data needs a key: subscribe to a plan (see /plans; an administrator runs "

@@ -39,9 +39,9 @@ from bawaba.catalog.load import load_catalog
 from bawaba.ecosystem import datapackage, dcat_ap, dcat_us
 from bawaba.ecosystem.ckan import routes as ckan_routes
 from bawaba.ecosystem.ckan.gateway import CkanGateway
+from bawaba.keys.backends import open_key_store, open_signing_keys
 from bawaba.keys.plans import load_plans
 from bawaba.keys.quotas import SQLiteQuotas
-from bawaba.keys.store import KeyStore, store_secret
 from bawaba.keys.tokens import TokenIssuer
 from bawaba.keys.usage import Meter
 from bawaba.portal import routes as portal_routes
@@ -81,8 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     open_limits = parse_limits(settings.open_rate_limit, "BAWABA_OPEN_RATE_LIMIT")
     failed_auth_limits = parse_limits(settings.failed_auth_limit, "BAWABA_FAILED_AUTH_LIMIT")
     plans = load_plans(settings.plans_path, catalog)
-    keys = KeyStore(settings.key_store_path, store_secret(settings))
-    tokens = TokenIssuer(settings.secrets_dir / "token-keys.json", settings.token_lifetime_s)
+    keys = open_key_store(settings)
+    tokens = TokenIssuer(open_signing_keys(settings, keys), settings.token_lifetime_s)
     meter = Meter(keys, settings.usage_flush_s)
     quotas = SQLiteQuotas(settings.key_store_path)
     metrics = Metrics()

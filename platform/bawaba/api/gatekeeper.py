@@ -27,9 +27,9 @@ from bawaba.api.access import Principal
 from bawaba.api.limits import Caller, RateLimits, parse_limits
 from bawaba.api.problems import ApiError, RateLimited, Unauthorised, error_response
 from bawaba.api.quota import ALLOWANCE, RowAllowance, quota_spent
+from bawaba.core.key_store import KEY_SHAPE, ApiKey, KeyNotFound, KeyStore, month_of
 from bawaba.keys.plans import Plans
 from bawaba.keys.quotas import QuotaCounter
-from bawaba.keys.store import KEY_SHAPE, ApiKey, KeyNotFound, KeyStore, month_of
 from bawaba.keys.tokens import InvalidToken, TokenIssuer
 from bawaba.keys.usage import Meter
 

@@ -26,8 +26,8 @@ from starlette.responses import Response
 from bawaba.api.models import AccessToken, TokenRequest
 from bawaba.api.problems import JSON, ApiError, BadParameter, error_response, problems
 from bawaba.api.state import services
+from bawaba.core.key_store import ApiKey, KeyNotFound, KeyStore
 from bawaba.keys.plans import Plans
-from bawaba.keys.store import ApiKey, KeyNotFound, KeyStore
 from bawaba.keys.tokens import TokenIssuer
 
 router = APIRouter(tags=["authentication"])

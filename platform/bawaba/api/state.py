@@ -12,9 +12,9 @@ from bawaba.api.downloads import Downloads
 from bawaba.api.engine import Engine
 from bawaba.api.library import Library
 from bawaba.api.metrics import Metrics
+from bawaba.core.key_store import KeyStore
 from bawaba.keys.plans import Plans
 from bawaba.keys.quotas import QuotaCounter
-from bawaba.keys.store import KeyStore
 from bawaba.keys.usage import Meter
 from bawaba.settings import Settings
 

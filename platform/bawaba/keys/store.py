@@ -1,10 +1,9 @@
 """The key store: API keys (their keyed hashes only) and monthly usage, in SQLite.
 
-A key reads ``bwb_<id>_<secret>``. The id (``client_id`` for OAuth) finds the row; the whole
-key is checked against the stored HMAC-SHA256 under the store's secret, in constant time.
-The key itself is shown once, when it is created or rotated, and never stored or logged; the
-prefix ``bwb_<id>`` names it in listings and logs. One SQLite file in WAL mode serves many
-server processes on one machine; past one machine the same tables live in PostgreSQL.
+The interface is ``bawaba.core.key_store.KeyStore``. The whole key is checked against the
+stored HMAC-SHA256 under the store's secret, in constant time. One SQLite file in WAL mode
+serves many server processes on one machine; past one machine the same tables live in
+PostgreSQL (``bawaba.keys.postgres_store``).
 
 Every keyed request needs its key, and reading it (a query, the keyed hash, three timestamps
 parsed) would cost more than the rest of the request: the gatekeeper keeps what it has
@@ -17,22 +16,29 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import math
-import re
-import secrets
 import sqlite3
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bawaba.core.key_store import (
+    KEY_SHAPE,
+    ApiKey,
+    KeyNotFound,
+    Usage,
+    month_of,
+    new_key_id,
+    new_key_text,
+)
 from bawaba.errors import BawabaError, ConfigError
 from bawaba.fsutil import create_secret_file
 from bawaba.keys.changes import CommitWatch
 from bawaba.settings import Settings
 
-KEY_SHAPE = re.compile(r"bwb_([a-z2-7]{12})_([A-Za-z0-9_-]{43})")
-_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+# The key's form and state are the interface's (bawaba.core.key_store); named here too for
+# the modules that import them from the store.
+__all__ = ["KEY_SHAPE", "ApiKey", "KeyNotFound", "KeyStore", "Usage", "month_of", "store_secret"]
+
 _SELECT_KEY = (
     "SELECT id, org, plan, created_at, expires_at, revoked_at, secret_hash FROM keys WHERE id = ?"
 )
@@ -58,51 +64,6 @@ CREATE TABLE IF NOT EXISTS usage (
     PRIMARY KEY (key_id, month, dataset)
 );
 """
-
-
-class KeyNotFound(BawabaError):
-    slug = "no-such-key"
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    id: str
-    org: str
-    plan: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-
-    @property
-    def prefix(self) -> str:
-        return f"bwb_{self.id}"
-
-    def usable(self, now: datetime) -> bool:
-        return now.timestamp() < self.usable_until()
-
-    def usable_until(self) -> float:
-        """Until when the key is usable, in epoch seconds: minus infinity once revoked,
-        infinity if it never expires."""
-        if self.revoked_at is not None:
-            return -math.inf
-        return math.inf if self.expires_at is None else self.expires_at.timestamp()
-
-    def why_unusable(self, now: datetime) -> str:
-        if self.revoked_at is not None:
-            return f"key {self.prefix} was revoked on {self.revoked_at:%Y-%m-%d %H:%M} UTC"
-        return f"key {self.prefix} expired on {self.expires_at:%Y-%m-%d %H:%M} UTC"
-
-
-@dataclass(frozen=True)
-class Usage:
-    requests: int = 0
-    rows: int = 0
-    bytes: int = 0
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.requests + other.requests, self.rows + other.rows, self.bytes + other.bytes
-        )
 
 
 def store_secret(settings: Settings) -> bytes:
@@ -147,11 +108,6 @@ def _refuse_a_new_secret_over_stored_keys(settings: Settings) -> None:
 
 def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
-
-
-def month_of(moment: datetime) -> str:
-    # Not ``f"{moment:%Y-%m}"``: strftime costs 5 µs, and every keyed request asks.
-    return f"{moment.year:04d}-{moment.month:02d}"
 
 
 class KeyStore:
@@ -209,8 +165,8 @@ class KeyStore:
 
     def create(self, org: str, plan: str, expires_at: datetime | None) -> tuple[ApiKey, str]:
         """A new key and its secret text, which is shown once and never stored."""
-        key_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
-        key = f"bwb_{key_id}_{secrets.token_urlsafe(32)}"
+        key_id = new_key_id()
+        key = new_key_text(key_id)
         now = datetime.now(UTC)
         with self._connection() as db:
             db.execute(
@@ -258,7 +214,7 @@ class KeyStore:
             raise BawabaError(
                 f"key {key.prefix} is revoked", hint="create a new key instead", slug="revoked-key"
             )
-        text = f"bwb_{key_id}_{secrets.token_urlsafe(32)}"
+        text = new_key_text(key_id)
         with self._connection() as db:
             db.execute(
                 "UPDATE keys SET secret_hash = ?, rotated_at = ? WHERE id = ?",

@@ -1,8 +1,10 @@
 """Bearer tokens: short-lived JWTs (HS256, joserfc) naming the key they were issued to.
 
-Signing keys live in ``var/secrets/token-keys.json`` as ``{kid: secret}``, newest last. A
-token carries its key's ``kid``; rotating adds a new signing key and keeps the one before,
-so tokens already issued stay valid until they expire. Only HS256 is accepted: a token with
+Signing keys live in ``var/secrets/token-keys.json`` as ``{kid: secret}``, newest last, or
+in the PostgreSQL key store with ``BAWABA_KEY_STORE_URL``, so that every replica signs and
+verifies with the same ones (``bawaba.core.key_store.SigningKeys``). A token carries its
+key's ``kid``; rotating adds a new signing key and keeps the one before, so tokens already
+issued stay valid until they expire. Only HS256 is accepted: a token with
 ``alg: none`` or any other algorithm, a wrong signature, an unknown ``kid``, a wrong issuer
 or audience, or a past ``exp`` is refused. The token says which key it belongs to; the key
 store still decides, on every request, whether that key is usable.
@@ -11,12 +13,13 @@ A client sends the same token on every request until it expires, and checking it
 (two parses, the HMAC, the claims) cost a third of a cached answer (bench/auth.py). So a
 token that passed is remembered, and on its next use only what can change is checked
 again: that it has not expired and that the signing keys have not changed since (any
-rotation checks every token in full once more). A token that fails is never remembered.
+rotation, in this process or another, checks every token in full once more). A token that
+fails is never remembered.
 
-If the keys file disappears under a running server, the server keeps the keys it last read
-(and logs it): tokens already issued keep working, as they would have until they expire,
-instead of every bearer request failing. The file is created anew at the next start, which
-ends the tokens signed before; to end them at once, rotate twice.
+If the keys file of one machine disappears under a running server, the server keeps the
+keys it last read (and logs it): tokens already issued keep working, as they would have
+until they expire, instead of every bearer request failing. The file is created anew at the
+next start, which ends the tokens signed before; to end them at once, rotate twice.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Hashable
 from pathlib import Path
 
 import orjson
@@ -33,6 +37,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
 
+from bawaba.core.key_store import SigningKeys
 from bawaba.fsutil import write_atomic
 
 ISSUER = "bawaba"
@@ -48,48 +53,72 @@ class InvalidToken(Exception):
     """Why a bearer token was refused (said to the caller)."""
 
 
+def new_kid() -> str:
+    return f"k{int(time.time())}{secrets.token_hex(2)}"
+
+
+class FileSigningKeys:
+    """The signing keys of one machine: ``{kid: secret}`` in a JSON file, replaced whole."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def version(self) -> int:
+        return self.path.stat().st_mtime_ns
+
+    def read(self) -> dict[str, str]:
+        if not self.path.exists():
+            return {}
+        stored: dict[str, str] = orjson.loads(self.path.read_bytes())
+        return stored
+
+    def rotate(self, keep: int) -> str:
+        stored = self.read()
+        kid = new_kid()
+        stored[kid] = secrets.token_urlsafe(48)
+        kept = dict(list(stored.items())[-keep:])
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, orjson.dumps(kept), 0o600)
+        return kid
+
+
 class TokenIssuer:
-    def __init__(self, keys_file: Path, lifetime_s: int) -> None:
-        self.keys_file = keys_file
+    def __init__(self, signing_keys: SigningKeys | Path, lifetime_s: int) -> None:
+        """Over ``signing_keys``; a path is a FileSigningKeys file."""
+        self.signing = (
+            FileSigningKeys(signing_keys) if isinstance(signing_keys, Path) else signing_keys
+        )
         self.lifetime_s = lifetime_s
         self._lock = threading.Lock()
-        self._seen: float | None = None
+        self._seen: Hashable = None
         self._keys: dict[str, OctKey] = {}
         self._valid: dict[str, tuple[str, int, str, OctKey]] = {}
         """Tokens that passed in full -> (key id, exp, kid, the signing key as read), oldest
         first."""
-        if not keys_file.exists():
+        if not self.signing.read():
             self.rotate()
 
     def _signing_keys(self) -> dict[str, OctKey]:
-        """The keys on disk, re-read when another process rotated them."""
+        """The keys as stored, read again when another process (or replica) changed them."""
         try:
-            mtime = self.keys_file.stat().st_mtime_ns
+            version = self.signing.version()
         except FileNotFoundError:
             if not self._keys:
                 raise
             if self._seen is not None:
-                log.warning("%s is gone: signing with the keys read before", self.keys_file)
+                log.warning("the signing keys file is gone: signing with the keys read before")
                 self._seen = None
             return self._keys
-        if mtime != self._seen:
+        if version != self._seen:
             with self._lock:
-                stored: dict[str, str] = orjson.loads(self.keys_file.read_bytes())
+                stored = self.signing.read()
                 self._keys = {kid: OctKey.import_key(secret) for kid, secret in stored.items()}
-                self._seen = mtime
+                self._seen = version
         return self._keys
 
     def rotate(self) -> str:
         """Add a new signing key and make it the one that signs; returns its kid."""
-        stored: dict[str, str] = (
-            orjson.loads(self.keys_file.read_bytes()) if self.keys_file.exists() else {}
-        )
-        kid = f"k{int(time.time())}{secrets.token_hex(2)}"
-        stored[kid] = secrets.token_urlsafe(48)
-        kept = dict(list(stored.items())[-KEPT_SIGNING_KEYS:])
-        self.keys_file.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.keys_file, orjson.dumps(kept), 0o600)
-        return kid
+        return self.signing.rotate(KEPT_SIGNING_KEYS)
 
     def issue(self, key_id: str, plan: str) -> str:
         kid, key = list(self._signing_keys().items())[-1]

@@ -13,7 +13,7 @@ import threading
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from bawaba.keys.store import KeyStore, Usage, month_of
+from bawaba.core.key_store import KeyStore, Usage, month_of
 
 
 def next_month(now: datetime) -> datetime:
