@@ -32,6 +32,7 @@ from bawaba.api.routes import me as me_routes
 from bawaba.api.routes import ops as ops_routes
 from bawaba.api.state import Services
 from bawaba.catalog.load import load_catalog
+from bawaba.core.release_storage import open_storage
 from bawaba.ecosystem import datapackage, dcat_ap, dcat_us
 from bawaba.ecosystem.ckan import routes as ckan_routes
 from bawaba.ecosystem.ckan.gateway import CkanGateway
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.services = Services(
             settings=settings,
-            library=Library(catalog, settings.datasets_dir),
+            library=Library(catalog, open_storage(settings)),
             engine=engine,
             answers=AnswerCache(settings.response_cache_mb * 1024 * 1024),
             downloads=Downloads(

@@ -9,9 +9,7 @@ crash before it leaves everything as it was.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +19,7 @@ import polars as pl
 
 from bawaba import __version__
 from bawaba.catalog import Catalog, Dataset, load_catalog
+from bawaba.core.release_storage import ReleaseStorage, open_storage
 from bawaba.errors import BawabaError
 from bawaba.fsutil import sha256_file, write_atomic
 from bawaba.publish import changes, disclosure_report, gate, revisions, versions
@@ -39,10 +38,6 @@ user."""
 
 class GateFailed(BawabaError):
     slug = "gate-failed"
-
-
-class PublishBusy(BawabaError):
-    slug = "publish-busy"
 
 
 @dataclass
@@ -65,17 +60,6 @@ class PublishReport:
     held_back_months: list[int] = field(default_factory=list)
     """Months (``YYYYMM``) whose late rows wait for a later publish."""
     """Years whose late records wait: they would move some cell by fewer than k payers."""
-
-
-@contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / ".lock").open("w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PublishBusy("another publish is running", hint="wait for it") from None
-        yield
 
 
 @dataclass
@@ -152,14 +136,14 @@ def _gate(
 
 
 def _current_frames(
-    root: Path, current: versions.Release | None, catalog: Catalog
+    storage: ReleaseStorage, current: versions.Release | None, catalog: Catalog
 ) -> dict[str, pl.DataFrame]:
     """The current version of every dataset that has one, read once per publish: disclosure
     control, the revision rule and the change summary all compare with it."""
     if current is None:
         return {}
     return {
-        ds.id: pl.read_parquet(root / ds.id / current.datasets[ds.id] / versions.DATA)
+        ds.id: pl.read_parquet(storage.local_file(ds.id, current.datasets[ds.id], versions.DATA))
         for ds in catalog.datasets
         if ds.id in current.datasets
     }
@@ -170,20 +154,21 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
     catalog = load_catalog(settings.catalog_path)
     premium_k = min((d.privacy.k for d in catalog.datasets if d.privacy), default=5)
     release_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    root = settings.datasets_dir
+    storage = open_storage(settings)
     report = PublishReport(release_id, switched=False)
-    with _locked(root):
-        current = versions.read_release(root)
-        versions.sweep(root, current, settings.keep_versions)
+    with storage.publishing():
+        pointer = storage.read_pointer()
+        current = pointer.release if pointer else None
+        storage.sweep(current, settings.keep_versions)
         say("reading the analytic store")
         rows = _load_rows(settings, catalog, current, premium_k)
         report.held_back_months = rows.held_months
         say("building datasets under disclosure control")
-        before = _current_frames(root, current, catalog)
+        before = _current_frames(storage, current, catalog)
         releases, audit = build_release(
             rows.rows, catalog, load_reference(), settings.max_audit_cells, before
         )
-        staging = root / ".staging" / release_id
+        staging = storage.staging_dir() / release_id
         results: list[gate.GateResult] = []
         staged: dict[str, Path] = {}
         for rel in releases:
@@ -217,7 +202,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
             outcome = _install(
                 rel,
                 staged.get(rel.dataset.id),
-                root,
+                storage,
                 current,
                 sorted(rows.published),
                 results,
@@ -236,9 +221,10 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
                 published_rows=rows.published,
                 services=rows.services,
             )
-            versions.switch_release(root, release)
+            storage.switch_pointer(release, pointer)
             report.switched = True
-        versions.sweep(root, versions.read_release(root), settings.keep_versions)
+        switched = storage.read_pointer()
+        storage.sweep(switched.release if switched else None, settings.keep_versions)
     _write_report(settings, report)
     return report
 
@@ -246,7 +232,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
 def _install(
     rel: DatasetRelease,
     folder: Path | None,
-    root: Path,
+    storage: ReleaseStorage,
     current: versions.Release | None,
     runs: list[str],
     results: list[gate.GateResult],
@@ -261,13 +247,15 @@ def _install(
     data = folder / versions.DATA
     digest = sha256_file(data)
     if live is not None:
-        manifest = versions.read_manifest(root, dataset, live)
+        manifest = versions.VersionManifest.model_validate_json(
+            storage.read_object(dataset, live, versions.MANIFEST) or b""
+        )
         if manifest.files and manifest.files[0].sha256 == digest:
             return DatasetOutcome(
                 dataset, live, "unchanged", rows=manifest.rows, suppressed=rel.suppressed
             )
     result = next(r for r in results if r.dataset == dataset)
-    version = versions.next_version(root, dataset)
+    version = storage.next_version(dataset)
     assert rel.frame is not None
     manifest = versions.VersionManifest(
         dataset=dataset,
@@ -298,7 +286,7 @@ def _install(
     # Against the current version: both public, so the summary reveals nothing new.
     summary = changes.compare(rel.dataset, version, rel.frame, previous, live)
     write_atomic(folder / changes.CHANGES, changes.encode(summary), PUBLIC)
-    versions.install_version(folder, root, dataset, version)
+    storage.write_version(folder, dataset, version)
     return DatasetOutcome(dataset, version, "new", rows=rel.frame.height, suppressed=rel.suppressed)
 
 
