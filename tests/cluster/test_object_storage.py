@@ -27,6 +27,8 @@ from bawaba.settings import Settings
 from bawaba.simulator.server import create_app
 from conftest import ROOT, env_for, random_key
 
+pytestmark = pytest.mark.xdist_group("object-storage")  # one worker builds the cluster
+
 BAWABA = str(ROOT / ".venv" / "bin" / "bawaba")
 BUCKET = "bawaba-releases"
 DEPARTMENTS = ("RTA", "DEWA", "DM")
