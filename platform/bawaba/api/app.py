@@ -83,16 +83,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        storage = open_storage(settings)
         engine = Engine(
             threads=settings.duckdb_threads,
             memory_limit=settings.duckdb_memory_limit,
             deadline_s=settings.query_deadline_s,
             resident_bytes=settings.resident_mb * 1024 * 1024,
             observe=metrics.observe_query,
+            prepare=storage.prepare_duckdb,
         )
         app.state.services = Services(
             settings=settings,
-            library=Library(catalog, open_storage(settings)),
+            library=Library(catalog, storage),
             engine=engine,
             answers=AnswerCache(settings.response_cache_mb * 1024 * 1024),
             downloads=Downloads(

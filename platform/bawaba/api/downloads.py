@@ -100,7 +100,7 @@ class Downloads:
         ``query`` replaces the rows' own (the changes since a version, for one)."""
         dataset = published.dataset
         if query is None and self._whole(published, rows) and fmt.extension == "parquet":
-            return published.path
+            return published.storage.local_file(published.dataset.id, published.version, DATA)
         name = f"{dataset.id}-{published.version}-{fingerprint(etag)}.{fmt.extension}"
         target = self.folder / name
         if self._touch(target):

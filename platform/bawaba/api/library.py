@@ -30,10 +30,11 @@ class Published:
     storage: ReleaseStorage
 
     @property
-    def path(self) -> Path:
-        """Its Parquet file on local disk (from object storage: a cached copy, fetched on
-        first use)."""
-        return self.storage.local_file(self.dataset.id, self.version, DATA)
+    def path(self) -> Path | str:
+        """Its Parquet for DuckDB: a file on local disk (from object storage, a cached copy
+        fetched on first use) or, for an object larger than the local cache, its URL."""
+        size = sum(f.bytes for f in self.manifest.files if f.name == DATA)
+        return self.storage.query_source(self.dataset.id, self.version, DATA, size)
 
     @property
     def pinned(self) -> bool:

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
+
 from bawaba.core.release_storage import Pointer, PublishBusy
 from bawaba.publish import versions
 
@@ -49,6 +51,12 @@ class LocalFolder:
 
     def local_file(self, dataset: str, version: str, name: str) -> Path:
         return self.root / dataset / version / name
+
+    def query_source(self, dataset: str, version: str, name: str, size: int) -> Path:
+        return self.local_file(dataset, version, name)
+
+    def prepare_duckdb(self, connection: duckdb.DuckDBPyConnection) -> None:
+        """Local files need nothing."""
 
     def versions_of(self, dataset: str) -> list[str]:
         return versions.versions_of(self.root, dataset)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+import duckdb
+
 from bawaba.errors import BawabaError
 from bawaba.publish.versions import Release
 
@@ -55,6 +57,13 @@ class ReleaseStorage(Protocol):
 
     def local_file(self, dataset: str, version: str, name: str) -> Path:
         """A local file holding one object of a version, for DuckDB and downloads."""
+
+    def query_source(self, dataset: str, version: str, name: str, size: int) -> Path | str:
+        """What DuckDB reads for one object of ``size`` bytes: a local file, or a URL that
+        ``prepare_duckdb`` made readable."""
+
+    def prepare_duckdb(self, connection: duckdb.DuckDBPyConnection) -> None:
+        """Make a DuckDB connection able to read this storage's URLs."""
 
     def versions_of(self, dataset: str) -> list[str]:
         """Complete versions of ``dataset``, oldest first."""

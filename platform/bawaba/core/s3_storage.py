@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import boto3
+import duckdb
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -179,6 +180,40 @@ class S3Storage:
         if path is None:
             raise FileNotFoundError(f"s3://{self.location.bucket}/{key}")
         return path
+
+    def query_source(self, dataset: str, version: str, name: str, size: int) -> Path | str:
+        """The cached copy, or for an object larger than the whole cache its ``s3://`` URL:
+        DuckDB's httpfs then reads only the ranges a query needs."""
+        if size > self.cache.max_bytes:
+            return f"s3://{self.location.bucket}/{self.key(dataset, version, name)}"
+        return self.local_file(dataset, version, name)
+
+    def prepare_duckdb(self, connection: duckdb.DuckDBPyConnection) -> None:
+        """httpfs (from the ``duckdb-ext-httpfs`` package: DuckDB cannot download
+        extensions here) and a secret with the client's own endpoint and credentials."""
+        import duckdb_ext
+
+        extensions = Path(next(iter(duckdb_ext.__path__))) / "extensions"
+        connection.execute(f"SET extension_directory = '{extensions}'")
+        connection.execute("SET autoinstall_known_extensions = false")
+        connection.execute("LOAD httpfs")
+        meta = self.client.meta
+        endpoint = urlsplit(meta.endpoint_url)
+        frozen = boto3.session.Session().get_credentials().get_frozen_credentials()
+        connection.execute(
+            "CREATE OR REPLACE SECRET bawaba_datasets (TYPE s3, KEY_ID ?, SECRET ?, "
+            "SESSION_TOKEN ?, REGION ?, ENDPOINT ?, URL_STYLE ?, USE_SSL ?, SCOPE ?)",
+            [
+                frozen.access_key,
+                frozen.secret_key,
+                frozen.token or "",
+                meta.region_name or "us-east-1",
+                endpoint.netloc,
+                "vhost" if endpoint.netloc.endswith("amazonaws.com") else "path",
+                endpoint.scheme == "https",
+                f"s3://{self.location.bucket}/{self.location.prefix}",
+            ],
+        )
 
     def _download(self, key: str, target: Path) -> bool:
         try:
