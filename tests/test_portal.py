@@ -16,6 +16,7 @@ import pytest
 
 from bawaba.api.library import Library
 from bawaba.catalog.load import load_catalog
+from bawaba.core.release_storage import open_storage
 from bawaba.portal.data import PAGE_ROWS
 from bawaba.portal.i18n import Translator
 from conftest import SHIPPED_DATASETS, Served, api_settings, serve_release
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.xdist_group("portal")
 
 @pytest.fixture(scope="module")
 def library(served: Served) -> Library:
-    return Library(load_catalog(served.settings.catalog_path), served.settings.datasets_dir)
+    return Library(load_catalog(served.settings.catalog_path), open_storage(served.settings))
 
 
 def parquet(library: Library, dataset_id: str) -> Path:

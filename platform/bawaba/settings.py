@@ -26,6 +26,42 @@ class Settings(BaseSettings):
         Path, Field(description="Generated working data: landing zone, store, reports, secrets.")
     ] = Path("var")
     datasets_dir: Annotated[Path, Field(description="Published datasets.")] = Path("datasets")
+    datasets_url: Annotated[
+        str | None,
+        Field(
+            pattern=r"^s3://[^/?#]+(/[^?#]*)?$",
+            description="Publish to and serve from S3-compatible object storage instead of "
+            "BAWABA_DATASETS_DIR: `s3://bucket/prefix`. Endpoint, region and credentials come "
+            "from the usual AWS variables (`AWS_ENDPOINT_URL`, `AWS_REGION`, "
+            "`AWS_ACCESS_KEY_ID`, …).",
+        ),
+    ] = None
+    object_cache_mb: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="Disk under var/cache/objects for local copies of version objects "
+            "read from BAWABA_DATASETS_URL (they never change, so a copy never goes stale).",
+        ),
+    ] = 4096
+    release_pointer_ttl_s: Annotated[
+        float,
+        Field(
+            ge=0,
+            description="How long a server trusts the release pointer it read from object "
+            "storage before asking again (a conditional GET): the most a new release waits "
+            "to be served.",
+        ),
+    ] = 2.0
+    download_redirect_s: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=604_800,
+            description="With BAWABA_DATASETS_URL, answer a whole-version Parquet download "
+            "with a redirect to a presigned URL valid this many seconds; 0 serves the file.",
+        ),
+    ] = 0
     pipelines_dir: Annotated[
         Path, Field(description="One Python file per department pipeline.")
     ] = Path("pipelines")

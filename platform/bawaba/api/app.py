@@ -36,6 +36,7 @@ from bawaba.api.routes import ops as ops_routes
 from bawaba.api.server import request_limits
 from bawaba.api.state import Services
 from bawaba.catalog.load import load_catalog
+from bawaba.core.release_storage import open_storage
 from bawaba.ecosystem import datapackage, dcat_ap, dcat_us
 from bawaba.ecosystem.ckan import routes as ckan_routes
 from bawaba.ecosystem.ckan.gateway import CkanGateway
@@ -89,16 +90,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        storage = open_storage(settings)
         engine = Engine(
             threads=settings.duckdb_threads,
             memory_limit=settings.duckdb_memory_limit,
             deadline_s=settings.query_deadline_s,
             resident_bytes=settings.resident_mb * 1024 * 1024,
             observe=metrics.observe_query,
+            prepare=storage.prepare_duckdb,
         )
         app.state.services = Services(
             settings=settings,
-            library=Library(catalog, settings.datasets_dir),
+            library=Library(catalog, storage),
             engine=engine,
             answers=AnswerCache(settings.response_cache_mb * 1024 * 1024),
             downloads=Downloads(

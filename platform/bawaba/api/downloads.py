@@ -1,5 +1,8 @@
 """Downloads: a file on disk for every answer, served with HTTP ranges.
 
+(On object storage a whole-version Parquet may instead be a redirect to a presigned URL of
+the object: ``BAWABA_DOWNLOAD_REDIRECT_S``.)
+
 A whole dataset in Parquet is the published file itself. Any other download (a filtered
 one, or CSV/JSON) is written once by DuckDB's COPY into ``var/cache/downloads`` under its
 ETag, then served as a file: constant memory whatever its size, no row cap, a
@@ -25,6 +28,7 @@ from bawaba.api.engine import Engine
 from bawaba.api.library import Published
 from bawaba.api.problems import JSON, error_body
 from bawaba.api.query import Compiled, Rows, compile_count, compile_rows
+from bawaba.publish.versions import DATA
 
 MAX_COUNTS_KEPT = 50_000
 
@@ -112,6 +116,17 @@ class Downloads:
                 self._counts[etag] = known
         return known
 
+    def redirect_for(
+        self, published: Published, rows: Rows, fmt: Format, seconds: int
+    ) -> str | None:
+        """A presigned URL of the version's own Parquet object, for a whole-version Parquet
+        download when redirects are on (``seconds`` > 0) and the storage signs URLs."""
+        if not seconds or fmt.extension != "parquet" or not self._whole(published, rows):
+            return None
+        return published.storage.presigned_url(
+            published.dataset.id, published.version, DATA, seconds
+        )
+
     def file_for(
         self,
         published: Published,
@@ -124,7 +139,7 @@ class Downloads:
         ``query`` replaces the rows' own (the changes since a version, for one)."""
         dataset = published.dataset
         if query is None and self._whole(published, rows) and fmt.extension == "parquet":
-            return published.path
+            return published.storage.local_file(published.dataset.id, published.version, DATA)
         name = f"{dataset.id}-{published.version}-{fingerprint(etag)}.{fmt.extension}"
         target = self.folder / name
         if self._touch(target):

@@ -29,6 +29,8 @@ from bawaba.api.query import Compiled
 
 Observer = Callable[[str, float], None]
 """Told the kind of each query and its seconds, for the metrics."""
+Source = Path | str
+"""What a query reads: a local Parquet file, or an ``s3://`` URL (httpfs; see ``prepare``)."""
 
 
 class _Watchdog:
@@ -135,15 +137,18 @@ class Engine:
         deadline_s: float,
         resident_bytes: int = 0,
         observe: Observer | None = None,
+        prepare: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ) -> None:
         self._files = _Database(threads, memory_limit)
+        if prepare is not None:
+            prepare(self._files.connection)  # e.g. httpfs and a secret for object storage
         # A few thousand rows take longer to share out among threads than to read on one.
         self._copies = _Database(1, memory_limit, small_tables=True)
         self._watchdog = _Watchdog(idle_s=deadline_s)
         self.deadline_s = deadline_s
         self._observe = observe or (lambda kind, seconds: None)
         self._resident_bytes = resident_bytes
-        self._resident: OrderedDict[Path, tuple[str, int, int]] = OrderedDict()
+        self._resident: OrderedDict[Source, tuple[str, int, int]] = OrderedDict()
         """Parquet files copied into tables -> (table, file bytes, rows), least recently
         used first."""
         self._residency = threading.Lock()
@@ -168,7 +173,7 @@ class Engine:
             self._observe(kind, time.perf_counter() - started)
 
     def rows(
-        self, source: Path, query: Compiled, kind: str
+        self, source: Source, query: Compiled, kind: str
     ) -> tuple[list[str], list[tuple[object, ...]]]:
         """Column names and rows of ``query`` over ``source``, within the deadline."""
         table = self._table_of(source) if query.reads_one_file else None
@@ -186,7 +191,7 @@ class Engine:
             names = [column[0] for column in result.description or ()]
             return names, result.fetchall()
 
-    def _table_of(self, source: Path) -> str | None:
+    def _table_of(self, source: Source) -> str | None:
         """The table holding ``source``, copied now if it fits; None for a file that does
         not fit (or is gone: the query on the file then says so)."""
         found = self._resident.get(source)
@@ -195,6 +200,8 @@ class Engine:
                 if source in self._resident:
                     self._resident.move_to_end(source)
             return found[0]
+        if isinstance(source, str):
+            return None  # a remote object too large for the local cache: far too large here
         try:
             size = source.stat().st_size
         except OSError:
@@ -220,7 +227,7 @@ class Engine:
             self._resident[source] = (table, size, counted[0] if counted else 0)
         return table
 
-    def quick(self, source: Path) -> bool:
+    def quick(self, source: Source) -> bool:
         """Whether queries on ``source`` are read from a small copy in memory: they take
         about a millisecond, and are best run where they are asked rather than handed to a
         thread and back (that cost a fifth of their time, and a third more CPU under load;
@@ -228,11 +235,11 @@ class Engine:
         found = self._resident.get(source)
         return found is not None and found[2] <= QUICK_ROWS
 
-    def scalar(self, source: Path, query: Compiled, kind: str) -> object:
+    def scalar(self, source: Source, query: Compiled, kind: str) -> object:
         _, rows = self.rows(source, query, kind)
         return rows[0][0]
 
-    def copy(self, source: Path, query: Compiled, target: Path, options: str) -> None:
+    def copy(self, source: Source, query: Compiled, target: Path, options: str) -> None:
         """Write the result of ``query`` to ``target`` with DuckDB's COPY; ``options`` is one
         of the fixed format clauses of ``bawaba.api.downloads`` (never request text)."""
         cursor = self._files.cursor()

@@ -1,30 +1,22 @@
-"""What is published: the catalog joined with the versions under ``datasets/``.
+"""What is published: the catalog joined with the versions in the release storage.
 
-The release pointer (``datasets/current.json``) is re-read when it changes on disk, so a
-publish is visible to a running server on its next request without a restart. Version
-folders never change once named, so their manifests are read once and kept.
+The release pointer (``current.json``) is re-read when it changes (a local folder: on the
+next request; object storage: within ``BAWABA_RELEASE_POINTER_TTL_S``), so a publish is
+visible to a running server without a restart. Versions never change once written, so their
+manifests are read once and kept.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from bawaba.api.problems import NotFound
 from bawaba.catalog.model import Catalog, Dataset
+from bawaba.core.release_storage import ReleaseStorage
 from bawaba.publish.changes import CHANGES, VersionChanges
 from bawaba.publish.disclosure_report import DisclosureReport, uncontrolled
-from bawaba.publish.versions import (
-    CURRENT,
-    DATA,
-    DISCLOSURE,
-    Release,
-    VersionManifest,
-    read_manifest,
-    read_release,
-    versions_of,
-)
+from bawaba.publish.versions import DATA, DISCLOSURE, MANIFEST, Release, VersionManifest
 
 
 @dataclass(frozen=True)
@@ -35,8 +27,14 @@ class Published:
     version: str
     current: bool
     manifest: VersionManifest
-    path: Path
-    """Its Parquet file."""
+    storage: ReleaseStorage
+
+    @property
+    def path(self) -> Path | str:
+        """Its Parquet for DuckDB: a file on local disk (from object storage, a cached copy
+        fetched on first use) or, for an object larger than the local cache, its URL."""
+        size = sum(f.bytes for f in self.manifest.files if f.name == DATA)
+        return self.storage.query_source(self.dataset.id, self.version, DATA, size)
 
     @property
     def pinned(self) -> bool:
@@ -45,27 +43,15 @@ class Published:
 
 
 class Library:
-    def __init__(self, catalog: Catalog, datasets_dir: Path) -> None:
+    def __init__(self, catalog: Catalog, storage: ReleaseStorage) -> None:
         self.catalog = catalog
-        self.root = datasets_dir
-        self._lock = threading.Lock()
-        self._seen: tuple[int, int] | None = None
-        self._release: Release | None = None
+        self.storage = storage
         self._manifests: dict[tuple[str, str], VersionManifest] = {}
         self._reports: dict[tuple[str, str], DisclosureReport] = {}
 
     def release(self) -> Release | None:
-        """The current release, re-read if ``current.json`` was replaced since last time."""
-        try:
-            stat = (self.root / CURRENT).stat()
-            seen = (stat.st_ino, stat.st_mtime_ns)
-        except FileNotFoundError:
-            seen = None
-        if seen != self._seen:
-            with self._lock:
-                self._release = read_release(self.root) if seen else None
-                self._seen = seen
-        return self._release
+        """The current release, re-read if it may have been switched since last time."""
+        return self.storage.current_release()
 
     def dataset(self, dataset_id: str) -> Dataset:
         try:
@@ -87,13 +73,16 @@ class Library:
         if current is None:
             return []
         newest = int(current[1:])
-        found = [v for v in versions_of(self.root, dataset_id) if int(v[1:]) <= newest]
+        found = [v for v in self.storage.versions_of(dataset_id) if int(v[1:]) <= newest]
         return found[::-1]
 
     def manifest(self, dataset_id: str, version: str) -> VersionManifest:
         key = (dataset_id, version)
         if key not in self._manifests:
-            self._manifests[key] = read_manifest(self.root, dataset_id, version)
+            found = self.storage.read_object(dataset_id, version, MANIFEST)
+            if found is None:
+                raise FileNotFoundError(f"{dataset_id} {version} has no {MANIFEST}")
+            self._manifests[key] = VersionManifest.model_validate_json(found)
         return self._manifests[key]
 
     def resolve(self, dataset_id: str, version: str | None = None) -> Published:
@@ -123,7 +112,7 @@ class Library:
             version=wanted,
             current=version is None,
             manifest=self.manifest(dataset_id, wanted),
-            path=self.root / dataset_id / wanted / DATA,
+            storage=self.storage,
         )
 
     def disclosure(self, published: Published) -> DisclosureReport:
@@ -131,9 +120,9 @@ class Library:
         data (no disclosure control) the same answer whether it has one or not."""
         key = (published.dataset.id, published.version)
         if key not in self._reports:
-            path = published.path.parent / DISCLOSURE
-            if path.exists():
-                report = DisclosureReport.model_validate_json(path.read_bytes())
+            found = self.storage.read_object(*key, DISCLOSURE)
+            if found is not None:
+                report = DisclosureReport.model_validate_json(found)
             elif published.dataset.privacy is None:
                 report = uncontrolled(published.dataset, published.version)
             else:
@@ -197,7 +186,5 @@ def release_history(library: Library) -> list[ReleaseEntry]:
 def version_changes(library: Library, dataset_id: str, version: str) -> VersionChanges | None:
     """What ``version`` changed against the version before it (its ``changes.json``), or
     None for a version published before change summaries were introduced."""
-    path = library.root / dataset_id / version / CHANGES
-    if not path.exists():
-        return None
-    return VersionChanges.model_validate_json(path.read_bytes())
+    found = library.storage.read_object(dataset_id, version, CHANGES)
+    return None if found is None else VersionChanges.model_validate_json(found)

@@ -9,9 +9,7 @@ crash before it leaves everything as it was.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +19,7 @@ import polars as pl
 
 from bawaba import __version__
 from bawaba.catalog import Catalog, Dataset, load_catalog
+from bawaba.core.release_storage import ReleaseStorage, open_storage
 from bawaba.errors import BawabaError
 from bawaba.fsutil import PUBLIC, sha256_file, write_atomic
 from bawaba.publish import by_year, changes, disclosure_report, gate, revisions, versions
@@ -36,10 +35,6 @@ Progress = Callable[[str], None]
 
 class GateFailed(BawabaError):
     slug = "gate-failed"
-
-
-class PublishBusy(BawabaError):
-    slug = "publish-busy"
 
 
 @dataclass
@@ -69,17 +64,6 @@ class PublishReport:
     """Years built from the store this time."""
     reused_years: list[int] = field(default_factory=list)
     """Years taken from the current versions as published (nothing new in them)."""
-
-
-@contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / ".lock").open("w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PublishBusy("another publish is running", hint="wait for it") from None
-        yield
 
 
 @dataclass
@@ -167,14 +151,14 @@ def _gate(
 
 
 def _current_frames(
-    root: Path, current: versions.Release | None, catalog: Catalog
+    storage: ReleaseStorage, current: versions.Release | None, catalog: Catalog
 ) -> dict[str, pl.DataFrame]:
     """The current version of every dataset that has one, read once per publish: disclosure
     control, the revision rule and the change summary all compare with it."""
     if current is None:
         return {}
     return {
-        ds.id: pl.read_parquet(root / ds.id / current.datasets[ds.id] / versions.DATA)
+        ds.id: pl.read_parquet(storage.local_file(ds.id, current.datasets[ds.id], versions.DATA))
         for ds in catalog.datasets
         if ds.id in current.datasets
     }
@@ -185,13 +169,14 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
     catalog = load_catalog(settings.catalog_path)
     premium_k = min((d.privacy.k for d in catalog.datasets if d.privacy), default=5)
     release_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    root = settings.datasets_dir
+    storage = open_storage(settings)
     report = PublishReport(release_id, switched=False)
-    with _locked(root):
-        current = versions.read_release(root)
-        versions.sweep(root, current, settings.keep_versions)
+    with storage.publishing():
+        pointer = storage.read_pointer()
+        current = pointer.release if pointer else None
+        storage.sweep(current, settings.keep_versions)
         say("reading the analytic store")
-        before = _current_frames(root, current, catalog)
+        before = _current_frames(storage, current, catalog)
         record = by_year.read_record(settings.var_dir, current.release if current else None)
         rows = _select_rows(settings, catalog, current, before, record, premium_k)
         report.held_back_months = rows.held_months
@@ -210,7 +195,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
             say,
         )
         releases, audit = built.releases, built.audit
-        staging = root / ".staging" / release_id
+        staging = storage.staging_dir() / release_id
         results: list[gate.GateResult] = []
         staged: dict[str, Path] = {}
         for rel in releases:
@@ -244,7 +229,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
             outcome = _install(
                 rel,
                 staged.get(rel.dataset.id),
-                root,
+                storage,
                 current,
                 sorted(rows.published),
                 results,
@@ -265,9 +250,10 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
             )
             # The year record first: a release without one is only built again whole.
             by_year.write_record(settings.var_dir, release_id, built.record)
-            versions.switch_release(root, release)
+            storage.switch_pointer(release, pointer)
             report.switched = True
-        versions.sweep(root, versions.read_release(root), settings.keep_versions)
+        switched = storage.read_pointer()
+        storage.sweep(switched.release if switched else None, settings.keep_versions)
     _write_report(settings, report)
     return report
 
@@ -275,7 +261,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
 def _install(
     rel: DatasetRelease,
     folder: Path | None,
-    root: Path,
+    storage: ReleaseStorage,
     current: versions.Release | None,
     runs: list[str],
     results: list[gate.GateResult],
@@ -290,13 +276,15 @@ def _install(
     data = folder / versions.DATA
     digest = sha256_file(data)
     if live is not None:
-        manifest = versions.read_manifest(root, dataset, live)
+        manifest = versions.VersionManifest.model_validate_json(
+            storage.read_object(dataset, live, versions.MANIFEST) or b""
+        )
         if manifest.files and manifest.files[0].sha256 == digest:
             return DatasetOutcome(
                 dataset, live, "unchanged", rows=manifest.rows, suppressed=rel.suppressed
             )
     result = next(r for r in results if r.dataset == dataset)
-    version = versions.next_version(root, dataset)
+    version = storage.next_version(dataset)
     assert rel.frame is not None
     manifest = versions.VersionManifest(
         dataset=dataset,
@@ -327,7 +315,7 @@ def _install(
     # Against the current version: both public, so the summary reveals nothing new.
     summary = changes.compare(rel.dataset, version, rel.frame, previous, live)
     write_atomic(folder / changes.CHANGES, changes.encode(summary), PUBLIC)
-    versions.install_version(folder, root, dataset, version)
+    storage.write_version(folder, dataset, version)
     return DatasetOutcome(
         dataset,
         version,

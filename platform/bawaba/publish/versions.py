@@ -96,12 +96,13 @@ def install_version(staged: Path, root: Path, dataset: str, version: str) -> Pat
     return target
 
 
+def encode_release(release: Release) -> bytes:
+    """The bytes of ``current.json``, the same wherever it is stored."""
+    return orjson.dumps(release.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
+
+
 def switch_release(root: Path, release: Release) -> None:
-    write_atomic(
-        root / CURRENT,
-        orjson.dumps(release.model_dump(mode="json"), option=orjson.OPT_INDENT_2),
-        PUBLIC,
-    )
+    write_atomic(root / CURRENT, encode_release(release), PUBLIC)
 
 
 def sweep(root: Path, current: Release | None, keep: int) -> None:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 
 from bawaba.api import cursors, documents
 from bawaba.api.access import principal, require_export, require_read
@@ -370,6 +370,10 @@ async def download(
         require_export(request, dataset, count)
         rows_allowed(request, count, whole=True)
         request.state.rows = count
+    seconds = state.settings.download_redirect_s
+    if redirect := state.downloads.redirect_for(published, rows, format_, seconds):
+        # The URL expires: no cache may keep the redirect longer than it is valid.
+        return RedirectResponse(redirect, 307, {"Cache-Control": "no-store"})
     path = await run_in_threadpool(state.downloads.file_for, published, rows, format_, etag)
     name = f"{dataset.id}-{published.version}.{format_.extension}"
     headers["Content-Disposition"] = f'attachment; filename="{name}"'
