@@ -85,12 +85,15 @@ def check_headers(fmt: ExportFormat, files: Sequence[Path]) -> None:
             )
 
 
-def pieces(fmt: ExportFormat, path: Path, rows: int) -> Iterator[Piece]:
-    """``path`` in pieces of about ``rows`` rows, in order."""
+def pieces(
+    fmt: ExportFormat, path: Path, rows: int, *, block_bytes: int | None = None
+) -> Iterator[Piece]:
+    """``path`` in pieces of about ``rows`` rows (of text files: of about ``block_bytes``
+    bytes, if given), in order."""
     if fmt.reader == "parquet":
         yield from _parquet_pieces(path, rows)
         return
-    block = _block_bytes(path, rows)
+    block = block_bytes or _block_bytes(path, rows)
     if fmt.reader == "jsonl":
         schema = _jsonl_schema(path)
         for data in _blocks(path, block, start=0, quoted=False):
