@@ -32,9 +32,10 @@ Step = str
 Progress = Callable[[str, str], None]
 """Called with (department, step) as each step starts."""
 
-# Rows read at a time. RSS grows by about 1 kB per raw row of a piece; below this, parsing
-# no longer keeps both cores busy.
-BATCH_ROWS = 300_000
+# Rows read at a time. A piece of JSON lines costs about 4 kB a row while it is checked
+# (its text, parsed, stripped and typed); measured at demo scale, 100,000 took the same CPU
+# time as 300,000 for 400 MB less peak RSS.
+BATCH_ROWS = 100_000
 
 
 @dataclass

@@ -46,7 +46,7 @@ __all__ = ["DepartmentResult", "Progress", "RunReport", "run_pipelines"]
 
 # Valid rows checked but not yet accepted, at about 150 bytes each once generalised: room
 # for two pieces, so that checking does not stall while a piece is accepted.
-ROWS_IN_FLIGHT = 2 * 300_000
+ROWS_IN_FLIGHT = 2 * 100_000
 T = TypeVar("T")
 
 
