@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from bawaba.ingest.store import read_state, scan_store
 from bawaba.loopback import serve_in_thread
 from bawaba.settings import Settings
 from bawaba.simulator.server import create_app
-from test_ingest_cli import last_report, run
+from conftest import env_for
+from test_ingest_cli import BAWABA, last_report, run
 
 pytest_plugins = ["test_ingest_cli"]
 
@@ -305,3 +307,32 @@ def test_a_broken_revision_keeps_the_earlier_rows_until_corrected(
     run(fresh, "CDA")
     assert _store_rows(settings).equals(_store_rows(fresh))
     assert not _store_rows(settings).equals(before)
+
+
+def test_a_corrected_file_among_late_records_replaces_only_its_own_rows(
+    simulated: Settings, tmp_path: Path
+) -> None:
+    """Late records (``DP_2012-01-late.csv``, read before ``DP_2012-01.csv``) put files'
+    rows out of time order: the rows a revision replaces are still exactly its file's."""
+    settings = simulated.model_copy(update={"var_dir": tmp_path / "monthly"})
+    simulate = [BAWABA, "simulate", "--through", "2012-03", "--department", "DP"]
+    subprocess.run(simulate, env=env_for(settings), check=True, capture_output=True, timeout=300)
+    files = sorted((settings.landing_dir / "DP").glob("DP_*.csv"))
+    assert [p.name for p in files][:2] == ["DP_2012-01-late.csv", "DP_2012-01.csv"]
+    assert _rows(files[0]) > 0, "the late file holds rows: the order is not vacuous"
+    fresh = settings.model_copy(update={"var_dir": tmp_path / "fresh"})
+    shutil.copytree(settings.var_dir, fresh.var_dir)
+
+    run(settings, "DP")
+    victim = "DP_2012-02.csv"
+    for var in (settings, fresh):
+        _correct(var.landing_dir / "DP" / victim, "7.00")
+    run(settings, "DP")
+    assert [r["file"] for r in last_report(settings)["departments"][0]["revised"]] == [victim]  # type: ignore[index]
+    run(fresh, "DP")
+
+    def stored(var: Settings) -> pl.DataFrame:
+        rows = scan_store(var, ["DP"]).drop("payer_id").collect()
+        return rows.sort(rows.columns)
+
+    assert stored(settings).equals(stored(fresh))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 import polars as pl
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from bawaba.ingest import intact, read
 from bawaba.ingest.connectors import Pulled
@@ -84,16 +85,31 @@ def not_objects(records: list[bytes], offset: int) -> pl.DataFrame:
     )
 
 
-def stage_rows(
-    pipeline: Pipeline, run: Run, files: list[Path], quarantined: list[pl.DataFrame]
-) -> None:
-    """The rejected rows whole, with their reasons, in one file as if read in one go."""
-    raw_rows = pl.concat(quarantined, how="diagonal")
-    extra = [RECORD] if RECORD in raw_rows.columns else []
-    order = [*read.raw_columns(pipeline.format, files), *extra, REASON, DETAIL]
-    missing = [pl.lit(None, pl.String()).alias(c) for c in order if c not in raw_rows]
-    target = run.stage_path("quarantine", f"{pipeline.department}.parquet")
-    raw_rows.with_columns(missing).select(order).sort(read.ROW).write_parquet(
-        target, compression="zstd"
-    )
-    run.staged_quarantine.setdefault(pipeline.department, []).append(target)
+class Rejected:
+    """A department's rejected rows whole, with their reasons, written as they come in
+    ``_row`` order to one file, as if read in one go."""
+
+    def __init__(self, pipeline: Pipeline, run: Run, files: list[Path], *, records: bool) -> None:
+        self._run, self._department = run, pipeline.department
+        extra = [RECORD] if records else []
+        self._columns = [*read.raw_columns(pipeline.format, files), *extra, REASON, DETAIL]
+        self._target = run.stage_path("quarantine", f"{pipeline.department}.parquet")
+        self._writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def add(self, rows: pl.DataFrame) -> None:
+        """Rejected rows (``_row`` and some of the columns), after those added before."""
+        text = [pl.col(c).cast(pl.String()) for c in self._columns if c in rows and c != read.ROW]
+        missing = [pl.lit(None, pl.String()).alias(c) for c in self._columns if c not in rows]
+        table = rows.with_columns(*text, *missing).select(self._columns).sort(read.ROW).to_arrow()
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._target, table.schema, compression="zstd")
+        self._writer.write_table(table)
+        self.rows += rows.height
+
+    def close(self) -> None:
+        """Stages the file with the run, if a row was rejected."""
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._run.staged_quarantine.setdefault(self._department, []).append(self._target)

@@ -1,17 +1,25 @@
-"""Reads a department's landed files and maps them onto the canonical fields.
+"""Reads a department's landed files a piece at a time and maps them onto canonical fields.
 
 Everything is read as text first (dirty feeds put anything in any column); typed parsing is
-the validator's job, so that a bad value becomes a quarantined row, not a crashed run. Only
-the columns the format maps are read: a column we do not know is never loaded.
+the validator's job, so that a bad value becomes a quarantined row, not a crashed run.
+
+A file is read in pieces of about a given number of rows, so that memory is bounded by the
+piece, not by the file or the department: all-text columns cost several hundred bytes a
+row, and one export (an HTTP pull, a year in one file) may hold millions. CSV and JSON lines
+are cut at the last whole record of a block of bytes and each block is parsed on its own
+(a CSV block with the file's header before it), so each record is parsed exactly as it
+would be in one read of the whole file; Parquet is read a run of row groups at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import polars as pl
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from bawaba.errors import BawabaError
 from bawaba.ingest.contract import FIELDS
@@ -19,8 +27,9 @@ from bawaba.ingest.declarations import ExportFormat
 
 FILE = "_file"
 ROW = "_row"
-# Enough of a text file to estimate its rows from its size.
+# Enough of a text file to estimate its bytes per row.
 SAMPLE_BYTES = 1 << 20
+BOM = b"\xef\xbb\xbf"
 
 
 class SchemaDrift(BawabaError):
@@ -29,113 +38,160 @@ class SchemaDrift(BawabaError):
     slug = "schema-drift"
 
 
+@dataclass(frozen=True)
+class Piece:
+    """Consecutive rows of one file: every source column as delivered (text, or Parquet's
+    own types)."""
+
+    file: str
+    rows: pl.DataFrame
+
+
 def _scan(fmt: ExportFormat, path: Path) -> pl.LazyFrame:
     if fmt.reader == "csv":
         return pl.scan_csv(path, infer_schema=False)
     if fmt.reader == "jsonl":
-        schema = {name: pl.String() for name in _header_of_jsonl(path)}
-        return pl.scan_ndjson(path, schema=schema)
+        return pl.scan_ndjson(path, schema=_jsonl_schema(path))
     return pl.scan_parquet(path)
 
 
-def _header_of_jsonl(path: Path) -> list[str]:
+def _jsonl_schema(path: Path) -> dict[str, pl.DataType]:
+    """Every field of the file's first record, as text."""
     with path.open("rb") as handle:
         first = handle.readline()
     record = orjson.loads(first) if first.strip() else {}
     if not isinstance(record, dict):
         raise SchemaDrift(f"{path.name}: the first line is not a JSON object")
-    return list(record)
+    return {name: pl.String() for name in record}
 
 
-def _canonical_file(fmt: ExportFormat, path: Path) -> pl.LazyFrame:
-    lazy = _scan(fmt, path)
-    present = set(lazy.collect_schema().names())
-    missing = sorted(
-        source
-        for source, canonical in fmt.columns.items()
-        if source not in present and canonical not in fmt.optional
-    )
-    if missing:
-        raise SchemaDrift(
-            f"{path.name} has no column {', '.join(repr(m) for m in missing)}",
-            hint=f"columns present: {', '.join(sorted(present))}",
+def check_headers(fmt: ExportFormat, files: Sequence[Path]) -> None:
+    """Refuses the department's files if one lost a column its pipeline maps.
+
+    Every file's header is checked before any row is read, so a file that lost a column is
+    named and nothing of the department is ingested; files may order their columns
+    differently or leave out optional ones."""
+    for path in files:
+        present = set(_scan(fmt, path).collect_schema().names())
+        missing = sorted(
+            source
+            for source, canonical in fmt.columns.items()
+            if source not in present and canonical not in fmt.optional
         )
-    selected: list[pl.Expr] = []
-    for source, canonical in fmt.columns.items():
-        if source not in present:
-            selected.append(pl.lit(None, dtype=pl.String()).alias(canonical))
-        elif canonical == "occurred_at" and fmt.timestamp == "native":
-            selected.append(pl.col(source).cast(pl.Datetime("us")).alias(canonical))
-        else:
-            selected.append(pl.col(source).cast(pl.String()).alias(canonical))
-    covered = set(fmt.columns.values())
-    selected += [
-        pl.lit(None, dtype=pl.String()).alias(name) for name in FIELDS if name not in covered
-    ]
-    return lazy.select(*selected, pl.lit(path.name).alias(FILE))
+        if missing:
+            raise SchemaDrift(
+                f"{path.name} has no column {', '.join(repr(m) for m in missing)}",
+                hint=f"columns present: {', '.join(sorted(present))}",
+            )
 
 
-def canonical_files(fmt: ExportFormat, files: Sequence[Path]) -> list[pl.LazyFrame]:
-    """Each file as a lazy frame of canonical fields (text, or typed for native timestamps)
-    plus ``_file`` (the file name).
-
-    Each file is mapped on its own, so files may order their columns differently or leave
-    out optional ones; every file's header is checked here, before any row is read, so a file
-    that lost a column is named and nothing of the department is ingested."""
-    return [_canonical_file(fmt, path) for path in files]
-
-
-def numbered(frames: Sequence[pl.LazyFrame], offset: int = 0) -> pl.LazyFrame:
-    """``frames`` as one, with ``_row``: the row number in the department's batch, counted
-    from ``offset`` (the rows of the files before these)."""
-    return pl.concat(frames, how="vertical").with_row_index(ROW, offset=offset)
-
-
-def _estimated_rows(fmt: ExportFormat, path: Path) -> int:
+def pieces(
+    fmt: ExportFormat, path: Path, rows: int, *, block_bytes: int | None = None
+) -> Iterator[Piece]:
+    """``path`` in pieces of about ``rows`` rows (of text files: of about ``block_bytes``
+    bytes, if given), in order."""
     if fmt.reader == "parquet":
-        return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+        yield from _parquet_pieces(path, rows)
+        return
+    block = block_bytes or _block_bytes(path, rows)
+    if fmt.reader == "jsonl":
+        schema = _jsonl_schema(path)
+        for data in _blocks(path, block, start=0, quoted=False):
+            yield Piece(path.name, pl.read_ndjson(data, schema=schema))
+        return
+    with path.open("rb") as handle:
+        header = handle.readline()
+    for data in _blocks(path, block, start=len(header), quoted=True):
+        frame = pl.read_csv(header.removeprefix(BOM) + data, infer_schema=False)
+        yield Piece(path.name, frame)
+
+
+def _block_bytes(path: Path, rows: int) -> int:
     with path.open("rb") as handle:
         sample = handle.read(SAMPLE_BYTES)
-    lines = max(sample.count(b"\n"), 1)
-    return path.stat().st_size * lines // max(len(sample), 1)
+    per_row = len(sample) / max(sample.count(b"\n"), 1)
+    return max(int(per_row * rows), SAMPLE_BYTES)
 
 
-def batches(fmt: ExportFormat, files: Sequence[Path], rows: int) -> list[slice]:
-    """Consecutive runs of ``files`` of about ``rows`` rows each (at least one file).
+def _record_end(data: bytes, quoted: bool) -> int:
+    """Where the last whole record of ``data`` ends (after its line break), or 0.
 
-    A department is read a batch at a time so that memory is bounded by the batch, not by
-    the department: all-text columns cost several hundred bytes a row."""
-    runs: list[slice] = []
-    start, size = 0, 0
-    for index, path in enumerate(files):
-        size += _estimated_rows(fmt, path)
-        if size >= rows:
-            runs.append(slice(start, index + 1))
-            start, size = index + 1, 0
-    if start < len(files):
-        runs.append(slice(start, len(files)))
-    return runs
+    In CSV a line break inside a quoted field is part of the field: a line break ends a
+    record only where the quotes before it (from a record's start) are balanced."""
+    end = data.rfind(b"\n")
+    while quoted and end >= 0 and data.count(b'"', 0, end) % 2:
+        end = data.rfind(b"\n", 0, end)
+    return end + 1
 
 
-def _raw(fmt: ExportFormat, path: Path) -> pl.LazyFrame:
-    return (
-        _scan(fmt, path)
-        .select(pl.all().cast(pl.String()))
-        .with_columns(pl.lit(path.name).alias(FILE))
-    )
+def _blocks(path: Path, size: int, *, start: int, quoted: bool) -> Iterator[bytes]:
+    """The file's bytes from ``start``, in blocks of whole records of about ``size`` bytes."""
+    with path.open("rb") as handle:
+        handle.seek(start)
+        carry = b""
+        while chunk := handle.read(size):
+            data = carry + chunk
+            end = _record_end(data, quoted)
+            if data[:end].strip():
+                yield data[:end]
+            carry = data[end:]
+        if carry.strip():
+            yield carry
+
+
+def _parquet_pieces(path: Path, rows: int) -> Iterator[Piece]:
+    """Runs of whole row groups of about ``rows`` rows."""
+    metadata = pq.read_metadata(path)
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    lazy = pl.scan_parquet(path)
+    start = taken = 0
+    for size in sizes:
+        taken += size
+        if taken >= rows:
+            yield Piece(path.name, lazy.slice(start, taken).collect())
+            start, taken = start + taken, 0
+    if taken:
+        yield Piece(path.name, lazy.slice(start, taken).collect())
+
+
+def canonical(fmt: ExportFormat, piece: Piece, files: pl.Enum) -> pl.LazyFrame:
+    """``piece`` as canonical fields (text, or typed for native timestamps) plus ``_file``
+    (the file, as an enum of the department's files in the order they are read)."""
+    present = set(piece.rows.columns)
+    selected: list[pl.Expr] = []
+    for source, name in fmt.columns.items():
+        if source not in present:
+            selected.append(pl.lit(None, dtype=pl.String()).alias(name))
+        elif name == "occurred_at" and fmt.timestamp == "native":
+            selected.append(pl.col(source).cast(pl.Datetime("us")).alias(name))
+        else:
+            selected.append(pl.col(source).cast(pl.String()).alias(name))
+    covered = set(fmt.columns.values())
+    selected += [pl.lit(None, dtype=pl.String()).alias(n) for n in FIELDS if n not in covered]
+    return piece.rows.lazy().select(*selected, pl.lit(piece.file, dtype=files).alias(FILE))
+
+
+def as_delivered(piece: Piece) -> pl.LazyFrame:
+    """Every source column of ``piece`` as text, plus ``_file`` (the file name): a rejected
+    row is quarantined whole, as delivered."""
+    return piece.rows.lazy().select(pl.all().cast(pl.String()), pl.lit(piece.file).alias(FILE))
+
+
+def numbered(
+    frames: Sequence[pl.LazyFrame], offset: int, *, diagonal: bool = False
+) -> pl.LazyFrame:
+    """``frames`` as one, with ``_row``: the row number in the department's delivery,
+    counted from ``offset`` (the rows read before these). Diagonal: frames of different
+    columns, each missing column null."""
+    joined = pl.concat(frames, how="diagonal" if diagonal else "vertical")
+    return joined.with_row_index(ROW, offset=offset)
 
 
 def raw_columns(fmt: ExportFormat, files: Sequence[Path]) -> list[str]:
-    """The columns of ``scan_raw_rows`` over ``files``, in order: ``_row``, then every source
-    column and ``_file`` in order of first appearance."""
+    """The columns of a quarantine of rows of ``files``, in order: ``_row``, then every
+    source column and ``_file`` in order of first appearance."""
     names: dict[str, None] = {ROW: None}
     for path in files:
-        names.update(dict.fromkeys(_raw(fmt, path).collect_schema().names()))
+        names.update(dict.fromkeys(_scan(fmt, path).collect_schema().names()))
+        names[FILE] = None
     return list(names)
-
-
-def scan_raw_rows(fmt: ExportFormat, files: Sequence[Path], offset: int = 0) -> pl.LazyFrame:
-    """All source columns as delivered (text), for quarantining a rejected row whole;
-    ``_row`` counts from ``offset`` as in ``numbered``."""
-    frames = [_raw(fmt, path) for path in files]
-    return pl.concat(frames, how="diagonal").with_row_index(ROW, offset=offset)

@@ -13,20 +13,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-from bawaba.ingest.store import LedgerEntry, Range, Rewrite, Run, write_part
-
-
-def ranges(files: pl.Series) -> dict[str, Range]:
-    """Each file's range among accepted rows given in file order (``files`` per row)."""
-    out: dict[str, Range] = {}
-    first = 0
-    for run in files.cast(pl.String()).rle().to_list():
-        name, rows = str(run["value"]), int(run["len"])
-        assert name not in out, f"rows of {name} are not contiguous"
-        out[name] = (first, rows)
-        first += rows
-    return out
+from bawaba.ingest.store import (
+    ROW_GROUP_ROWS,
+    LedgerEntry,
+    Range,
+    Rewrite,
+    Run,
+    check_part_schema,
+    part_writer,
+)
 
 
 def stage_rewrites(run: Run, department: str, revised: Mapping[str, LedgerEntry]) -> list[Rewrite]:
@@ -37,13 +34,38 @@ def stage_rewrites(run: Run, department: str, revised: Mapping[str, LedgerEntry]
             removed.setdefault(entry.part, []).append((entry.offset, entry.rows))
     rewrites: list[Rewrite] = []
     for part, spans in sorted(removed.items()):
-        frame = pl.read_parquet(run.settings.store_dir / part)
-        row = pl.int_range(pl.len())
-        dropped = pl.any_horizontal([(row >= first) & (row < first + n) for first, n in spans])
-        kept = frame.filter(~dropped)
-        staged = None
-        if kept.height:
-            staged = run.stage_path("revised", department, Path(part).name)
-            write_part(kept, staged)
-        rewrites.append(Rewrite(part, staged, sorted(spans)))
+        staged = run.stage_path("revised", department, Path(part).name)
+        if not _copy_without(run.settings.store_dir / part, staged, spans):
+            staged.unlink(missing_ok=True)
+            rewrites.append(Rewrite(part, None, sorted(spans)))
+        else:
+            rewrites.append(Rewrite(part, staged, sorted(spans)))
     return rewrites
+
+
+def _copy_without(source: Path, target: Path, spans: list[Range]) -> int:
+    """Copies ``source`` to ``target`` but the rows of ``spans``, a row group at a time;
+    the rows kept."""
+    parquet = pq.ParquetFile(source)
+    kept, start = 0, 0
+    writer: pq.ParquetWriter | None = None
+    try:
+        for group in range(parquet.num_row_groups):
+            frame = pl.from_arrow(parquet.read_row_group(group))
+            assert isinstance(frame, pl.DataFrame)
+            row = pl.int_range(pl.len()) + start
+            dropped = pl.any_horizontal([(row >= a) & (row < a + n) for a, n in spans])
+            start += frame.height
+            rows = frame.filter(~dropped)
+            if not rows.height:
+                continue
+            check_part_schema(rows)
+            table = rows.to_arrow()
+            if writer is None:
+                writer = part_writer(target, table.schema)
+            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            kept += rows.height
+    finally:
+        if writer is not None:
+            writer.close()
+    return kept

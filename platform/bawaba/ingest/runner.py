@@ -4,24 +4,30 @@ Every failure is wrapped with the department and the step that failed. A departm
 fails commits nothing; the others still commit, together, in one atomic switch of the store.
 
 Three kinds of work overlap, each kept in department order: pulls run ahead in background
-threads; each department is checked (``department.check``) while the one before it is
-finished (``department.finish``) in a third thread. Polars releases the GIL, so the HMAC
-loop, the JSON pages and the checksums use the core that a single pipeline would leave idle.
+threads; each piece of a department is checked (``department.check``) while the piece
+before it is accepted (``accept.Accepting``) in a third thread, which finishes departments
+in turn. Polars releases the GIL, so the HMAC loop, the JSON pages and the checksums use
+the core that a single pipeline would leave idle.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
+from typing import TypeVar
 
 import orjson
+import polars as pl
 
 from bawaba.errors import BawabaError
 from bawaba.fsutil import write_atomic
 from bawaba.ingest import registry
+from bawaba.ingest.accept import Accepting
 from bawaba.ingest.connectors import Pulled, RetryPolicy, find_new_files, pull_http
 from bawaba.ingest.declarations import FileDrop, HttpExport, Pipeline
 from bawaba.ingest.department import (
@@ -38,10 +44,10 @@ from bawaba.settings import Settings
 
 __all__ = ["DepartmentResult", "Progress", "RunReport", "run_pipelines"]
 
-# Valid rows checked but not yet finished, at about 110 bytes each once generalised. Room
-# for the largest department (DEWA, 2.2 M rows at demo scale) and the next one, so that
-# checking does not stall while the largest is finished.
-ROWS_IN_FLIGHT = 3_000_000
+# Valid rows checked but not yet accepted, at about 150 bytes each once generalised: room
+# for two pieces, so that checking does not stall while a piece is accepted.
+ROWS_IN_FLIGHT = 2 * 100_000
+T = TypeVar("T")
 
 
 @dataclass
@@ -113,26 +119,36 @@ def run_pipelines(
     with (
         open_run(settings) as run,
         _pulls_ahead(pipelines, run, settings) as pull,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="finish") as finisher,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="accept") as pool,
     ):
+        accepter = _InFlight(pool, ROWS_IN_FLIGHT)
         for pipeline in pipelines:
             dept = pipeline.department
             started = time.perf_counter()
+            accepting: Accepting | None = None
             try:
                 with step(dept, "pull", progress):
                     pulled = pull(pipeline)
                 if pulled.files and isinstance(pipeline.source, HttpExport):
                     run.staged_landing[dept] = pulled.files
+                accepting = Accepting(run, dept, key)
+                accepter.submit(accepting.begin)
                 checked = check(
-                    pipeline, run, reference=reference, pulled=pulled, progress=progress
+                    pipeline,
+                    run,
+                    reference=reference,
+                    pulled=pulled,
+                    deliver=partial(_deliver, accepter, accepting),
+                    progress=progress,
                 )
             except BawabaError as error:
+                if accepting is not None:
+                    accepter.submit(accepting.abort)
                 failed[dept] = _failed(run, dept, error, time.perf_counter() - started)
                 continue
             checked.result.seconds = time.perf_counter() - started
-            _make_room(finishing, checked.rows)
-            future = finisher.submit(finish, checked, run, key=key, progress=progress)
-            finishing.append(_Finishing(pipeline, pulled, checked.rows, future))
+            future = accepter.submit(partial(finish, checked, accepting, run, progress=progress))
+            finishing.append(_Finishing(pipeline, pulled, future))
         results, watermarks, ledger = _collect(run, finishing, failed)
         order = {p.department: i for i, p in enumerate(pipelines)}
         results.sort(key=lambda r: order[r.department])
@@ -150,21 +166,34 @@ def run_pipelines(
 
 @dataclass
 class _Finishing:
-    """A department handed to the finisher: what to commit once its future is done."""
+    """A department handed to the accepter: what to commit once its future is done."""
 
     pipeline: Pipeline
     pulled: Pulled
-    rows: int
     future: Future[DepartmentResult]
 
 
-def _make_room(finishing: list[_Finishing], rows: int) -> None:
-    """Waits until ``rows`` more valid rows fit beside those of the departments still
-    waiting to be finished: checking runs ahead of finishing only as far as memory allows."""
-    waiting = [f for f in finishing if not f.future.done()]
-    while waiting and sum(f.rows for f in waiting) + rows > ROWS_IN_FLIGHT:
-        wait([waiting[0].future])
-        waiting = [f for f in waiting if not f.future.done()]
+class _InFlight:
+    """Work for one thread, done in the order submitted; submitting waits while more than
+    ``limit`` rows are waiting, so that checking runs ahead of accepting only as far as
+    memory allows."""
+
+    def __init__(self, pool: ThreadPoolExecutor, limit: int) -> None:
+        self._pool, self._limit = pool, limit
+        self._waiting: deque[tuple[int, Future[object]]] = deque()
+
+    def submit(self, work: Callable[[], T], rows: int = 0) -> Future[T]:
+        while self._waiting and (
+            self._waiting[0][1].done() or sum(n for n, _ in self._waiting) + rows > self._limit
+        ):
+            self._waiting.popleft()[1].exception()
+        future = self._pool.submit(work)
+        self._waiting.append((rows, future))  # type: ignore[arg-type]
+        return future
+
+
+def _deliver(accepter: _InFlight, accepting: Accepting, rows: pl.DataFrame) -> None:
+    accepter.submit(partial(accepting.add, rows), rows.height)
 
 
 def _collect(

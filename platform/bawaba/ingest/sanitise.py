@@ -6,9 +6,9 @@ pseudonymised with the keyed HMAC, and replaced by a dense surrogate; quasi-iden
 generalised (time to day and hour, location to community, amount to a band beside the exact
 summand).
 
-A department is sanitised a batch of rows at a time (``generalise``), keeping of each batch
-only compact columns (codes as enums) and the one identity string the payer id is drawn
-from once the whole department is in (``analytic``).
+A department is sanitised a piece of rows at a time (``generalise``), keeping of each
+piece only compact columns (codes as enums) and the one identity string the payer id is
+drawn from (``payer_ids``, then ``analytic``).
 """
 
 from __future__ import annotations
@@ -248,8 +248,8 @@ def payer_ids(identity: pl.Series, *, key: bytes, payers: PayerIndex) -> pl.Seri
 
 
 def analytic(generalised: pl.DataFrame, payer_id: pl.Series, department: str) -> pl.DataFrame:
-    """The analytic rows (``contract.ANALYTIC_SCHEMA``) of a department's accepted rows, in
-    time order. Codes stay enums: ``store.write_part`` stores them as the text they are."""
+    """The analytic rows (``contract.ANALYTIC_SCHEMA``) of accepted rows, in their order.
+    Codes stay enums: ``store.write_part`` stores them as the text they are."""
     out = generalised.with_columns(
         pl.lit(department, dtype=pl.Enum([department])).alias("department"), payer_id
     )
@@ -260,4 +260,4 @@ def analytic(generalised: pl.DataFrame, payer_id: pl.Series, department: str) ->
         return pl.col(name).cast(dtype)
 
     columns = [typed(n, t) for n, t in ANALYTIC_SCHEMA.items()]
-    return out.select(columns).sort("txn_date", "txn_hour", maintain_order=True)
+    return out.select(columns)

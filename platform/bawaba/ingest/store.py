@@ -19,6 +19,7 @@ from pathlib import Path
 
 import orjson
 import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from pydantic import BaseModel
 
@@ -78,26 +79,37 @@ ROW_GROUP_ROWS = 131_072
 PLAIN = ("payer_id", "amount_fils")
 
 
-def write_part(frame: pl.DataFrame, path: Path) -> None:
-    """Write analytic rows (``contract.ANALYTIC_SCHEMA``, text columns possibly as enums).
-
-    An enum goes to Parquet as the dictionary-encoded text it stands for, without the Arrow
-    schema that would read it back as an enum: readers see plain text, and the writer skips
-    building a dictionary of every text column anew, the costliest part of writing a part.
-    """
+def check_part_schema(frame: pl.DataFrame) -> None:
+    """Analytic rows: ``contract.ANALYTIC_SCHEMA``, text columns possibly as enums."""
     for (name, dtype), (expected, published) in zip(
         frame.schema.items(), ANALYTIC_SCHEMA.items(), strict=True
     ):
         assert name == expected, f"column {name} where {expected} belongs"
         assert dtype == published or (published == pl.String() and isinstance(dtype, pl.Enum))
-    pq.write_table(
-        frame.to_arrow(),
+
+
+def part_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """A writer of a part, to which analytic rows are written a row group at a time.
+
+    An enum goes to Parquet as the dictionary-encoded text it stands for, without the Arrow
+    schema that would read it back as an enum: readers see plain text, and the writer skips
+    building a dictionary of every text column anew, the costliest part of writing a part.
+    """
+    return pq.ParquetWriter(
         path,
-        row_group_size=ROW_GROUP_ROWS,
+        schema,
         compression="zstd",
         use_dictionary=[name for name in ANALYTIC_SCHEMA if name not in PLAIN],
         store_schema=False,
     )
+
+
+def write_part(frame: pl.DataFrame, path: Path) -> None:
+    """Write analytic rows (``check_part_schema``) as one part."""
+    check_part_schema(frame)
+    table = frame.to_arrow()
+    with part_writer(path, table.schema) as writer:
+        writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
 
 
 Range = tuple[int, int]
