@@ -381,8 +381,10 @@ def check_equivalent(plan: Plan, work: list[Workload], bawaba: int, datasette: i
                 all(_close(a[c], b[c]) for c in columns)
                 for a, b in zip(our_rows, their_rows, strict=True)
             )
-            if w.name == "records page":
-                same = same and our_doc["total"] == their_doc["filtered_table_rows_count"]
+            # With `_nocount` Datasette does not count the matching rows (null).
+            their_total = their_doc.get("filtered_table_rows_count")
+            if w.name == "records page" and their_total is not None:
+                same = same and our_doc["total"] == their_total
             count = len(our_rows)
         if not same:
             sys.exit(
