@@ -13,6 +13,10 @@ A year that the previous release published whole and to which no new or late row
 is taken from the current versions as they are (their rows of that year, byte for byte),
 with the counts its build left in the release's year record. Without a record that covers
 a year for every dataset, under the same catalog entry and code, the year is built again.
+
+A table is published without the years its build withholds (a year in progress with too
+few payers per cell, say) as long as no version showed a cell of them; otherwise it is
+withheld whole, and its current version stays current (``_left_out``).
 """
 
 from __future__ import annotations
@@ -187,15 +191,20 @@ def years_to_build(
         closed = []  # a dataset new to the catalog, changed, or built by other code
     for ds in timed:
         why = record.withheld.get(ds.id)
-        if why is not None and not set(why) & set(closed):
-            # Withheld for a year built now only: it may be published now, and then needs
-            # every year built.
+        if why is not None and not record.years.get(ds.id) and not set(why) & set(closed):
+            # Withheld whole for a year built now only: it may be published now, and then
+            # needs every year built.
             closed = []
-    published_whole = [ds for ds in timed if ds.id not in record.withheld]
+    # A table published without some years (``_left_out``) has the others recorded.
+    kept_tables = [ds for ds in timed if ds.id not in record.withheld or record.years.get(ds.id)]
     reused = [
         y
         for y in closed
-        if all(ds.id in previous and y in record.years.get(ds.id, {}) for ds in published_whole)
+        if all(
+            ds.id in previous
+            and (y in record.years.get(ds.id, {}) or y in record.withheld.get(ds.id, {}))
+            for ds in kept_tables
+        )
     ]
     if reused == years and years:
         # Builders describe their cells (keys, contributors, cross-period measures) only
@@ -296,30 +305,43 @@ def _stacked(
     # A table withheld before has no counts of the years taken as published; it stays
     # withheld (below), and counts only the years built.
     counted = [y for y in reused if y in kept]
+    withheld = [(y, r.withheld) for y, r in built if r.withheld] + sorted(
+        (y, why) for y, why in record.withheld.get(ds.id, {}).items() if y in reused
+    )
+    withheld_years = {y: w for y, w in withheld if y is not None}
+    shown = [p for p in parts if p.year not in withheld_years]
+    whole = bool(withheld) and (
+        len(withheld_years) < len(withheld)  # withheld by a build of every year at once
+        or not shown
+        or not _left_out(ds, withheld_years, previous)
+    )
     template = built[0][1].built
-    cells = pl.concat([r.built.cells for _, r in built], how="diagonal_relaxed")
+    if not whole:
+        # Published without the years it cannot show: it counts the years it shows.
+        built = [(y, r) for y, r in built if y not in withheld_years]
+    cells = (
+        pl.concat([r.built.cells for _, r in built], how="diagonal_relaxed")
+        if built
+        else template.cells.clear()
+    )
     stacked = DatasetRelease(
         ds, dataclasses.replace(template, cells=cells), reused_years=tuple(reused)
     )
+    stacked.withheld_years = withheld_years
     stacked.primary_cells = sum(r.primary_cells for _, r in built) + sum(
         kept[y].primary for y in counted
     )
     total = cells.height + sum(kept[y].cells for y in counted)
     stacked.sensitive_share = round(stacked.primary_cells / total, 4) if total else 0.0
-    withheld = [(y, r.withheld) for y, r in built if r.withheld] + sorted(
-        (y, why) for y, why in record.withheld.get(ds.id, {}).items() if y in reused
-    )
-    if withheld:
-        # A table is published whole or not at all: a year it cannot show withholds it.
+    if whole:
         year, why = withheld[0]
         stacked.withheld = why if year is None else f"{year}: {why}"
-        stacked.withheld_years = {y: w for y, w in withheld if y is not None}
     else:
         ours = {y: r.frame for y, r in built if r.frame is not None}
         year_of = year_of_cell(ds)
         table = pl.concat(
             ours[p.year] if p.releases is not None else previous[ds.id].filter(year_of == p.year)
-            for p in parts
+            for p in shown
         )
         stacked.frame = template.across(table.sort(list(ds.sort_by), maintain_order=True))
     facts = [r.disclosure for _, r in built if r.disclosure is not None]
@@ -338,6 +360,20 @@ def _stacked(
             ),
         )
     return stacked
+
+
+def _left_out(ds: Dataset, years: Mapping[int, str], previous: Mapping[str, pl.DataFrame]) -> bool:
+    """Whether ``ds`` may be published without ``years`` (those its build withheld): only
+    when its current version has no cell of them, and so no earlier version either (a year
+    once shown that cannot be shown again withholds the whole table, which keeps that
+    version current). Each year's audit then matches what a reader has: the years shown
+    were audited with the table, the years left out without it. Leaving out a year
+    published before would not unpublish it, and the audit of that year, which left the
+    table out, would not match the cells a reader keeps."""
+    before = previous.get(ds.id)
+    if before is None or before.height == 0:
+        return True
+    return before.filter(year_of_cell(ds).is_in(list(years))).height == 0
 
 
 def _relations_among_published(releases: Sequence[DatasetRelease]) -> None:
@@ -360,12 +396,13 @@ def _next_record(
         if not ds.by_role("time"):
             continue
         out.fingerprints[ds.id] = fingerprint(ds)
-        if rel.withheld is not None:
+        if rel.withheld_years or rel.withheld is not None:
             out.withheld[ds.id] = rel.withheld_years
+        if rel.withheld is not None:
             continue
         years: dict[int, YearFacts] = {}
         for p in parts:
-            if p.year is None:
+            if p.year is None or p.year in rel.withheld_years:
                 continue
             built = p.releases[index] if p.releases is not None else None
             years[p.year] = _facts_of(built) if built else record.years[ds.id][p.year]

@@ -281,7 +281,12 @@ def _install(
         )
         if manifest.files and manifest.files[0].sha256 == digest:
             return DatasetOutcome(
-                dataset, live, "unchanged", rows=manifest.rows, suppressed=rel.suppressed
+                dataset,
+                live,
+                "unchanged",
+                rows=manifest.rows,
+                suppressed=rel.suppressed,
+                note=_years_left_out(rel),
             )
     result = next(r for r in results if r.dataset == dataset)
     version = storage.next_version(dataset)
@@ -322,9 +327,15 @@ def _install(
         "new",
         rows=rel.frame.height,
         suppressed=rel.suppressed,
+        note=_years_left_out(rel),
         added_periods=summary.added_periods,
         revised_periods=summary.revised_periods,
     )
+
+
+def _years_left_out(rel: DatasetRelease) -> str:
+    """The years a published table leaves out, and why (``by_year._left_out``)."""
+    return "; ".join(f"{year} left out: {why}" for year, why in sorted(rel.withheld_years.items()))
 
 
 def _disclosure(rel: DatasetRelease, version: str, manifest: versions.VersionManifest) -> bytes:
