@@ -4,25 +4,29 @@ Deduplication must know every reference met before, across all the department's 
 but not the references themselves: two 64-bit hashes of each (16 bytes, against 50 or so
 for the text in a frame) in one sorted array, searched a piece at a time. Two different
 references share both hashes with a probability of about n² / 2¹²⁹: never, at any volume a
-department delivers.
+department delivers. The hashes stay in memory for one run, under seeds drawn for that run,
+so none can be matched against a table of hashed references made beforehand.
 """
 
 from __future__ import annotations
+
+import secrets
 
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-_SEEDS = (0x5EED, 0xB4AB4)
 
-
-def _hashes(references: pl.Series) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
-    first, second = (references.hash(seed).to_numpy() for seed in _SEEDS)
+def _hashes(
+    references: pl.Series, seeds: tuple[int, int]
+) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
+    first, second = (references.hash(seed).to_numpy() for seed in seeds)
     return first, second
 
 
 class SeenReferences:
     def __init__(self) -> None:
+        self._seeds = (secrets.randbits(63), secrets.randbits(63))
         # Sorted by ``_first``; ``_second`` alongside.
         self._first: NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
         self._second: NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
@@ -34,7 +38,7 @@ class SeenReferences:
         """True for each reference met for the first time (earlier in ``references`` or in
         an earlier call counts as met); remembers them all."""
         fresh = references.is_first_distinct().to_numpy().copy()
-        first, second = _hashes(references)
+        first, second = _hashes(references, self._seeds)
         fresh &= ~self._contains(first, second)
         order = np.argsort(first[fresh], kind="stable")
         new_first, new_second = first[fresh][order], second[fresh][order]

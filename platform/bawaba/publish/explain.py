@@ -30,7 +30,8 @@ def _month(month: int) -> str:
 
 
 def explain(report: PublishReport) -> list[str]:
-    """One line per dataset with a new version, held-back month and withheld dataset."""
+    """One line per dataset with a new version, held-back month and withheld dataset, and
+    one per year a published dataset leaves out."""
     lines: list[str] = []
     for outcome in report.datasets:
         if outcome.status == "new":
@@ -43,6 +44,10 @@ def explain(report: PublishReport) -> list[str]:
                 f"{outcome.dataset} {outcome.version}: "
                 + ("; ".join(done) or f"{outcome.rows:,} rows, no period added or revised")
             )
+            if outcome.note:
+                lines.append(f"{outcome.dataset} {outcome.version}: {outcome.note}")
+        elif outcome.status == "unchanged" and outcome.note:
+            lines.append(f"{outcome.dataset} {outcome.version}: {outcome.note}")
         elif outcome.status == "withheld":
             kept = f"; {outcome.version} stays current" if outcome.version else ""
             lines.append(f"{outcome.dataset} withheld: {outcome.note or 'no reason given'}{kept}")
