@@ -123,8 +123,7 @@ class Settings(BaseSettings):
             description="Where rate-limit counters live: `sqlite://` (a file under "
             "`BAWABA_VAR_DIR` that every worker process of `bawaba serve` shares, so limits "
             "hold exactly whatever the number of workers), `sqlite:///absolute/path`, "
-            "`memory://` (each process counts alone: one worker only), or "
-            "`redis://host:6379` for many machines."
+            "or `memory://` (each process counts alone: one worker only)."
         ),
     ] = "sqlite://"
     trusted_proxies: Annotated[

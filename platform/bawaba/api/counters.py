@@ -1,7 +1,7 @@
 """Fixed-window counters for rate limits, shared by every process that opens the same store.
 
 ``WindowCounter`` is the interface the rate limits use; a store for many machines (Redis)
-implements it too. Two implementations:
+would implement it too. Two implementations:
 
 * ``SQLiteWindows``: one SQLite file in WAL mode, for the worker processes of one machine.
   A caller's windows (at most ``MAX_WINDOWS``, e.g. per minute and per hour) are one row,
@@ -9,8 +9,9 @@ implements it too. Two implementations:
   transaction per request, atomic across processes, so ``--workers N`` lets exactly the
   limit through rather than N times it. (Per window a row of its own took two statements
   and 2.5 times as long.)
-* ``LimitsWindows``: any storage of the ``limits`` library (``memory://`` for one process,
-  ``redis://`` for many machines), one key per window.
+* ``LimitsWindows``: a storage of the ``limits`` library (``memory://`` for one process;
+  one for many machines needs its client installed, which the platform does not yet do),
+  one key per window.
 
 A window starts at the first hit after the previous one ended, as in limits' fixed-window
 strategy.
@@ -195,8 +196,7 @@ def open_counter(uri: str, var_dir: Path) -> WindowCounter:
     except Exception as error:  # limits raises ConfigurationError or the driver's own
         raise ConfigError(
             f"BAWABA_RATE_LIMIT_STORAGE_URI = {uri!r} is not a usable storage: {error}",
-            hint="use sqlite:// (one machine, any number of workers), memory:// (one "
-            "process) or redis://host:6379",
+            hint="use sqlite:// (one machine, any number of workers) or memory:// (one process)",
         ) from None
     if not isinstance(storage, Storage):
         raise ConfigError(
