@@ -311,7 +311,7 @@ def _stacked(
     withheld_years = {y: w for y, w in withheld if y is not None}
     shown = [p for p in parts if p.year not in withheld_years]
     whole = bool(withheld) and (
-        len(withheld_years) < len(withheld)  # withheld by a build of every year at once
+        any(y is None for y, _ in withheld)  # withheld by a build of every year at once
         or not shown
         or not _left_out(ds, withheld_years, previous)
     )

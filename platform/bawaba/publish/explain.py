@@ -44,13 +44,11 @@ def explain(report: PublishReport) -> list[str]:
                 f"{outcome.dataset} {outcome.version}: "
                 + ("; ".join(done) or f"{outcome.rows:,} rows, no period added or revised")
             )
-            if outcome.note:
-                lines.append(f"{outcome.dataset} {outcome.version}: {outcome.note}")
-        elif outcome.status == "unchanged" and outcome.note:
-            lines.append(f"{outcome.dataset} {outcome.version}: {outcome.note}")
-        elif outcome.status == "withheld":
+        if outcome.status == "withheld":
             kept = f"; {outcome.version} stays current" if outcome.version else ""
             lines.append(f"{outcome.dataset} withheld: {outcome.note or 'no reason given'}{kept}")
+        elif outcome.note:  # a published dataset's note: the years it leaves out
+            lines.append(f"{outcome.dataset} {outcome.version}: {outcome.note}")
     for month in report.held_back_months:
         lines.append(
             f"held back: the late rows of {_month(month)} would move some cell by fewer than "

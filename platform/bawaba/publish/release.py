@@ -47,7 +47,8 @@ class DatasetRelease:
     """Years whose rows were taken from the current version as published, not built
     (``publish.by_year``): the gate counts no cells of them."""
     withheld_years: dict[int, str] = dataclasses.field(default_factory=dict)
-    """The years whose build withheld it, and why (``publish.by_year``)."""
+    """The years whose build withheld it, and why (``publish.by_year``): left out of the
+    published table, or, with ``withheld`` set, the reason the whole table is withheld."""
 
     @property
     def suppressed(self) -> int:
