@@ -40,9 +40,8 @@ from bawaba.core.release_storage import open_storage
 from bawaba.ecosystem import datapackage, dcat_ap, dcat_us
 from bawaba.ecosystem.ckan import routes as ckan_routes
 from bawaba.ecosystem.ckan.gateway import CkanGateway
-from bawaba.keys.backends import open_key_store, open_signing_keys
+from bawaba.keys.backends import open_key_store, open_quotas, open_signing_keys
 from bawaba.keys.plans import load_plans
-from bawaba.keys.quotas import SQLiteQuotas
 from bawaba.keys.tokens import TokenIssuer
 from bawaba.keys.usage import Meter
 from bawaba.portal import routes as portal_routes
@@ -85,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     keys = open_key_store(settings)
     tokens = TokenIssuer(open_signing_keys(settings, keys), settings.token_lifetime_s)
     meter = Meter(keys, settings.usage_flush_s)
-    quotas = SQLiteQuotas(settings.key_store_path)
+    quotas = open_quotas(settings, keys)
     metrics = Metrics()
 
     @asynccontextmanager

@@ -102,6 +102,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             FOR EACH STATEMENT EXECUTE FUNCTION bawaba_keys_changed();
         """,
     ),
+    Migration(
+        4,
+        "monthly quotas counted where every replica sees them (keys/postgres_quotas.py)",
+        """
+        CREATE TABLE quota_use (
+            key_id   text NOT NULL REFERENCES keys (id),
+            month    text NOT NULL,
+            requests bigint NOT NULL,
+            rows     bigint NOT NULL,
+            granted  bigint NOT NULL DEFAULT 0,
+            PRIMARY KEY (key_id, month)
+        );
+        """,
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 

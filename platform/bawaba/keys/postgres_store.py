@@ -30,6 +30,7 @@ from psycopg_pool import ConnectionPool
 from bawaba.core.key_store import ApiKey, KeyNotFound, Usage, new_key_id, new_key_text
 from bawaba.errors import BawabaError, ConfigError
 from bawaba.keys import postgres_changes
+from bawaba.keys.postgres_quotas import PostgresQuotas
 from bawaba.keys.postgres_schema import migrate
 from bawaba.keys.store import store_secret
 from bawaba.keys.tokens import new_kid
@@ -225,6 +226,10 @@ class PostgresKeyStore:
         return {dataset: Usage(r, n, b) for dataset, r, n, b in rows}
 
     # --- token signing keys ------------------------------------------------------------
+
+    def quotas(self) -> PostgresQuotas:
+        """Monthly quotas in this database, counted where every replica sees them."""
+        return PostgresQuotas(self._pool)
 
     def signing_keys(self) -> PostgresSigningKeys:
         return PostgresSigningKeys(self)

@@ -1,11 +1,12 @@
 """Monthly quotas per key, counted in the key store so that every server process sees the
 same numbers at once.
 
-``QuotaCounter`` is the interface the gatekeeper and the data paths use; a shared service
-for many machines implements it too. ``SQLiteQuotas`` keeps one row per key and month in
-the key store's SQLite file, and changes it only with single statements whose condition
-and change are one atomic step (``UPDATE … WHERE used + n <= quota RETURNING``): two
-processes can never both take the last request or the last rows.
+``QuotaCounter`` is the interface the gatekeeper and the data paths use; the PostgreSQL
+key store of many replicas implements it too (``keys.postgres_quotas``). ``SQLiteQuotas``
+keeps one row per key and month in the key store's SQLite file, and changes it only with
+single statements whose condition and change are one atomic step (``UPDATE … WHERE
+used + n <= quota RETURNING``): two processes can never both take the last request or the
+last rows.
 
 Rows are charged before they are answered: a data path asks for the rows it may answer
 (a page's ``limit``, an aggregate's groups, a download's rows), is granted at most what
@@ -70,6 +71,15 @@ class Spent:
     used: int
 
 
+def spent(requests: int | None, rows: int | None, used: tuple[int, int]) -> Spent:
+    """Which quota a refused admission found spent, from the requests and rows used."""
+    used_requests, used_rows = used
+    if requests is not None and used_requests >= requests:
+        return Spent("requests", requests, used_requests)
+    assert rows is not None
+    return Spent("rows", rows, used_rows)
+
+
 class QuotaCounter(Protocol):
     def admit(
         self, key_id: str, month: str, requests: int | None, rows: int | None
@@ -119,15 +129,8 @@ class SQLiteQuotas:
         if row is not None and row[0] <= most_requests and row[1] < most_rows:
             return None
         if row is not None:  # a first row made from usage already past a quota
-            db.execute(
-                "UPDATE quota_use SET requests = requests - 1 WHERE key_id = ? AND month = ?",
-                (key_id, month),
-            )
-        used_requests, used_rows = self.used(key_id, month)
-        if requests is not None and used_requests >= requests:
-            return Spent("requests", requests, used_requests)
-        assert rows is not None
-        return Spent("rows", rows, used_rows)
+            db.execute(_UNCOUNT, (key_id, month))
+        return spent(requests, rows, self.used(key_id, month))
 
     def take_rows(self, key_id: str, month: str, quota: int, wanted: int, *, whole: bool) -> int:
         if wanted <= 0:
