@@ -137,3 +137,44 @@ def moto_server(log_dir: Path) -> Iterator[ObjectStore]:
     command = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
     with running(command, "moto_server", listening(port), log_dir / "moto.log"):
         yield ObjectStore(f"http://127.0.0.1:{port}")
+
+
+REDIS_SERVER = Path("/usr/bin/redis-server")
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    """A Redis server on loopback with nothing persisted: its URL, per database number."""
+
+    port: int
+
+    def url(self, database: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{database}"
+
+
+def _answers_ping(port: int) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as probe:
+                probe.sendall(b"PING\r\n")
+                return probe.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    return check
+
+
+@contextmanager
+def redis_server(log_dir: Path) -> Iterator[RedisServer]:
+    """Debian's redis-server (installed when missing) on a free loopback port, with no
+    snapshot and no append-only file: a throwaway server whose data dies with it."""
+    binary = ensure_debian_package(REDIS_SERVER, "redis-server")
+    port = free_port()
+    command = [
+        str(binary),
+        *("--port", str(port), "--bind", "127.0.0.1"),
+        *("--save", "", "--appendonly", "no"),
+        *("--dir", str(log_dir), "--logfile", ""),
+    ]
+    with running(command, "redis-server", _answers_ping(port), log_dir / "redis.log"):
+        yield RedisServer(port)

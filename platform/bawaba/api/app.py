@@ -40,10 +40,9 @@ from bawaba.core.release_storage import open_storage
 from bawaba.ecosystem import datapackage, dcat_ap, dcat_us
 from bawaba.ecosystem.ckan import routes as ckan_routes
 from bawaba.ecosystem.ckan.gateway import CkanGateway
-from bawaba.keys.backends import open_key_store, open_quotas, open_signing_keys
+from bawaba.keys.backends import open_key_store, open_meter, open_quotas, open_signing_keys
 from bawaba.keys.plans import load_plans
 from bawaba.keys.tokens import TokenIssuer
-from bawaba.keys.usage import Meter
 from bawaba.portal import routes as portal_routes
 from bawaba.portal.pages import static_files
 from bawaba.settings import Settings, get_settings
@@ -83,8 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     plans = load_plans(settings.plans_path, catalog)
     keys = open_key_store(settings)
     tokens = TokenIssuer(open_signing_keys(settings, keys), settings.token_lifetime_s)
-    meter = Meter(keys, settings.usage_flush_s)
     quotas = open_quotas(settings, keys)
+    meter = open_meter(settings, keys, quotas)
     metrics = Metrics()
 
     @asynccontextmanager

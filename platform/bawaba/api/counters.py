@@ -1,7 +1,6 @@
 """Fixed-window counters for rate limits, shared by every process that opens the same store.
 
-``WindowCounter`` is the interface the rate limits use; a store for many machines (Redis)
-would implement it too. Two implementations:
+``WindowCounter`` is the interface the rate limits use. Three implementations:
 
 * ``SQLiteWindows``: one SQLite file in WAL mode, for the worker processes of one machine.
   A caller's windows (at most ``MAX_WINDOWS``, e.g. per minute and per hour) are one row,
@@ -9,8 +8,9 @@ would implement it too. Two implementations:
   transaction per request, atomic across processes, so ``--workers N`` lets exactly the
   limit through rather than N times it. (Per window a row of its own took two statements
   and 2.5 times as long.)
-* ``LimitsWindows``: a storage of the ``limits`` library (``memory://`` for one process;
-  one for many machines needs its client installed, which the platform does not yet do),
+* ``RedisWindows`` (``bawaba.api.redis_windows``): one Redis for many replicas
+  (``redis://``, ``rediss://``, ``unix://``), one Lua script per request.
+* ``LimitsWindows``: a storage of the ``limits`` library (``memory://`` for one process),
   one key per window.
 
 A window starts at the first hit after the previous one ended, as in limits' fixed-window
@@ -29,6 +29,7 @@ from typing import Protocol
 
 from limits.storage import MemoryStorage, Storage, storage_from_string
 
+from bawaba.core.redis_client import connect, is_redis
 from bawaba.errors import ConfigError
 
 MAX_WINDOWS = 3
@@ -184,7 +185,12 @@ class LimitsWindows:
 
 def open_counter(uri: str, var_dir: Path) -> WindowCounter:
     """The counter a storage URI names: ``sqlite://`` (a file under ``var_dir``),
-    ``sqlite:///absolute/path``, ``memory://``, or any other storage of limits."""
+    ``sqlite:///absolute/path``, ``redis://…`` (also ``rediss://``, ``unix://``),
+    ``memory://``, or any other storage of limits whose client is installed."""
+    if is_redis(uri):
+        from bawaba.api.redis_windows import RedisWindows
+
+        return RedisWindows(connect(uri))
     if uri == "sqlite://":
         return SQLiteWindows(var_dir / "rate-limits.sqlite")
     if uri.startswith("sqlite:///"):
@@ -196,7 +202,8 @@ def open_counter(uri: str, var_dir: Path) -> WindowCounter:
     except Exception as error:  # limits raises ConfigurationError or the driver's own
         raise ConfigError(
             f"BAWABA_RATE_LIMIT_STORAGE_URI = {uri!r} is not a usable storage: {error}",
-            hint="use sqlite:// (one machine, any number of workers) or memory:// (one process)",
+            hint="use sqlite:// (one machine, any number of workers), redis://host:6379/0 "
+            "(many machines) or memory:// (one process)",
         ) from None
     if not isinstance(storage, Storage):
         raise ConfigError(
