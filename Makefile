@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint bench clean browser postgresql
+.PHONY: help install demo test lint bench clean browser postgresql redis
 
 help:
 	@echo "make demo     simulate 2012-2013, run the pipelines, publish, serve on http://127.0.0.1:8000"
@@ -42,7 +42,12 @@ browser:
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql)
 
-test: lint browser postgresql
+# The Redis tests run Debian's redis-server (tests/cluster/services.py starts a throwaway
+# one on loopback, nothing persisted); install it on a fresh machine, as that module does.
+redis:
+	@test -x /usr/bin/redis-server || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server)
+
+test: lint browser postgresql redis
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 # The benchmarks' own tools: Datasette (the [bench] extra) and wrk (Debian's package).

@@ -35,7 +35,8 @@ def _remaining(quota: int | None, used: int) -> dict[str, int | None]:
     description="Needs a key (X-API-Key or a bearer token). Requests, rows and bytes this "
     "calendar month (UTC), in all and by dataset, with what remains of the plan's monthly "
     "quotas and when they reset. What remains of the quotas is exact as of the request; "
-    "the usage by dataset takes in other server processes' requests within a second.",
+    "the usage by dataset takes in other server processes' requests within a second "
+    "(at once when the server counts in Redis).",
 )
 def usage(request: Request) -> Response:
     caller = require_key(request, "usage")
