@@ -30,6 +30,7 @@ from bawaba.disclosure import (
     unsafe_groups,
 )
 from bawaba.disclosure.intervals import width
+from bawaba.disclosure.model import PUBLISHED_BEFORE
 
 QUANTITIES = {"pay:count": "transactions", "pay:amount": "amount_aed"}
 DERIVED = {"month": ("month", "quarter", "year"), "quarter": ("quarter", "year")}
@@ -403,6 +404,102 @@ def test_ties_are_broken_by_table_name_then_coordinates() -> None:
     )
     hidden = cells(done["monthly"]).filter(pl.col(SUPPRESSED)).get_column("month")
     assert hidden.to_list() == ["2024-01", "2024-04"]
+
+
+# -- earlier versions --------------------------------------------------------------------
+
+
+def _published_before(table: AuditTable, months: Sequence[str]) -> AuditTable:
+    """``table`` with the cells of ``months`` published by an earlier version."""
+    before = pl.col("month").is_in(list(months))
+    return dataclasses.replace(
+        table, cells=table.cells.with_columns(before.alias(PUBLISHED_BEFORE))
+    )
+
+
+def _a_year_ending_in_a_small_month() -> tuple[AuditTable, AuditTable]:
+    """Department A: five months of 20 payers, then June with 3; B: 40 in January."""
+    rows: list[Row] = []
+    for i, month in enumerate(MONTHS):
+        rows += payers(3 if month == "2024-06" else 20, department="A", month=month, start=100 * i)
+    rows += payers(40, department="B", month="2024-01", start=1000)
+    frame = transactions(rows)
+    monthly = build_table("monthly", frame, ("month", "department"))
+    annual = build_table("annual", frame, ("year", "department"), protected=True)
+    return monthly, annual
+
+
+def test_a_new_year_total_beside_months_published_before_is_hidden_for_a_new_month() -> None:
+    # January to May were published; June is new and sensitive. The year's total minus the
+    # five published months is June: only hiding the (new) total protects it.
+    monthly, annual = _a_year_ending_in_a_small_month()
+    tables, report = protect([_published_before(monthly, MONTHS[:5]), annual])
+    done = by_name(tables)
+    assert report.ok
+    assert is_suppressed(done["monthly"], month="2024-06", department="A")
+    assert (
+        not cells(done["monthly"], department="A")
+        .filter(pl.col("month") != "2024-06")
+        .get_column(SUPPRESSED)
+        .any()
+    )
+    assert is_suppressed(done["annual"], department="A")
+    assert not is_suppressed(done["annual"], department="B")
+
+
+def test_in_a_first_release_a_month_is_hidden_for_another_not_the_year_total() -> None:
+    monthly, annual = _a_year_ending_in_a_small_month()
+    done = by_name(protect([monthly, annual])[0])
+    assert is_suppressed(done["monthly"], month="2024-06", department="A")
+    assert cells(done["monthly"], department="A").get_column(SUPPRESSED).sum() == 2
+    assert not done["annual"].suppressed.any()
+
+
+def test_a_version_that_stops_early_adds_up_only_over_the_periods_it_covers() -> None:
+    # A quarterly table withheld now whose public version holds Q1 only: a reader has Q1,
+    # which is the sum of January to March, and says nothing of the year.
+    monthly, annual = _a_year_ending_in_a_small_month()
+    quarterly = build_table(
+        "quarterly",
+        transactions(
+            [
+                r
+                for i, m in enumerate(MONTHS)
+                for r in payers(20, department="A", month=m, start=100 * i)
+            ]
+        ),
+        ("quarter", "department"),
+    )
+    earlier = dataclasses.replace(
+        quarterly,
+        cells=quarterly.cells.filter(pl.col("quarter") == "2024-Q1").with_columns(
+            pl.lit(value=True).alias(PUBLISHED_BEFORE)
+        ),
+        protected=True,
+        as_published=True,
+        covers_until=202403,
+    )
+    linkage = link([monthly, annual, earlier])
+    by_relation: dict[tuple[str, str], int] = {}
+    for g in range(linkage.n_groups):
+        rel = linkage.relations[int(linkage.group_relation[g])]
+        by_relation[(rel.left, rel.right)] = by_relation.get((rel.left, rel.right), 0) + 1
+    assert ("annual", "quarterly") not in by_relation
+    assert by_relation[("monthly", "quarterly")] == 1  # 2024-Q1, department A
+    assert by_relation[("annual", "monthly")] == 2  # departments A and B
+
+
+def test_a_version_as_published_keeps_its_suppression() -> None:
+    # A cell it published stays published in the audit however few payers it has now.
+    monthly, _ = _a_year_ending_in_a_small_month()
+    earlier = dataclasses.replace(
+        monthly,
+        cells=monthly.cells.with_columns(pl.lit(value=False).alias(SUPPRESSED)),
+        protected=True,
+        as_published=True,
+    )
+    assert not primary(earlier).suppressed.any()
+    assert primary(monthly).suppressed.sum() == 1
 
 
 # -- audit -------------------------------------------------------------------------------

@@ -139,13 +139,6 @@ def test_a_published_month_changes_only_by_a_revision_of_k_payers(
     assert compared > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13, open: once 2012 closes, the attacker recovers a few suppressed December "
-    "2012 cells (epay-monthly, epay-monthly-service, service-performance) and 2012-Q4 cells "
-    "(payer-mix, epay-amount-bands) that the library's audit of that year passed; the two "
-    "models disagree on what epay-annual's new totals add to eleven months published before",
-)
 def test_the_attacker_recovers_nothing_from_every_version(
     cycles: tuple[Settings, list[str]],
 ) -> None:

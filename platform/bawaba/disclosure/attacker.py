@@ -35,7 +35,8 @@ SIDE_INFORMATION: tuple[SideInformation, ...] = (
         "a subscriber has both tiers and keeps every version.",
         "كل قيمة نُشرت في أي إصدار من أي مجموعة بيانات، المفتوحة والمتميزة معاً: فالمشترك "
         "يملك الفئتين ويحتفظ بكل إصدار.",
-        "audit: every table of the release is audited jointly; revisions keep earlier values",
+        "audit: every table of the release is audited jointly; revisions keep earlier values; "
+        "a table withheld now is audited as its public version published it",
     ),
     SideInformation(
         "table-sums",

@@ -460,8 +460,16 @@ def audit_flags(
         return sorted((qa for job in done for qa in job), key=lambda qa: qa.quantity)
 
 
-def report(linkage: Linkage, audits: Sequence[QuantityAudit]) -> AuditReport:
-    """The publishable report of an audit: locations and booleans only."""
+def report(
+    linkage: Linkage,
+    audits: Sequence[QuantityAudit],
+    given_before: NDArray[np.bool_] | None = None,
+) -> AuditReport:
+    """The publishable report of an audit: locations and booleans only.
+
+    A cell ``given_before`` (hidden in a version published before, and bounded as it is by
+    what was published before alone: ``disclosure.protect``) is reported not ok but is no
+    failure of this release."""
     frames = []
     failures: list[CellAudit] = []
     for qa in audits:
@@ -481,8 +489,11 @@ def report(linkage: Linkage, audits: Sequence[QuantityAudit]) -> AuditReport:
                     *table.coordinates,
                 )
             )
+        failed = qa.cells[~qa.ok]
+        if given_before is not None:
+            failed = failed[~given_before[failed]]
         failures.extend(
-            CellAudit(*linkage.locate(int(cell)), qa.quantity, False) for cell in qa.cells[~qa.ok]
+            CellAudit(*linkage.locate(int(cell)), qa.quantity, False) for cell in failed
         )
     empty = pl.DataFrame(schema={"table": pl.String, "quantity": pl.String, "ok": pl.Boolean})
     rows = pl.concat([empty, *frames], how="diagonal").sort(

@@ -182,6 +182,24 @@ class Linkage:
         return len(self.group_relation)
 
     @cached_property
+    def known(self) -> NDArray[np.bool_]:
+        """For every cell: does a reader have it already, as a version published before
+        (``PUBLISHED_BEFORE``, or a table audited ``as_published``)? Nothing this release
+        does changes what such a cell tells."""
+        return np.concatenate(
+            [
+                np.full(t.cells.height, t.as_published, dtype=np.bool_)
+                | (
+                    t.cells.get_column(PUBLISHED_BEFORE).fill_null(value=False).to_numpy()
+                    if PUBLISHED_BEFORE in t.cells.columns
+                    else False
+                )
+                for t in self.tables
+            ]
+            or [np.zeros(0, dtype=np.bool_)]
+        )
+
+    @cached_property
     def table_of(self) -> NDArray[np.int64]:
         """The table index of every cell."""
         sizes = np.diff(self.offsets)
@@ -360,6 +378,9 @@ def _members(
             frame = frame.filter(pl.col(column) == value)
         sides.append(frame)
     both = pl.concat(sides)
+    covered = [t.covers_until for _, t in (left, right) if t.covers_until is not None]
+    if covered:
+        both = both.filter(_period_end(rel.on) <= min(covered))
     if rel.on:
         # A key only one table has says nothing of the other: a period that one table
         # publishes only once it is complete (a year, a quarter) is not yet in it.
@@ -368,6 +389,21 @@ def _members(
     else:
         group = pl.lit(0, dtype=pl.Int64)
     return both.select(group.alias("_group"), "_cell", "_sign")
+
+
+def _period_end(on: Sequence[str]) -> pl.Expr:
+    """The last month (``YYYYMM``) of each key's period on ``on`` (keys as text, see
+    :func:`_keys`), by its finest time coordinate. Keys without one span every period: they
+    end after any month."""
+    if "date" in on or "month" in on:
+        text = pl.col("date" if "date" in on else "month")
+        return text.str.slice(0, 4).cast(pl.Int64) * 100 + text.str.slice(5, 2).cast(pl.Int64)
+    if "quarter" in on:
+        text = pl.col("quarter")
+        return text.str.slice(0, 4).cast(pl.Int64) * 100 + text.str.slice(6, 1).cast(pl.Int64) * 3
+    if "year" in on:
+        return pl.col("year").cast(pl.Int64) * 100 + 12
+    return pl.lit(999_999, dtype=pl.Int64)
 
 
 def _rank(tables: Sequence[AuditTable], payers: NDArray[np.int64]) -> NDArray[np.int64]:

@@ -117,8 +117,9 @@ class AuditTable:
     k: int = 10
     p: float = 15.0
     protected: bool = False
-    """Never chosen for secondary suppression (headline tables such as annual totals); its
-    cells are still suppressed when they are sensitive themselves."""
+    """Chosen for secondary suppression only when no unprotected cell will do (headline
+    tables such as annual totals; never a cell published before); its cells are still
+    suppressed when they are sensitive themselves."""
     population: str | None = None
     """The population whose rows make a cell exist, so its count is at least 1 in every
     published row. ``None``: the quantities' population when they all share one; for a table
@@ -132,6 +133,13 @@ class AuditTable:
     failures = attempts - payments) -> the column of its distinct payers, e.g.
     ``{"refunds": "refund_payers"}``. Every such count is a cell of its own and meets k
     (0 payers, no such rows, is no disclosure)."""
+    as_published: bool = False
+    """A version readers already have, audited beside the release because its table is
+    withheld from it (its earlier version stays public): the cells' suppression is the one
+    published, so it is neither added to nor taken from; set ``protected`` too."""
+    covers_until: int | None = None
+    """The last month (``YYYYMM``) such a version covers when it stops before the release:
+    a period ending later is not its sum, so no relation group spans one."""
 
     @property
     def suppressed(self) -> pl.Series:

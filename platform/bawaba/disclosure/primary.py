@@ -44,6 +44,8 @@ def sensitive(table: AuditTable) -> pl.Expr:
 
 def primary(table: AuditTable) -> AuditTable:
     """The table with every sensitive cell suppressed (earlier suppressions are kept)."""
+    if table.as_published:
+        return table  # a reader has its values as published: hiding one now hides nothing
     flags = table.suppressed | table.cells.select(sensitive(table)).to_series()
     return table.with_suppressed(flags.alias(SUPPRESSED))
 

@@ -28,6 +28,8 @@ from bawaba.disclosure.secondary import secondary_flags
 __all__ = ["protect"]
 
 MAX_ROUNDS = 20
+HEADLINE_AFTER = 3
+"""Rounds a cell fails before a headline figure may be hidden for it."""
 _NONE = np.zeros(0, dtype=np.int64)
 _EPS = 1e-9
 
@@ -104,7 +106,11 @@ def _cover(
 
 
 def _pool(
-    linkage: Linkage, flags: NDArray[np.bool_], cell: int, groups: NDArray[np.int64]
+    linkage: Linkage,
+    flags: NDArray[np.bool_],
+    cell: int,
+    groups: NDArray[np.int64],
+    free: NDArray[np.bool_],
 ) -> NDArray[np.int64]:
     """The cells whose hiding may widen ``cell``: those of ``groups`` (the ones binding its
     interval; all of its groups when unknown), at least one of them published and
@@ -116,7 +122,7 @@ def _pool(
     while len(groups):
         visited[groups] = True
         members = np.unique(linkage.member_cell[linkage.members_of(groups)])
-        if (~flags[members] & ~linkage.protected[members]).any():
+        if (~flags[members] & free[members]).any():
             return members.astype(np.int64)
         reached = [linkage.groups_of(int(c)) for c in members[flags[members]]]
         groups = np.unique(np.concatenate(reached)) if reached else groups[:0]
@@ -146,14 +152,33 @@ def _widen(
     values: Mapping[str, NDArray[np.float64]],
     lower: Mapping[str, NDArray[np.float64]],
     failing: Mapping[int, _Failing],
+    given_before: NDArray[np.bool_],
+    tries: NDArray[np.int64],
 ) -> None:
-    """Suppress, for each failing cell, one more linked cell (see the functions above)."""
+    """Suppress, for each failing cell, one more linked cell (see the functions above).
+
+    A cell still failing after :data:`HEADLINE_AFTER` rounds, or with no unprotected cell
+    left to hide, may have a new figure of a headline table hidden for it where cells of
+    earlier versions are among those that bound it (a year's total beside months
+    published before leaves no other way; in a first release the table is withheld).
+
+    A cell a reader had hidden before that nothing of this release may widen any more is
+    marked ``given_before``: what was published before bounds it, not this release."""
     chosen_now = np.zeros(linkage.n_cells, dtype=np.bool_)
     for cell, fail in failing.items():
         groups = fail.groups if len(fail.groups) else linkage.groups_of(cell)
+        tries[cell] += 1
+        free = ~linkage.protected
         # The pool as the round found it: a cell chosen for another failing cell this round
         # is still a candidate (and may be the one that widens this one too).
-        pool = _pool(linkage, flags & ~chosen_now, cell, groups)
+        pool = _pool(linkage, flags & ~chosen_now, cell, groups, free)
+        if len(pool) == 0 or tries[cell] > HEADLINE_AFTER:
+            wider = _pool(linkage, flags & ~chosen_now, cell, groups, ~linkage.known)
+            if linkage.known[wider].any():
+                free, pool = ~linkage.known, wider
+        if len(pool) == 0 and linkage.known[cell]:
+            given_before[cell] = True
+            continue
         if len(pool) == 0:
             raise Unprotectable(
                 f"suppressed cell {linkage.describe(cell)} stays too narrowly bounded and "
@@ -166,7 +191,7 @@ def _widen(
         # may widen it as well: wait for the next audit.
         if (chosen_now[pool] & (cover >= 1.0)).any():
             continue
-        eligible = ~flags[pool] & ~linkage.protected[pool]
+        eligible = ~flags[pool] & free[pool]
         if not eligible.any():
             continue  # every candidate was chosen this round: wait for the next audit
         if not (cover[eligible] > 0).any():
@@ -192,14 +217,16 @@ def protect(
     lower = {q: linkage.lower_bound(q) for q in linkage.quantities()}
     flags = linkage.flags()
     cache: Cache = {}
+    given_before = np.zeros(linkage.n_cells, dtype=np.bool_)
+    tries = np.zeros(linkage.n_cells, dtype=np.int64)
     for _ in range(max_rounds + 1):
         flags = secondary_flags(linkage, flags)
         audits = audit_flags(linkage, flags, cache)
-        failing = _failing(audits)
+        failing = {c: f for c, f in _failing(audits).items() if not given_before[c]}
         if not failing:
             done = linkage.with_flags(flags)
-            return [done[t.name] for t in tables], report(linkage, audits)
-        _widen(linkage, flags, values, lower, failing)
+            return [done[t.name] for t in tables], report(linkage, audits, given_before)
+        _widen(linkage, flags, values, lower, failing, given_before, tries)
     cell = next(iter(failing))
     raise Unprotectable(
         f"suppressed cell {linkage.describe(cell)} is still too narrowly bounded "

@@ -25,8 +25,9 @@ from bawaba.publish.rows import decode
 from bawaba.reference import Reference
 
 MAX_SENSITIVE_SHARE = 0.30
-# Headline figures are never picked to hide someone else's cell; the maturity indicators
-# publish no count of their own, only rates a reader turns into counts.
+# Headline figures are picked to hide someone else's cell only when nothing else does (a
+# year's total beside months published before); the maturity indicators publish no count
+# of their own, only rates a reader turns into counts.
 HEADLINE = frozenset({"epay-annual", "service-maturity"})
 BUILDER_THREADS = 2
 
@@ -178,12 +179,22 @@ def build_release(
                 f"over {MAX_SENSITIVE_SHARE:.0%} is not published"
             )
         else:
-            if previous and rel.dataset.id in previous and table.name not in HEADLINE:
-                table = _hidden_before(table, rel.dataset, previous[rel.dataset.id])
+            if previous and rel.dataset.id in previous:
+                before = _hidden_before(table, rel.dataset, previous[rel.dataset.id])
+                # A headline table keeps its own suppression; that it published a cell
+                # before still tells which of its figures are new.
+                table = (
+                    before
+                    if table.name not in HEADLINE
+                    else dataclasses.replace(
+                        table,
+                        cells=table.cells.with_columns(before.cells.get_column(PUBLISHED_BEFORE)),
+                    )
+                )
             audited.append(table)
 
-    protected, report = _protect_or_withhold(audited, releases)
-    audited = [t for t in audited if t.name in {p.name for p in protected}]
+    protected, report = _protect_or_withhold(audited, releases, previous or {})
+    audited = [t for t in audited if t.name in {p.name for p in protected if not p.as_published}]
     flags = {t.name: t.cells for t in protected} | alone
 
     for rel in releases:
@@ -247,21 +258,79 @@ def _complete_periods(cells: pl.DataFrame, keys: tuple[str, ...], last: int | No
 
 
 def _protect_or_withhold(
-    audited: list[AuditTable], releases: list[DatasetRelease]
+    audited: list[AuditTable],
+    releases: list[DatasetRelease],
+    previous: Mapping[str, pl.DataFrame],
 ) -> tuple[list[AuditTable], AuditReport]:
     """The tables protected together; a table with a cell that no further suppression
     protects is withheld (never published unprotected), a headline table too, and the rest
-    protected again."""
-    tables = list(audited)
+    protected again.
+
+    A withheld table whose current version stays public is still known to a reader: that
+    version is protected beside the others as it was published (:func:`_as_published`).
+    When one of its hidden cells fails, the protection names the headline table whose new
+    figures give it away (``disclosure.protect``), which is withheld in turn."""
+    tables = list(audited) + [
+        known
+        for rel in releases
+        if rel.withheld is not None and (known := _as_published(rel, previous)) is not None
+    ]
     while True:
         try:
             return protect(tables)
         except Unprotectable as error:
-            if len(tables) == 1:
+            failing = next(t for t in tables if t.name == error.table)
+            if failing.as_published or len(tables) == 1:
                 raise
-            rel = next(r for r in releases if r.dataset.id == error.table)
+            name = error.table
+            rel = next(r for r in releases if r.dataset.id == name)
             rel.withheld = f"its cells cannot all be protected beside the others: {error.message}"
-            tables = [t for t in tables if t.name != error.table]
+            known = _as_published(rel, previous)
+            tables = [t for t in tables if t.name != name] + ([known] if known else [])
+
+
+def _as_published(rel: DatasetRelease, previous: Mapping[str, pl.DataFrame]) -> AuditTable | None:
+    """What a reader keeps of a table withheld now: its current version's cells of the
+    periods being built, suppressed as published, never suppressed further, and linked to
+    the others only on the periods it covers. None when no version of it is public.
+
+    Its cells take this build's true values, as if a reader knew what revisions since
+    changed in them: a stronger reader than the real one, and consistent with the values of
+    the tables beside it."""
+    privacy = rel.dataset.privacy
+    before = previous.get(rel.dataset.id)
+    if privacy is None or not rel.built.quantities or before is None:
+        return None
+    table = _hidden_before(_audit_table(rel.dataset, rel.built), rel.dataset, before)
+    kept = table.cells.filter(pl.col(PUBLISHED_BEFORE) | pl.col("suppressed"))
+    if kept.height == 0:
+        return None
+    return dataclasses.replace(
+        table,
+        cells=kept,
+        protected=True,
+        as_published=True,
+        covers_until=_covers_until(rel.dataset, before),
+    )
+
+
+def _covers_until(ds: Dataset, before: pl.DataFrame) -> int | None:
+    """The last month (``YYYYMM``) of the periods a version holds, by its time key."""
+    times = ds.by_role("time")
+    if not times or before.height == 0:
+        return None
+    key = times[0].name
+    latest = before.get_column(key).max()
+    if latest is None:
+        return None
+    if key == "date":
+        return int(latest.year * 100 + latest.month)  # type: ignore[union-attr]
+    text = str(latest)
+    if key == "month":
+        return int(text[:4]) * 100 + int(text[5:7])
+    if key == "quarter":
+        return int(text[:4]) * 100 + int(text[6]) * 3
+    return int(text[:4]) * 100 + 12
 
 
 def _share(hidden: int, cells: int) -> float:
