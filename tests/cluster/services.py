@@ -137,3 +137,18 @@ def moto_server(log_dir: Path) -> Iterator[ObjectStore]:
     command = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
     with running(command, "moto_server", listening(port), log_dir / "moto.log"):
         yield ObjectStore(f"http://127.0.0.1:{port}")
+
+
+# --- nginx in front of API replicas (bawaba.cluster.nginx: the demo cluster's own) -------
+
+
+@contextmanager
+def nginx(folder: Path, replicas: list[str]) -> Iterator[Any]:
+    """Debian's nginx (installed when missing) on a free loopback port in front of
+    ``replicas`` (``host:port`` each), configured from the template the demo cluster uses;
+    yields a ``bawaba.cluster.nginx.Proxy``."""
+    from bawaba.cluster.nginx import NGINX, nginx_proxy
+
+    binary = ensure_debian_package(NGINX, "nginx")
+    with nginx_proxy(folder, replicas, binary=binary) as proxy:
+        yield proxy
