@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint bench clean browser postgresql
+.PHONY: help install demo demo-cluster test lint bench clean browser postgresql nginx
 
 help:
 	@echo "make demo     simulate 2012-2013, run the pipelines, publish, serve on http://127.0.0.1:8000"
+	@echo "make demo-cluster  the same past one machine: S3, PostgreSQL, two replicas behind nginx on :8000"
 	@echo "make test     lint, then the whole test suite"
 	@echo "make install  create $(VENV) with the pinned dependencies (idempotent)"
 	@echo "make lint     ruff and mypy"
@@ -27,6 +28,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/bawaba demo
 
+# moto's S3 server comes with the dev extra ($(STAMP)); nginx and PostgreSQL with Debian.
+demo-cluster: $(STAMP) postgresql nginx
+	$(BIN)/bawaba demo --cluster
+
 lint: $(STAMP)
 	$(BIN)/ruff check platform pipelines tests bench
 	$(BIN)/ruff format --check platform pipelines tests bench
@@ -42,7 +47,12 @@ browser:
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql)
 
-test: lint browser postgresql
+# The replica tests (tests/cluster/test_replicas.py) and the cluster demo put Debian's nginx
+# in front of the API; tests/cluster/services.py installs it the same way on its own.
+nginx:
+	@test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx)
+
+test: lint browser postgresql nginx
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 # The benchmarks' own tools: Datasette (the [bench] extra) and wrk (Debian's package).

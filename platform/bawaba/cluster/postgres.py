@@ -150,6 +150,7 @@ def postgres_server(binaries: Path | None = None) -> Iterator[PostgresServer]:
                 [binaries / "postgres", "-D", data, "-p", str(port), *options],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # stopped by us, not by the terminal's Ctrl+C
             )
         server = PostgresServer(port, process, folder)
         _wait_until_ready(server)

@@ -79,12 +79,14 @@ def running(
     env: dict[str, str] | None = None,
     timeout_s: float = 60.0,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``command`` running until the block ends, its output in ``log``."""
+    """``command`` running until the block ends, its output in ``log``. In a session of
+    its own: a Ctrl+C at the terminal is the parent's to act on, and it stops its servers
+    in order (replicas before the services they use) rather than all at once."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as output:
         # The commands are the cluster's own servers, never user input.
         process = subprocess.Popen(  # noqa: S603
-            command, stdout=output, stderr=subprocess.STDOUT, env=env
+            command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
         try:
             wait_until(ready, what, process, timeout_s, log)
