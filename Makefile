@@ -60,7 +60,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,bench]"
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) postgresql nginx
 	command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/publish.py
@@ -68,6 +68,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/auth.py
 	$(BIN)/python bench/key_store.py
+	$(BIN)/python bench/cluster.py
 	$(BIN)/python bench/portal.py --datasets-dir bench/out/api-demo/datasets
 
 # The key store goes with var/secrets/, whose secret its keys are hashed under: one without

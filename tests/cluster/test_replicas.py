@@ -72,13 +72,13 @@ def client(url: str, source: str = "127.0.0.1") -> httpx.Client:
 
 
 @dataclass
-class Cluster:
+class Services:
+    """What the replicas share, and the pipeline workspace that publishes to it."""
+
     store: ObjectStore
     workspace: Settings
-    """The pipeline workspace: its store holds June, the release on S3 May."""
+    """Its store holds June; the release on S3 is May's."""
     shared: Shared
-    replicas: list[Replica]
-    proxy: Proxy
     folder: Path
 
     def env(self, var_dir: Path) -> dict[str, str]:
@@ -106,6 +106,12 @@ class Cluster:
         finally:
             keys.close()
         return key.id, {"X-API-Key": text}
+
+
+@dataclass
+class Cluster(Services):
+    replicas: list[Replica]
+    proxy: Proxy
 
     @property
     def urls(self) -> list[str]:
@@ -168,23 +174,26 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, limit_storage_uri: str) ->
                 "BAWABA_USAGE_FLUSH_S": "0.2",
             },
         )
-        cluster = Cluster(store, workspace, shared, [], None, root)  # type: ignore[arg-type]
+        services = Services(store, workspace, shared, root)
 
         def ingest(month: str) -> None:
-            ok(cluster.bawaba("simulate", "--through", month, *chosen))
+            ok(services.bawaba("simulate", "--through", month, *chosen))
             with serve_in_thread(create_app(workspace.systems_dir)) as url:
-                ok(cluster.bawaba("pipelines", "run", *DEPARTMENTS, BAWABA_DEPARTMENTS_API_URL=url))
+                ok(
+                    services.bawaba(
+                        "pipelines", "run", *DEPARTMENTS, BAWABA_DEPARTMENTS_API_URL=url
+                    )
+                )
 
         ingest("2013-05")
-        ok(cluster.bawaba("publish"))
+        ok(services.bawaba("publish"))
         ingest("2013-06")  # for the publish that gets killed
-        for n in range(2):
-            env = cluster.env(root / f"var-replica-{n}")
-            cluster.replicas.append(stack.enter_context(replica(env, root)))
-        cluster.proxy = stack.enter_context(
-            nginx(root / "nginx", [r.address for r in cluster.replicas])
-        )
-        yield cluster
+        replicas = [
+            stack.enter_context(replica(services.env(root / f"var-replica-{n}"), root))
+            for n in range(2)
+        ]
+        proxy = stack.enter_context(nginx(root / "nginx", [r.address for r in replicas]))
+        yield Cluster(store, workspace, shared, root, replicas, proxy)
 
 
 def _answered_by(cluster: Cluster, since: int) -> Counter[str]:
@@ -202,7 +211,7 @@ def test_both_replicas_serve_the_release_on_object_storage(cluster: Cluster) -> 
     assert {a.headers["X-Dataset-Version"] for a in answers} == {version}
     # An answer's links name the address asked, so each address has its own ETag...
     assert len({a.headers["ETag"] for a in answers}) == 3
-    assert len({orjson_rows(a) for a in answers}) == 1
+    assert len({_rows(a) for a in answers}) == 1
     # Through nginx the next page is nginx's, whichever replica wrote the link.
     assert answers[0].json()["next"].startswith(f"{cluster.proxy.url}/api/v1/")
     assert answers[1].json()["next"].startswith(f"{cluster.replicas[0].url}/api/v1/")
@@ -217,7 +226,7 @@ def test_both_replicas_serve_the_release_on_object_storage(cluster: Cluster) -> 
     assert _answered_by(cluster, before) == {r.address: 3 for r in cluster.replicas}
 
 
-def orjson_rows(answer: httpx.Response) -> str:
+def _rows(answer: httpx.Response) -> str:
     return str(answer.json()["rows"])
 
 
@@ -409,7 +418,3 @@ def test_a_replica_killed_under_load_costs_no_request(cluster: Cluster) -> None:
     assert answered <= used <= answered + len(retried), (answered, used, len(retried))
     # The dead replica's usage counts not yet written (every 0.2 s) went with it.
     assert usage["usage"]["requests"] <= used
-    print(
-        f"answered {answered}, retried {len(retried)}, quota used {used}, "
-        f"usage seen {usage['usage']['requests']}"
-    )
