@@ -352,14 +352,13 @@ def _demo_cluster(settings: Settings, serve: bool) -> None:
             return
         with cluster_demo.front(running, settings.api_port) as cluster:
             replicas = ", ".join(r.url for r in cluster.replicas)
-            out.print(
+            cluster_demo.serve_until_interrupted(
+                cluster,
+                lambda line: out.print(line, soft_wrap=True, highlight=False),
                 f"\ncluster on {cluster.proxy.url}  (nginx -> replicas {replicas}; "
                 f"nginx's access log, naming the replica of each request: "
                 f"{cluster.proxy.access_log})\nCtrl+C stops everything",
-                soft_wrap=True,
-                highlight=False,
             )
-            cluster_demo.serve_until_interrupted(cluster, out.print)
 
 
 @app.command("serve")

@@ -75,7 +75,11 @@ def test_the_demo_cluster_answers_through_nginx_and_stops_everything(tmp_path: P
         assert answers[0].headers["Server"] == "nginx"
         assert answers[0].json()["next"].startswith(url)
         assert answers[0].json() == answers[1].json()
-        logged = (settings.var_dir / "cluster" / "nginx" / "access.log").read_text()
+        access_log = settings.var_dir / "cluster" / "nginx" / "access.log"
+        deadline = time.monotonic() + 5  # nginx logs a request after its answer
+        while len(access_log.read_text().splitlines()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        logged = access_log.read_text()
         for each in replicas:  # one answer from each replica
             assert f"upstream={each.removeprefix('http://')} " in logged
         assert not settings.datasets_dir.exists(), "the release is on object storage"

@@ -117,13 +117,15 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def serve_until_interrupted(cluster: Cluster, say: Callable[[str], None]) -> None:
-    """Wait for Ctrl+C or SIGTERM (both stop the cluster in order: a demo started in the
-    background ignores SIGINT); a replica that dies first is an error."""
+def serve_until_interrupted(cluster: Cluster, say: Callable[[str], None], ready: str) -> None:
+    """Say ``ready``, then wait for Ctrl+C or SIGTERM (both stop the cluster in order: a
+    demo started in the background ignores SIGINT); a replica that dies first is an error.
+    The signals are caught before ``ready`` is said, so one sent on reading it is caught."""
     signal.signal(signal.SIGTERM, _interrupted)
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        say(ready)
         while True:
             for each in cluster.replicas:
                 if each.process.poll() is not None:

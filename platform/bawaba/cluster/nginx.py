@@ -10,6 +10,7 @@ its own folder, so it needs no system paths and stops with its process.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,17 +56,21 @@ class Proxy:
     def access_log(self) -> Path:
         return self.folder / "access.log"
 
-    def upstreams(self) -> list[list[str]]:
+    def upstreams(self, at_least: int = 0, timeout_s: float = 5.0) -> list[list[str]]:
         """For each request logged so far, the replicas nginx sent it to, in order (more
-        than one when a replica failed and the request was retried on another)."""
-        if not self.access_log.exists():
-            return []
-        tried = []
-        for line in self.access_log.read_text(errors="replace").splitlines():
-            found = _UPSTREAM.search(line)
-            if found is not None:
-                tried.append(found.group("addresses").split(", "))
-        return tried
+        than one when a replica failed and the request was retried on another). nginx
+        logs a request after its answer is sent: ``at_least`` waits for that many."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            tried = []
+            if self.access_log.exists():
+                for line in self.access_log.read_text(errors="replace").splitlines():
+                    found = _UPSTREAM.search(line)
+                    if found is not None:
+                        tried.append(found.group("addresses").split(", "))
+            if len(tried) >= at_least or time.monotonic() > deadline:
+                return tried
+            time.sleep(0.02)
 
 
 @contextmanager
