@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint bench clean browser postgresql redis
+.PHONY: help install demo demo-cluster test lint bench clean browser postgresql redis nginx
 
 help:
 	@echo "make demo     simulate 2012-2013, run the pipelines, publish, serve on http://127.0.0.1:8000"
+	@echo "make demo-cluster  the same past one machine: S3, PostgreSQL, Redis, two replicas behind nginx on :8000"
 	@echo "make test     lint, then the whole test suite"
 	@echo "make install  create $(VENV) with the pinned dependencies (idempotent)"
 	@echo "make lint     ruff and mypy"
@@ -26,6 +27,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/bawaba demo
+
+# moto's S3 server comes with the dev extra ($(STAMP)); nginx and PostgreSQL with Debian.
+demo-cluster: $(STAMP) postgresql redis nginx
+	$(BIN)/bawaba demo --cluster
 
 lint: $(STAMP)
 	$(BIN)/ruff check platform pipelines tests bench
@@ -47,7 +52,12 @@ postgresql:
 redis:
 	@test -x /usr/bin/redis-server || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server)
 
-test: lint browser postgresql redis
+# The replica tests (tests/cluster/test_replicas.py) and the cluster demo put Debian's nginx
+# in front of the API; tests/cluster/services.py installs it the same way on its own.
+nginx:
+	@test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx)
+
+test: lint browser postgresql redis nginx
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 # The benchmarks' own tools: Datasette (the [bench] extra) and wrk (Debian's package).
@@ -55,7 +65,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,bench]"
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) postgresql nginx
 	command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/publish.py
@@ -63,6 +73,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/auth.py
 	$(BIN)/python bench/key_store.py
+	$(BIN)/python bench/cluster.py
 	$(BIN)/python bench/portal.py --datasets-dir bench/out/api-demo/datasets
 
 # The key store goes with var/secrets/, whose secret its keys are hashed under: one without

@@ -289,35 +289,76 @@ def _publish(settings: Settings) -> Any:
 def demo(
     scale: Annotated[float, typer.Option(help="Volume; 1.0 = the published figures.")] = 1.0,
     serve: Annotated[bool, typer.Option(help="Serve the API when done.")] = True,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            help="Run it past one machine, on this one: releases on S3 (moto's server, from "
+            "the dev extra), keys in PostgreSQL, two replicas behind nginx on the API port; "
+            "Ctrl+C stops everything (`make demo-cluster` installs what it needs)."
+        ),
+    ] = False,
 ) -> None:
     """The main job: simulate 2012-2013, run every pipeline, publish, serve."""
+    with _user_errors():
+        settings = _settings(scale=scale)
+        if cluster:
+            _demo_cluster(settings, serve)
+            return
+        _demo_release(settings, settings)
+    if serve:
+        _serve(settings, settings.api_host, settings.api_port, settings.api_workers)
+
+
+def _demo_release(settings: Settings, published: Settings) -> None:
+    """Simulate, ingest into ``settings``' store, publish where ``published`` says, and
+    make a demo key in its key store."""
     from bawaba.ingest.pseudonym import ensure_key_file
     from bawaba.loopback import serve_in_thread
     from bawaba.simulator.server import create_app
 
-    with _user_errors():
-        settings = _settings(scale=scale)
-        if ensure_key_file(settings):
-            out.print(f"generated a pseudonym key in {settings.pseudonym_key_file}")
-        _simulate(settings, [2012, 2013], None)
-        with serve_in_thread(create_app(settings.systems_dir)) as departments_api:
-            report = _run_pipelines(
-                settings.model_copy(update={"departments_api_url": departments_api}), []
-            )
-        if report.failed:
-            raise typer.Exit(1)
-        _publish(settings)
-        key, secret = _key_store(settings).create("Demo Business", "business", None)
+    if ensure_key_file(settings):
+        out.print(f"generated a pseudonym key in {settings.pseudonym_key_file}")
+    _simulate(settings, [2012, 2013], None)
+    with serve_in_thread(create_app(settings.systems_dir)) as departments_api:
+        report = _run_pipelines(
+            settings.model_copy(update={"departments_api_url": departments_api}), []
+        )
+    if report.failed:
+        raise typer.Exit(1)
+    _publish(published)
+    key, secret = _key_store(published).create("Demo Business", "business", None)
+    out.print(
+        f"\ndemo premium key ({key.prefix}, plan business):\n  {secret}\ntry:\n"
+        f"  curl -H 'X-API-Key: {secret}' "
+        f"'http://{settings.api_host}:{settings.api_port}/api/v1/datasets/payer-mix/records"
+        "?limit=5'",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+def _demo_cluster(settings: Settings, serve: bool) -> None:
+    from bawaba.cluster import demo as cluster_demo
+
+    with cluster_demo.services(settings) as running:
         out.print(
-            f"\ndemo premium key ({key.prefix}, plan business):\n  {secret}\ntry:\n"
-            f"  curl -H 'X-API-Key: {secret}' "
-            f"'http://{settings.api_host}:{settings.api_port}/api/v1/datasets/payer-mix/records"
-            "?limit=5'",
+            f"object storage (moto) at {running.s3.endpoint}, "
+            f"PostgreSQL on 127.0.0.1:{running.postgres.port}",
             soft_wrap=True,
             highlight=False,
         )
-    if serve:
-        _serve(settings, settings.api_host, settings.api_port, settings.api_workers)
+        _demo_release(settings, running.settings(settings))
+        if not serve:
+            return
+        with cluster_demo.front(running, settings.api_port) as cluster:
+            replicas = ", ".join(r.url for r in cluster.replicas)
+            cluster_demo.serve_until_interrupted(
+                cluster,
+                lambda line: out.print(line, soft_wrap=True, highlight=False),
+                f"\ncluster on {cluster.proxy.url}  (nginx -> replicas {replicas}; "
+                f"nginx's access log, naming the replica of each request: "
+                f"{cluster.proxy.access_log})\nCtrl+C stops everything",
+            )
 
 
 @app.command("serve")

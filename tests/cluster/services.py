@@ -24,6 +24,9 @@ from typing import Any
 
 import pytest
 
+from bawaba.cluster.redis import REDIS_SERVER, RedisServer
+from bawaba.cluster.redis import redis_server as launch_redis
+
 BIN = Path(sys.executable).parent
 _APT_LOCK = Path("/tmp/bawaba-apt.lock")
 
@@ -139,42 +142,25 @@ def moto_server(log_dir: Path) -> Iterator[ObjectStore]:
         yield ObjectStore(f"http://127.0.0.1:{port}")
 
 
-REDIS_SERVER = Path("/usr/bin/redis-server")
+@contextmanager
+def redis_server(log_dir: Path) -> Iterator[RedisServer]:
+    """Debian's redis-server (installed when missing) on a free loopback port, nothing
+    persisted."""
+    binary = ensure_debian_package(REDIS_SERVER, "redis-server")
+    with launch_redis(log_dir, binary) as server:
+        yield server
 
 
-@dataclass(frozen=True)
-class RedisServer:
-    """A Redis server on loopback with nothing persisted: its URL, per database number."""
-
-    port: int
-
-    def url(self, database: int = 0) -> str:
-        return f"redis://127.0.0.1:{self.port}/{database}"
-
-
-def _answers_ping(port: int) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as probe:
-                probe.sendall(b"PING\r\n")
-                return probe.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    return check
+# --- nginx in front of API replicas (bawaba.cluster.nginx: the demo cluster's own) -------
 
 
 @contextmanager
-def redis_server(log_dir: Path) -> Iterator[RedisServer]:
-    """Debian's redis-server (installed when missing) on a free loopback port, with no
-    snapshot and no append-only file: a throwaway server whose data dies with it."""
-    binary = ensure_debian_package(REDIS_SERVER, "redis-server")
-    port = free_port()
-    command = [
-        str(binary),
-        *("--port", str(port), "--bind", "127.0.0.1"),
-        *("--save", "", "--appendonly", "no"),
-        *("--dir", str(log_dir), "--logfile", ""),
-    ]
-    with running(command, "redis-server", _answers_ping(port), log_dir / "redis.log"):
-        yield RedisServer(port)
+def nginx(folder: Path, replicas: list[str]) -> Iterator[Any]:
+    """Debian's nginx (installed when missing) on a free loopback port in front of
+    ``replicas`` (``host:port`` each), configured from the template the demo cluster uses;
+    yields a ``bawaba.cluster.nginx.Proxy``."""
+    from bawaba.cluster.nginx import NGINX, nginx_proxy
+
+    binary = ensure_debian_package(NGINX, "nginx")
+    with nginx_proxy(folder, replicas, binary=binary) as proxy:
+        yield proxy
