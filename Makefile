@@ -57,15 +57,20 @@ redis:
 nginx:
 	@test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx)
 
+# The API suite a second time with its release on object storage (moto's S3 server).
+API_SUITE := tests/test_api.py tests/test_api_errors.py tests/test_changes.py \
+	tests/test_premium.py tests/test_parquet_url.py tests/test_ckan.py tests/test_portal.py
+
 test: lint browser postgresql redis nginx
 	$(BIN)/pytest -n 2 --dist loadgroup
+	BAWABA_TEST_RELEASES_ON=s3 $(BIN)/pytest -n 2 --dist loadgroup $(API_SUITE)
 
 # The benchmarks' own tools: Datasette (the [bench] extra) and wrk (Debian's package).
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,bench]"
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) postgresql nginx
+bench: $(BENCH_STAMP) postgresql redis nginx
 	command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/publish.py
@@ -73,6 +78,8 @@ bench: $(BENCH_STAMP) postgresql nginx
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/auth.py
 	$(BIN)/python bench/key_store.py
+	$(BIN)/python bench/counters.py --api 3000
+	$(BIN)/python bench/object_storage.py
 	$(BIN)/python bench/cluster.py
 	$(BIN)/python bench/portal.py --datasets-dir bench/out/api-demo/datasets
 

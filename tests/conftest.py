@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -21,6 +21,9 @@ import yaml
 from hypothesis import HealthCheck, settings
 
 from bawaba.settings import Settings
+
+if TYPE_CHECKING:
+    from bawaba.cluster.s3 import S3Endpoint
 
 settings.register_profile(
     "dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -168,15 +171,61 @@ def serve_processes(settings: Settings, workers: int, **env: str) -> Iterator[st
         server.communicate(timeout=30)
 
 
+RELEASES_ON = "BAWABA_TEST_RELEASES_ON"
+"""``s3``: the ``served`` release is served from object storage (moto's S3 server on
+loopback) rather than from its folder; ``make test`` runs the API suite once that way."""
+BUCKET = "bawaba-tests"
+
+
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint | None]:
+    """moto's S3 server for this session when the suite runs on object storage, with the
+    process's AWS variables pointing at it; None otherwise."""
+    if os.environ.get(RELEASES_ON, "folder") != "s3":
+        yield None
+        return
+    from bawaba.cluster.s3 import moto_s3
+
+    with moto_s3(tmp_path_factory.mktemp("moto")) as store:
+        store.create_bucket(BUCKET)
+        saved = {name: os.environ.get(name) for name in store.env()}
+        os.environ.update(store.env())
+        try:
+            yield store
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def on_object_store(settings: Settings, store: S3Endpoint | None, prefix: str) -> Settings:
+    """``settings`` reading their release from ``store`` (the folder's files uploaded under
+    ``prefix``, as a publish to object storage writes them), or as they are without one."""
+    if store is None:
+        return settings
+    client = store.client()
+    for path in sorted(settings.datasets_dir.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            key = f"{prefix}/{path.relative_to(settings.datasets_dir).as_posix()}"
+            client.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())
+    return settings.model_copy(update={"datasets_url": f"s3://{BUCKET}/{prefix}"})
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """Two releases of every dataset (v1, then v2 current), served on loopback."""
+def served(
+    tmp_path_factory: pytest.TempPathFactory, object_store: S3Endpoint | None
+) -> Iterator[Served]:
+    """Two releases of every dataset (v1, then v2 current), served on loopback (from
+    object storage when the suite runs there: ``RELEASES_ON``)."""
     from bawaba.catalog.load import load_catalog
     from releases import write_release
 
-    settings = api_settings(tmp_path_factory.mktemp("served"))
+    folder = tmp_path_factory.mktemp("served")
+    settings = api_settings(folder)
     catalog = load_catalog(settings.catalog_path)
     write_release(settings.datasets_dir, catalog, seed=1)
     write_release(settings.datasets_dir, catalog, seed=2)
-    with serve_release(settings) as server:
+    with serve_release(on_object_store(settings, object_store, folder.name)) as server:
         yield server

@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -19,7 +20,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from bawaba.catalog.load import load_catalog
-from conftest import ROOT, SHIPPED_DATASETS, Served, api_settings, env_for, serve_release
+from conftest import (
+    RELEASES_ON,
+    ROOT,
+    SHIPPED_DATASETS,
+    Served,
+    api_settings,
+    env_for,
+    serve_release,
+)
 from releases import write_release
 
 API = "/api/v1/datasets"
@@ -36,6 +45,18 @@ def sql(
 ) -> list[tuple[object, ...]]:
     path = str(parquet_of(served, dataset, version))
     return duckdb.execute(query.replace("$data", "read_parquet(?)"), [path, *params]).fetchall()
+
+
+def test_the_release_is_read_from_where_the_suite_was_asked_to_read_it(served: Served) -> None:
+    with served.client() as client:
+        assert client.get(f"{API}/{OPEN}/records", params={"limit": 1}).status_code == 200
+    fetched = list((served.settings.cache_dir / "objects").rglob("data.parquet"))
+    if os.environ.get(RELEASES_ON) == "s3":
+        assert str(served.settings.datasets_url).startswith("s3://")
+        assert fetched, "the version was read through the object cache"
+    else:
+        assert served.settings.datasets_url is None
+        assert not fetched
 
 
 # --- catalog ---------------------------------------------------------------------------

@@ -71,6 +71,22 @@ def copy_of(published: Settings, tmp_path: Path) -> Settings:
     )
 
 
+def test_a_publish_over_an_empty_store_says_so_and_publishes_nothing(tmp_path: Path) -> None:
+    settings = Settings(
+        var_dir=tmp_path / "var",
+        datasets_dir=tmp_path / "datasets",
+        pipelines_dir=ROOT / "pipelines",
+        catalog_path=ROOT / "catalog.yaml",
+        pseudonym_key=random_key(),
+    )  # type: ignore[arg-type]
+    done = bawaba(settings, "publish", check=False)
+    assert done.returncode == 2, done.stderr
+    assert "error [empty-store]" in done.stderr
+    assert "holds no rows" in done.stderr
+    assert "bawaba pipelines run" in done.stderr
+    assert versions.read_release(settings.datasets_dir) is None
+
+
 def current_file(settings: Settings, dataset: str) -> Path:
     release = versions.read_release(settings.datasets_dir)
     assert release is not None

@@ -13,9 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bawaba.cluster.processes import free_port, listening, running
 from bawaba.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 MOTO_SERVER = Path(sys.executable).parent / "moto_server"
 
@@ -39,16 +43,20 @@ class S3Endpoint:
             "AWS_DEFAULT_REGION": self.region,
         }
 
-    def create_bucket(self, bucket: str) -> None:
+    def client(self) -> S3Client:
         import boto3
 
-        boto3.client(
+        client: S3Client = boto3.client(
             "s3",
             endpoint_url=self.endpoint,
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             region_name=self.region,
-        ).create_bucket(Bucket=bucket)
+        )
+        return client
+
+    def create_bucket(self, bucket: str) -> None:
+        self.client().create_bucket(Bucket=bucket)
 
 
 @contextmanager

@@ -179,6 +179,13 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
         before = _current_frames(storage, current, catalog)
         record = by_year.read_record(settings.var_dir, current.release if current else None)
         rows = _select_rows(settings, catalog, current, before, record, premium_k)
+        if rows.plan == ([], []):
+            raise BawabaError(
+                f"the analytic store under {settings.var_dir} holds no rows: nothing to publish",
+                hint="run `bawaba pipelines run` first (or `bawaba demo`); "
+                "the current release, if any, stays current",
+                slug="empty-store",
+            )
         report.held_back_months = rows.held_months
         report.built_years, report.reused_years = rows.plan
         built = by_year.build(
