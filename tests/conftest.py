@@ -184,20 +184,12 @@ def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoin
     if os.environ.get(RELEASES_ON, "folder") != "s3":
         yield None
         return
+    from bawaba.cluster.processes import environment
     from bawaba.cluster.s3 import moto_s3
 
-    with moto_s3(tmp_path_factory.mktemp("moto")) as store:
+    with moto_s3(tmp_path_factory.mktemp("moto")) as store, environment(store.env()):
         store.create_bucket(BUCKET)
-        saved = {name: os.environ.get(name) for name in store.env()}
-        os.environ.update(store.env())
-        try:
-            yield store
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        yield store
 
 
 def on_object_store(settings: Settings, store: S3Endpoint | None, prefix: str) -> Settings:

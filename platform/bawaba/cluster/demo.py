@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from bawaba.cluster.nginx import Proxy, nginx_proxy, require_nginx
 from bawaba.cluster.postgres import PostgresServer, postgres_server, require_bin
+from bawaba.cluster.processes import environment
 from bawaba.cluster.redis import redis_server, require_redis
 from bawaba.cluster.replicas import Replica, Shared, replica
 from bawaba.cluster.s3 import S3Endpoint, moto_s3
@@ -79,16 +80,8 @@ def services(settings: Settings) -> Iterator[Services]:
             rate_limit_storage_uri=redis.url(),
             extra=s3.env(),
         )
-        saved = {name: os.environ.get(name) for name in s3.env()}
-        os.environ.update(s3.env())
-        try:
+        with environment(s3.env()):
             yield Services(folder, s3, postgres, shared)
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
 
 @dataclass
