@@ -4,14 +4,16 @@ Reproduce with::
 
     .venv/bin/python bench/cluster.py                          # 8 s per run, 3 rounds
     .venv/bin/python bench/cluster.py --duration 10 --rounds 5 --connections 32
+    .venv/bin/python bench/cluster.py --limits sqlite          # counters in one SQLite file
 
-Needs wrk, nginx and PostgreSQL (Debian's packages: ``make bench`` installs wrk,
-``make nginx postgresql`` the others) and moto's S3 server (the dev extra).
+Needs wrk, nginx, PostgreSQL and Redis (Debian's packages: ``make bench`` installs them)
+and moto's S3 server (the dev extra).
 
 The cluster is the one ``bawaba demo --cluster`` runs (``bawaba.cluster``), on loopback: a
-generated release (tests/releases.py) on moto's S3 server, keys and quotas in PostgreSQL,
-two ``bawaba serve`` replicas (one worker each, each its own var/), the rate-limit counters
-in one SQLite file, and two nginx instances from the same template: one in front of replica
+generated release (tests/releases.py) on moto's S3 server, keys in PostgreSQL, rate
+limits, quotas and usage in Redis (``--limits sqlite``: rate limits in one SQLite file,
+quotas in PostgreSQL), two ``bawaba serve`` replicas (one worker each, each its own var/),
+and two nginx instances from the same template: one in front of replica
 A alone, one in front of A and B. wrk (1 thread, N connections) then runs each workload
 against three targets: A directly, nginx -> A, nginx -> A + B, in rounds whose order rotates
 (the machine's load drifts); a target's figure is its median over rounds.
@@ -19,10 +21,10 @@ against three targets: A directly, nginx -> A, nginx -> A + B, in rounds whose o
 Workloads, both one records page of an open dataset, the same URL every time (a warm answer
 from the ETag answer cache, where the proxy's and the gate's share of the time is largest):
 
-* ``anonymous``: rate limited per client address (one SQLite upsert a request), limit out
-  of reach;
+* ``anonymous``: rate limited per client address (one counter round trip a request),
+  limit out of reach;
 * ``X-API-Key``: a key on a plan whose limits are out of reach but whose monthly request
-  quota is counted: one PostgreSQL round trip a request, shared by the replicas.
+  quota is counted, shared by the replicas.
 
 All of it, wrk and nginx included, shares the same 2 cores: a second replica can only help
 as far as one replica leaves a core idle. Figures go to stdout only.
@@ -55,6 +57,7 @@ sys.path[:0] = [str(ROOT / "tests")]
 from bawaba.catalog.load import load_catalog  # noqa: E402
 from bawaba.cluster.nginx import nginx_proxy  # noqa: E402
 from bawaba.cluster.postgres import postgres_server  # noqa: E402
+from bawaba.cluster.redis import redis_server  # noqa: E402
 from bawaba.cluster.replicas import Replica, Shared, replica  # noqa: E402
 from bawaba.cluster.s3 import S3Endpoint, moto_s3  # noqa: E402
 from bawaba.core.s3_storage import Location, S3Storage  # noqa: E402
@@ -134,7 +137,7 @@ class Bench:
 
 
 @contextmanager
-def cluster(folder: Path) -> Iterator[Bench]:
+def cluster(folder: Path, limits: str) -> Iterator[Bench]:
     catalog = load_catalog(ROOT / "catalog.yaml")
     write_release(folder / "release", catalog, seed=7)
     with ExitStack() as stack:
@@ -142,11 +145,16 @@ def cluster(folder: Path) -> Iterator[Bench]:
         s3.create_bucket(BUCKET)
         _upload(folder / "release", s3, folder)
         pg = stack.enter_context(postgres_server())
+        counters = (
+            stack.enter_context(redis_server(folder)).url()
+            if limits == "redis"
+            else f"sqlite://{folder / 'rate-limits.sqlite'}"
+        )
         shared = Shared(
             datasets_url=f"s3://{BUCKET}/{PREFIX}",
             key_store_url=pg.new_database("keys"),
             key_store_secret=SECRET,
-            rate_limit_storage_uri=f"sqlite://{folder / 'rate-limits.sqlite'}",
+            rate_limit_storage_uri=counters,
             extra=s3.env()
             | {
                 "BAWABA_CATALOG_PATH": str(ROOT / "catalog.yaml"),
@@ -239,17 +247,21 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each pair")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument(
+        "--limits", choices=("redis", "sqlite"), default="redis", help="where replicas count"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: `apt-get install -y wrk` (make bench does)")
     with (
         tempfile.TemporaryDirectory(prefix="bawaba-bench-cluster-") as tmp,
-        cluster(Path(tmp)) as bench,
+        cluster(Path(tmp), args.limits) as bench,
     ):
         _check(bench)
         measured = measure(bench, args)
     print(
-        f"\ncluster throughput, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"\ncluster throughput ({args.limits} counters), {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, "
         f"wrk -t1 -c{args.connections} -d{args.duration:g}s, median of {args.rounds} rounds"
     )
     print(f"GET {PATH}")
@@ -261,7 +273,8 @@ def main() -> None:
         )
     print(
         "\nreproduce: .venv/bin/python bench/cluster.py "
-        f"--duration {args.duration:g} --rounds {args.rounds} --connections {args.connections}"
+        f"--duration {args.duration:g} --rounds {args.rounds} --connections {args.connections} "
+        f"--limits {args.limits}"
     )
 
 
