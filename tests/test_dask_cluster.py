@@ -260,3 +260,54 @@ def test_without_a_cluster_dask_is_never_imported(local: Settings, tmp_path: Pat
         )
         assert done.returncode == 0, done.stderr
         assert "imported: []" in done.stdout, done.stdout[-500:]
+
+
+def release_image(settings: Settings) -> dict[str, Any]:
+    """A release with its id and clock times taken out: each dataset version's
+    ``data.parquet`` by digest, and every other file of it as JSON without its times."""
+    pointer = json.loads((settings.datasets_dir / "current.json").read_text())
+    release = pointer["release"]
+    image: dict[str, Any] = {}
+    for dataset, version in sorted(pointer["datasets"].items()):
+        for path in sorted((settings.datasets_dir / dataset / version).iterdir()):
+            if path.suffix == ".parquet":
+                image[f"{dataset}/{path.name}"] = hashlib.sha256(path.read_bytes()).hexdigest()
+            elif path.suffix == ".json":
+                image[f"{dataset}/{path.name}"] = _timeless(
+                    json.loads(path.read_text().replace(release, "RELEASE"))
+                )
+    return image
+
+
+def _timeless(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _timeless(v)
+            for k, v in value.items()
+            if not k.endswith(("_at", "created", "modified", "issued"))
+        }
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    return value
+
+
+def test_publish_on_the_cluster_gives_the_same_release(
+    local: Settings, cluster: LocalCluster, client: Client, tmp_path: Path
+) -> None:
+    here = copy_of(local, tmp_path / "here")
+    there = copy_of(local, tmp_path / "there")
+    done = bawaba(here, "publish")
+    assert done.returncode == 0, done.stderr
+    done = bawaba(there, "publish", "--cluster", cluster.scheduler_address)
+    assert done.returncode == 0, done.stderr
+    assert "switched to the new release" in done.stdout
+    ours, theirs = release_image(here), release_image(there)
+    assert len([k for k in ours if k.endswith("data.parquet")]) >= 5
+    assert theirs == ours
+    # And the years were built there: both of them, as tasks.
+    assert client.run_on_scheduler(_years_built) == 2
+
+
+def _years_built(dask_scheduler: Any = None) -> int:
+    log = dask_scheduler.transition_log
+    return len({e[0] for e in log if str(e[0]).startswith("publish-") and e[2] == "memory"})
