@@ -169,15 +169,27 @@ def pipelines_list() -> None:
     out.print(table)
 
 
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        metavar="tcp://HOST:PORT",
+        help="Run the work on this Dask scheduler's workers (default: BAWABA_DASK_SCHEDULER, "
+        "else here); the store, the landing zone and var/ must be on storage they share.",
+    ),
+]
+
+
 @pipelines_app.command("run")
 def pipelines_run(
     departments: Annotated[
         list[str] | None, typer.Argument(help="Department codes (default: all).")
     ] = None,
+    cluster: ClusterOption = None,
 ) -> None:
     """Ingest what is new at each department into the analytic store."""
     with _user_errors():
-        report = _run_pipelines(_settings(), departments or [])
+        report = _run_pipelines(_settings(dask_scheduler=cluster), departments or [])
     if report.failed:
         raise typer.Exit(1)
 
@@ -249,10 +261,10 @@ def _print_report(report: Any) -> None:
 
 
 @app.command("publish")
-def publish_command() -> None:
+def publish_command(cluster: ClusterOption = None) -> None:
     """Build every dataset of the catalog from the analytic store, gate it, publish it."""
     with _user_errors():
-        _publish(_settings())
+        _publish(_settings(dask_scheduler=cluster))
 
 
 def _publish(settings: Settings) -> Any:

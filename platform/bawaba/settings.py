@@ -92,6 +92,17 @@ class Settings(BaseSettings):
         float, Field(ge=0, description="First back-off delay; doubles on each retry.")
     ] = 0.2
 
+    dask_scheduler: Annotated[
+        str | None,
+        Field(
+            pattern=r"^(tcp|tls|inproc|ucx)://\S+$",
+            description="A Dask scheduler (`tcp://host:8786`) on which `bawaba pipelines run` "
+            "and `bawaba publish` run their work; when unset, they run in this process "
+            "(and never import Dask). The store, the landing zone and var/ must be on "
+            "storage every worker reaches at the same path.",
+        ),
+    ] = None
+
     keep_versions: Annotated[
         int, Field(ge=1, description="Versions of each dataset kept readable.")
     ] = 5

@@ -61,7 +61,7 @@ class RunReport:
         return [d for d in self.departments if d.error is not None]
 
 
-def _pull(pipeline: Pipeline, run: Run, settings: Settings) -> Pulled:
+def pull(pipeline: Pipeline, run: Run, settings: Settings) -> Pulled:
     dept = pipeline.department
     if isinstance(pipeline.source, FileDrop):
         folder = settings.landing_dir / dept
@@ -96,7 +96,7 @@ def _pulls_ahead(
     drops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pull-drops")
     ahead = {
         p.department: (drops if isinstance(p.source, FileDrop) else http).submit(
-            _pull, p, run, settings
+            pull, p, run, settings
         )
         for p in pipelines
     }
@@ -110,7 +110,14 @@ def _pulls_ahead(
 def run_pipelines(
     settings: Settings, departments: list[str] | None = None, *, progress: Progress | None = None
 ) -> RunReport:
-    """Ingest what is new for the departments named (all when none), commit, report."""
+    """Ingest what is new for the departments named (all when none), commit, report.
+
+    With ``settings.dask_scheduler`` the departments are checked on that Dask cluster
+    (``on_cluster``); the store it commits is the same, byte for byte."""
+    if settings.dask_scheduler is not None:
+        from bawaba.ingest.on_cluster import run_on_cluster
+
+        return run_on_cluster(settings, departments, progress=progress)
     key = load_key(settings)
     reference = load_reference()
     pipelines = registry.select(registry.load_pipelines(settings.pipelines_dir), departments or [])
@@ -118,7 +125,7 @@ def run_pipelines(
     finishing: list[_Finishing] = []
     with (
         open_run(settings) as run,
-        _pulls_ahead(pipelines, run, settings) as pull,
+        _pulls_ahead(pipelines, run, settings) as pulled_of,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="accept") as pool,
     ):
         accepter = _InFlight(pool, ROWS_IN_FLIGHT)
@@ -128,7 +135,7 @@ def run_pipelines(
             accepting: Accepting | None = None
             try:
                 with step(dept, "pull", progress):
-                    pulled = pull(pipeline)
+                    pulled = pulled_of(pipeline)
                 if pulled.files and isinstance(pipeline.source, HttpExport):
                     run.staged_landing[dept] = pulled.files
                 accepting = Accepting(run, dept, key)
@@ -144,24 +151,36 @@ def run_pipelines(
             except BawabaError as error:
                 if accepting is not None:
                     accepter.submit(accepting.abort)
-                failed[dept] = _failed(run, dept, error, time.perf_counter() - started)
+                failed[dept] = failed_department(run, dept, error, time.perf_counter() - started)
                 continue
             checked.result.seconds = time.perf_counter() - started
             future = accepter.submit(partial(finish, checked, accepting, run, progress=progress))
             finishing.append(_Finishing(pipeline, pulled, future))
         results, watermarks, ledger = _collect(run, finishing, failed)
-        order = {p.department: i for i, p in enumerate(pipelines)}
-        results.sort(key=lambda r: order[r.department])
-        committed = any((r.files or r.raw) and r.error is None for r in results)
-        summaries = {r.department: _summary(r) for r in results if r.error is None}
-        if committed:
-            run.commit(summaries, watermarks, ledger)
-        report = RunReport(run.run_id, committed, results)
-        write_atomic(
-            settings.runs_dir / f"{run.run_id}.json",
-            orjson.dumps(asdict(report), option=orjson.OPT_INDENT_2),
-        )
-        return report
+        return conclude(run, pipelines, results, watermarks, ledger)
+
+
+def conclude(
+    run: Run,
+    pipelines: list[Pipeline],
+    results: list[DepartmentResult],
+    watermarks: dict[str, int],
+    ledger: dict[str, dict[str, LedgerEntry]],
+) -> RunReport:
+    """Commits what the departments that succeeded staged, if any brought something, and
+    writes the run's report: the one end of a run, local or on a cluster."""
+    order = {p.department: i for i, p in enumerate(pipelines)}
+    results.sort(key=lambda r: order[r.department])
+    committed = any((r.files or r.raw) and r.error is None for r in results)
+    summaries = {r.department: _summary(r) for r in results if r.error is None}
+    if committed:
+        run.commit(summaries, watermarks, ledger)
+    report = RunReport(run.run_id, committed, results)
+    write_atomic(
+        run.settings.runs_dir / f"{run.run_id}.json",
+        orjson.dumps(asdict(report), option=orjson.OPT_INDENT_2),
+    )
+    return report
 
 
 @dataclass
@@ -208,7 +227,7 @@ def _collect(
         try:
             result = entry.future.result()
         except BawabaError as error:
-            results.append(_failed(run, dept, error, 0.0))
+            results.append(failed_department(run, dept, error, 0.0))
             continue
         if pulled.watermark is not None:
             watermarks[dept] = pulled.watermark
@@ -219,7 +238,9 @@ def _collect(
     return results, watermarks, ledger
 
 
-def _failed(run: Run, department: str, error: BawabaError, seconds: float) -> DepartmentResult:
+def failed_department(
+    run: Run, department: str, error: BawabaError, seconds: float
+) -> DepartmentResult:
     _forget(run, department)
     return DepartmentResult(department, seconds=round(seconds, 3), error=str(error))
 

@@ -21,7 +21,7 @@ import polars as pl
 
 from bawaba.ingest.contract import CODE_LISTS, PAYER_IDENTITY, REQUIRED
 from bawaba.ingest.declarations import ExportFormat
-from bawaba.reference import Reference, codes
+from bawaba.reference import Reference
 
 Reason = Literal[
     "missing_field",
@@ -139,7 +139,13 @@ def validate(
     ``_stripped`` come out stripped."""
     services = list(dict.fromkeys(s.code for s in reference.department(department).services))
     stripped = _stripped(fmt)
-    lists = {field: list(codes(getattr(reference, name))) for field, name in CODE_LISTS.items()}
+    # In the reference's order, not a set's: the enums' categories, and so the dictionaries
+    # of the store's parts, are then the same bytes in every process (a set of text is
+    # ordered by the process's hash seed).
+    lists = {
+        field: list(dict.fromkeys(m.code for m in getattr(reference, name)))
+        for field, name in CODE_LISTS.items()
+    }
     now = datetime.now()
     typed = canonical.with_columns(pl.col(stripped).str.strip_chars()).with_columns(
         _timestamp(fmt).alias("_occurred_at"),

@@ -165,6 +165,50 @@ class Built:
     reused_years: list[int]
 
 
+@dataclass(frozen=True)
+class YearJob:
+    """One year to build, and what the years up to it say of each payer's first quarter."""
+
+    year: int | None
+    firsts: pl.DataFrame
+
+
+@dataclass
+class YearBuilt:
+    releases: list[DatasetRelease]
+    audit: AuditReport
+    fresh: pl.DataFrame | None
+    """The year's rows the previous release had not published (``Built.fresh``)."""
+
+
+BuildYears = Callable[[list[YearJob], int | None], list[YearBuilt]]
+"""Builds the years of the jobs given, in their order, with the store's latest month."""
+
+
+def build_year(
+    chosen: pl.LazyFrame,
+    catalog: Catalog,
+    reference: Reference,
+    max_audit_cells: int,
+    previous: Mapping[str, pl.DataFrame],
+    folds: dict[str, str],
+    published: revisions.Published | None,
+    last: int | None,
+    firsts: pl.DataFrame | None,
+    timed: Timed,
+) -> YearBuilt:
+    """One year's (or all ``chosen``'s) datasets, protected together: the unit of work of
+    a publish, here or as a task."""
+    frame = apply_fold(timed(chosen.drop("date").collect()).lazy(), folds).collect()
+    releases, audit = build_release(
+        frame, catalog, reference, max_audit_cells, previous, last=last, first_quarters=firsts
+    )
+    fresh = None
+    if published is not None:
+        fresh = decode(frame.filter(~revisions.already_published(published)))
+    return YearBuilt(releases, audit, fresh)
+
+
 @dataclass
 class _Year:
     year: int | None
@@ -232,17 +276,21 @@ def build(
     record: YearRecord,
     timed: Timed,
     say: Callable[[str], None],
+    elsewhere: BuildYears | None = None,
 ) -> Built:
     """Every dataset of ``catalog`` from ``rows`` (the store's rows to publish, with
     ``txn_date`` and ``date``), a year at a time: ``plan`` names the years to build and
     those to take as published (:func:`years_to_build`); ``previous``, ``published`` and
-    ``record`` are the current release's tables, record of rows and year record."""
+    ``record`` are the current release's tables, record of rows and year record.
+    ``elsewhere`` builds the years instead of this process (``publish.on_cluster``), each
+    from the rows it reads itself; the rest is done here as without it."""
     built_years, reused_years = plan
     last = last_month(rows)
     parts: list[_Year] = []
     fresh: list[pl.DataFrame] = []
     firsts: pl.DataFrame | None = None
     every: list[int | None] = [*sorted(built_years + reused_years)] or [None]
+    jobs: list[YearJob] = []
     for year in every:
         chosen = rows if year is None else rows.filter(in_year(year))
         mine = first_quarters(chosen).collect()
@@ -250,15 +298,35 @@ def build(
         if year in reused_years:
             parts.append(_Year(year))
             continue
+        if elsewhere is not None:
+            jobs.append(YearJob(year, firsts))
+            parts.append(_Year(year))
+            continue
         say("building datasets under disclosure control" + ("" if year is None else f": {year}"))
-        frame = apply_fold(timed(chosen.drop("date").collect()).lazy(), folds).collect()
-        releases, audit = build_release(
-            frame, catalog, reference, max_audit_cells, previous, last=last, first_quarters=firsts
+        done = build_year(
+            chosen,
+            catalog,
+            reference,
+            max_audit_cells,
+            previous,
+            folds,
+            published,
+            last,
+            firsts,
+            timed,
         )
-        parts.append(_Year(year, releases, audit))
-        if published is not None:
-            fresh.append(decode(frame.filter(~revisions.already_published(published))))
-        del frame
+        parts.append(_Year(year, done.releases, done.audit))
+        if done.fresh is not None:
+            fresh.append(done.fresh)
+    if elsewhere is not None and jobs:
+        say(f"building {len(jobs)} year(s) under disclosure control on the cluster")
+        built_on = dict(zip([j.year for j in jobs], elsewhere(jobs, last), strict=True))
+        for part in parts:
+            if part.year in built_on or (part.year is None and None in built_on):
+                done = built_on[part.year]
+                part.releases, part.audit = done.releases, done.audit
+                if done.fresh is not None:
+                    fresh.append(done.fresh)
     stacked = [_stacked(parts, i, previous, record) for i in range(len(catalog.datasets))]
     _relations_among_published(stacked)
     return Built(

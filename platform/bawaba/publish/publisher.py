@@ -82,6 +82,15 @@ class Rows:
     held_months: list[int]
 
 
+def release_rows(
+    settings: Settings, catalog: Catalog, published_before: revisions.Published | None
+) -> tuple[pl.LazyFrame, revisions.Published, list[int]]:
+    """The store's rows a release publishes (with ``date``), lazily, and what
+    ``revisions.split_late_rows`` says of the rest: the same wherever it is read."""
+    rows = scan_rows(settings).with_columns(pl.col("txn_date").alias("date"))
+    return revisions.split_late_rows(rows, catalog, published_before)
+
+
 def _select_rows(
     settings: Settings,
     catalog: Catalog,
@@ -90,9 +99,8 @@ def _select_rows(
     record: by_year.YearRecord,
     premium_k: int,
 ) -> Rows:
-    rows = scan_rows(settings).with_columns(pl.col("txn_date").alias("date"))
     published_before = current.published_rows if current else None
-    kept, published, held = revisions.split_late_rows(rows, catalog, published_before)
+    kept, published, held = release_rows(settings, catalog, published_before)
     plan = by_year.years_to_build(kept, catalog, published_before, before, record)
     decided = current.services if current else {}
     # A service keeps the code earlier releases published it under; only a service no
@@ -150,6 +158,23 @@ def _gate(
     return result
 
 
+def _elsewhere(
+    settings: Settings,
+    catalog: Catalog,
+    before: dict[str, pl.DataFrame],
+    rows: Rows,
+    current: versions.Release | None,
+) -> by_year.BuildYears | None:
+    """The years' builds on the cluster of ``settings.dask_scheduler``, if one is set."""
+    if settings.dask_scheduler is None:
+        return None
+    from bawaba.publish.on_cluster import years_on_cluster
+
+    return years_on_cluster(
+        settings, catalog, before, rows.folds, current.published_rows if current else None
+    )
+
+
 def _current_frames(
     storage: ReleaseStorage, current: versions.Release | None, catalog: Catalog
 ) -> dict[str, pl.DataFrame]:
@@ -200,6 +225,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
             record,
             with_time,
             say,
+            _elsewhere(settings, catalog, before, rows, current),
         )
         releases, audit = built.releases, built.audit
         staging = storage.staging_dir() / release_id

@@ -1,0 +1,86 @@
+"""Work on a Dask cluster: the client, the settings a task is given, and waiting with progress.
+
+Only ``--cluster`` / ``BAWABA_DASK_SCHEDULER`` reach this module, so the local run never
+imports Dask. A task is given the coordinator's settings without their secrets (Dask
+sends task arguments over the network unencrypted unless told otherwise, and none of a
+task needs one: the pseudonym key stays with the coordinator, which draws payer ids), and
+reads and writes the same paths as the coordinator: the store, the landing zone and var/
+must be on storage every worker sees at the same path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TypeVar
+
+from distributed import Client, Future
+from pydantic import SecretStr
+
+from bawaba.errors import ConfigError
+from bawaba.settings import Settings
+
+T = TypeVar("T")
+Waiting = Callable[[int, int, int], None]
+"""Called with (the task waited for, tasks done, tasks in all) while waiting."""
+
+CONNECT_TIMEOUT_S = 10
+# How often the progress shown while waiting for a task is brought up to date.
+POLL_S = 0.5
+
+
+@contextmanager
+def connect(address: str) -> Iterator[Client]:
+    """A client of the scheduler at ``address``, or a user error saying it cannot be reached."""
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            f"no Dask scheduler answers at {address}: {error}",
+            hint="start one (`dask scheduler`) and its workers (`dask worker "
+            "tcp://HOST:8786`), or leave out --cluster and BAWABA_DASK_SCHEDULER to run "
+            "here",
+        ) from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def shippable(settings: Settings) -> Settings:
+    """``settings`` without any secret, to give a task."""
+    secrets = {
+        name: None
+        for name in Settings.model_fields
+        if isinstance(getattr(settings, name), SecretStr)
+    }
+    return settings.model_copy(update=secrets)
+
+
+def results_in_turn(
+    client: Client, futures: Sequence[Future[T]], waiting: Waiting | None
+) -> Generator[T]:
+    """Each of ``futures``' results in their order, telling ``waiting`` how many are done
+    while it waits for one. A result is forgotten by the cluster once taken, so that a
+    worker lost afterwards does not make the cluster run its task again; whatever stops the
+    caller cancels the tasks not taken yet. A task the cluster could not run (its workers
+    died too often) raises here."""
+    pending = list(futures)
+    try:
+        while pending:
+            future = pending[0]
+            while True:
+                if waiting is not None:
+                    done = len(futures) - len(pending) + sum(f.done() for f in pending)
+                    waiting(len(futures) - len(pending), done, len(futures))
+                try:
+                    result = future.result(timeout=POLL_S)
+                    break
+                except TimeoutError:
+                    continue
+            pending.pop(0)
+            future.release()
+            yield result
+    finally:
+        if pending:
+            client.cancel(pending)

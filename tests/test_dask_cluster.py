@@ -1,0 +1,313 @@
+"""Ingest and publish on a real Dask cluster: a LocalCluster of a scheduler and two worker
+processes over TCP on loopback, driven through ``bawaba … --cluster``.
+
+The same simulated input (scale 0.01, one delivery cut short, one department's export
+missing a column) is ingested and published here and on the cluster; the store and the
+release must be the same bytes, a worker killed mid-task must change nothing, and the bad
+input must be quarantined, or fail its department, exactly as the local run does. Without a
+cluster, neither command imports Dask.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from distributed import Client, LocalCluster
+
+from bawaba.loopback import serve_in_thread
+from bawaba.settings import Settings
+from bawaba.simulator.server import create_app
+from conftest import ROOT, env_for, random_key
+
+pytestmark = [pytest.mark.xdist_group("dask-cluster"), pytest.mark.slow]
+
+BAWABA = str(ROOT / ".venv" / "bin" / "bawaba")
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+# The department whose task is killed: the largest delivery, so that its task is still
+# running when the worker goes.
+VICTIM = "DEWA"
+
+
+def bawaba(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BAWABA, *args], env=env_for(settings), capture_output=True, text=True, timeout=300
+    )
+
+
+def _edit_csv(path: Path, columns_dropped: str) -> None:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    at = rows[0].index(columns_dropped)
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle).writerows([r[:at] + r[at + 1 :] for r in rows])
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A simulation with bad input: a CDA delivery cut short mid-line (quarantined whole),
+    and a PP delivery without its service column (PP fails at its read step)."""
+    root = tmp_path_factory.mktemp("inputs")
+    settings = Settings(
+        var_dir=root / "var",
+        datasets_dir=root / "datasets",
+        pipelines_dir=ROOT / "pipelines",
+        catalog_path=ROOT / "catalog.yaml",
+        scale=0.01,
+        pseudonym_key=random_key(),
+    )  # type: ignore[arg-type]
+    done = bawaba(settings, "simulate")
+    assert done.returncode == 0, done.stderr
+    cut = sorted((settings.landing_dir / "CDA").glob("*.csv"))[0]
+    data = cut.read_bytes()
+    cut.write_bytes(data[: data.rstrip(b"\n").rfind(b"\n") + 12])
+    _edit_csv(sorted((settings.landing_dir / "PP").glob("*.csv"))[0], "رمز الخدمة")
+    return settings
+
+
+def copy_of(inputs: Settings, root: Path) -> Settings:
+    """The same input in a folder of its own (copied with the files' times, which the
+    ledger records)."""
+    shutil.copytree(inputs.var_dir, root / "var", symlinks=True)
+    return inputs.model_copy(update={"var_dir": root / "var", "datasets_dir": root / "datasets"})
+
+
+def ingest(settings: Settings, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [BAWABA, "pipelines", "run", *args],
+        env=env_for(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finished(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=300)
+    return process.returncode, out, err
+
+
+def ingested(settings: Settings, *args: str) -> tuple[int, str, str]:
+    with serve_in_thread(create_app(settings.systems_dir)) as url:
+        served = settings.model_copy(update={"departments_api_url": url})
+        return finished(ingest(served, *args))
+
+
+def run_ids(settings: Settings) -> list[str]:
+    manifest = json.loads((settings.store_dir / "manifest.json").read_text())
+    return [run["run_id"] for run in manifest["runs"]]
+
+
+def _anonymous(text: str, ids: list[str]) -> str:
+    for n, run_id in enumerate(ids):
+        text = text.replace(run_id, f"RUN{n}")
+    return text
+
+
+def store_image(settings: Settings) -> dict[str, Any]:
+    """What a run leaves, with its run ids and clock times taken out: every file of the
+    store, the quarantine, the landing zone and the payer index, by digest; the manifest;
+    and the run report's counts. Two runs on the same input must leave the same image."""
+    ids = run_ids(settings)
+    files = {
+        _anonymous(str(p.relative_to(settings.var_dir)), ids): hashlib.sha256(
+            p.read_bytes()
+        ).hexdigest()
+        for folder in ("store", "quarantine", "landing", "pseudonyms")
+        for p in sorted((settings.var_dir / folder).rglob("*"))
+        if p.is_file() and p.name not in {".lock", "manifest.json"}
+    }
+    manifest = json.loads(_anonymous((settings.store_dir / "manifest.json").read_text(), ids))
+    for run in manifest["runs"]:
+        del run["started_at"], run["finished_at"]
+    [report_file] = settings.runs_dir.glob("*.json")
+    report = json.loads(_anonymous(report_file.read_text(), ids))
+    for department in report["departments"]:
+        del department["seconds"]
+    return {"files": files, "manifest": manifest, "report": report}
+
+
+@pytest.fixture(scope="module")
+def local(inputs: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The local run on the input: the image every cluster run must leave."""
+    settings = copy_of(inputs, tmp_path_factory.mktemp("local"))
+    code, _, err = ingested(settings)
+    assert code == 1, err  # PP fails
+    return settings
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    with LocalCluster(
+        n_workers=2,
+        processes=True,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        protocol="tcp",
+        dashboard_address=None,
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(cluster: LocalCluster) -> Iterator[Client]:
+    with Client(cluster.scheduler_address, set_as_default=False) as connected:
+        yield connected
+
+
+def test_the_bad_input_fails_and_quarantines_as_it_should(local: Settings) -> None:
+    """The local run's verdict on the bad input, which the cluster runs must repeat."""
+    report = {d["department"]: d for d in store_image(local)["report"]["departments"]}
+    assert "failed at step 'read'" in report["PP"]["error"]
+    assert "رمز الخدمة" in report["PP"]["error"]
+    [broken] = report["CDA"]["broken_files"]
+    assert "is cut short" in broken["message"]
+    assert report["CDA"]["reasons"]["unreadable_file"] == broken["rows"] > 0
+    for d in report.values():
+        if d["error"] is None:
+            assert d["raw"] == d["accepted"] + d["quarantined"] + d["duplicates"]
+    assert sum(d["quarantined"] for d in report.values()) > broken["rows"]  # rows too
+
+
+def test_ingest_on_the_cluster_leaves_the_same_store(
+    inputs: Settings, local: Settings, cluster: LocalCluster, tmp_path: Path
+) -> None:
+    settings = copy_of(inputs, tmp_path)
+    code, out, err = ingested(settings, "--cluster", cluster.scheduler_address)
+    assert code == 1, err
+    assert "ingestion run" in out
+    assert store_image(settings) == store_image(local)
+    assert "PP" not in json.loads((settings.store_dir / "manifest.json").read_text())["parts"]
+
+
+def _processing_of(client: Client, department: str) -> str | None:
+    """The address of the worker running ``department``'s ingest task, if one is."""
+    for worker, keys in client.processing().items():
+        if any(str(k).startswith("ingest-") and str(k).endswith(f"-{department}") for k in keys):
+            return str(worker)
+    return None
+
+
+def test_a_worker_killed_mid_task_changes_nothing(
+    inputs: Settings, local: Settings, cluster: LocalCluster, client: Client, tmp_path: Path
+) -> None:
+    settings = copy_of(inputs, tmp_path)
+    with serve_in_thread(create_app(settings.systems_dir)) as url:
+        served = settings.model_copy(update={"departments_api_url": url})
+        process = ingest(served, "--cluster", cluster.scheduler_address)
+        try:
+            deadline = time.monotonic() + 60
+            worker = None
+            while worker is None:
+                assert process.poll() is None, "the run ended before the task was killed"
+                assert time.monotonic() < deadline, "the task never ran"
+                worker = _processing_of(client, VICTIM)
+                time.sleep(0.002)
+            keys = [str(k) for k in client.processing()[worker]]
+            pid = client.run(os.getpid, workers=[worker])[worker]
+            victim = psutil.Process(pid)
+            os.kill(pid, signal.SIGKILL)
+            victim.wait(timeout=10)  # its nanny reaps it; a process that lived on fails here
+            assert not victim.is_running()
+            code, _, err = finished(process)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert code == 1, err
+    # The task the dead worker held ran again elsewhere (or on its restarted self).
+    started = client.run_on_scheduler(_times_processing, keys)
+    assert any(n >= 2 for n in started.values()), started
+    assert store_image(settings) == store_image(local)
+
+
+def _times_processing(keys: list[str], dask_scheduler: Any = None) -> dict[str, int]:
+    """How often each of ``keys`` was sent to a worker (run on the scheduler)."""
+    log = dask_scheduler.transition_log
+    return {k: sum(1 for entry in log if entry[0] == k and entry[2] == "processing") for k in keys}
+
+
+def test_without_a_cluster_dask_is_never_imported(local: Settings, tmp_path: Path) -> None:
+    """The embedded default stays as it was: ``pipelines run`` and ``publish`` here, with no
+    Dask in the process."""
+    settings = copy_of(local, tmp_path)
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('imported:', sorted({m.split('.')[0] for m in "
+        "sys.modules if m.split('.')[0] in ('dask', 'distributed')})))\n"
+        "from bawaba.cli import main\n"
+        "sys.argv = ['bawaba', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    for args in (["pipelines", "run", "CDA"], ["publish"]):
+        done = subprocess.run(
+            [PYTHON, "-c", probe, *args],
+            env=env_for(settings),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "imported: []" in done.stdout, done.stdout[-500:]
+
+
+def release_image(settings: Settings) -> dict[str, Any]:
+    """A release with its id and clock times taken out: each dataset version's
+    ``data.parquet`` by digest, and every other file of it as JSON without its times."""
+    pointer = json.loads((settings.datasets_dir / "current.json").read_text())
+    release = pointer["release"]
+    image: dict[str, Any] = {}
+    for dataset, version in sorted(pointer["datasets"].items()):
+        for path in sorted((settings.datasets_dir / dataset / version).iterdir()):
+            if path.suffix == ".parquet":
+                image[f"{dataset}/{path.name}"] = hashlib.sha256(path.read_bytes()).hexdigest()
+            elif path.suffix == ".json":
+                image[f"{dataset}/{path.name}"] = _timeless(
+                    json.loads(path.read_text().replace(release, "RELEASE"))
+                )
+    return image
+
+
+def _timeless(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _timeless(v)
+            for k, v in value.items()
+            if not k.endswith(("_at", "created", "modified", "issued"))
+        }
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    return value
+
+
+def test_publish_on_the_cluster_gives_the_same_release(
+    local: Settings, cluster: LocalCluster, client: Client, tmp_path: Path
+) -> None:
+    here = copy_of(local, tmp_path / "here")
+    there = copy_of(local, tmp_path / "there")
+    done = bawaba(here, "publish")
+    assert done.returncode == 0, done.stderr
+    done = bawaba(there, "publish", "--cluster", cluster.scheduler_address)
+    assert done.returncode == 0, done.stderr
+    assert "switched to the new release" in done.stdout
+    ours, theirs = release_image(here), release_image(there)
+    assert len([k for k in ours if k.endswith("data.parquet")]) >= 5
+    assert theirs == ours
+    # And the years were built there: both of them, as tasks.
+    assert client.run_on_scheduler(_years_built) == 2
+
+
+def _years_built(dask_scheduler: Any = None) -> int:
+    log = dask_scheduler.transition_log
+    return len({e[0] for e in log if str(e[0]).startswith("publish-") and e[2] == "memory"})
