@@ -84,7 +84,7 @@ def _measure(env: dict[str, str], base: Path, root: Path, scale: float, workers:
             threads_per_worker=1,
             host="127.0.0.1",
             protocol="tcp",
-            dashboard_address=None,
+            dashboard_address=":0",
         )
     try:
         extra = ["--cluster", cluster.scheduler_address] if cluster else []

@@ -155,7 +155,7 @@ def cluster() -> Iterator[LocalCluster]:
         threads_per_worker=1,
         host="127.0.0.1",
         protocol="tcp",
-        dashboard_address=None,
+        dashboard_address=":0",
     ) as running:
         yield running
 

@@ -14,10 +14,17 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
-from distributed import Client, Future
 from pydantic import SecretStr
 
 from bawaba.errors import ConfigError
+
+try:
+    from distributed import Client, Future
+except ModuleNotFoundError as missing:  # the [cluster] extra is not installed
+    raise ConfigError(
+        "running on a Dask cluster needs the dask and distributed packages",
+        hint="install the cluster extra: pip install 'bawaba[cluster]' (make install has it)",
+    ) from missing
 from bawaba.settings import Settings
 
 T = TypeVar("T")
