@@ -399,9 +399,9 @@ def test_a_credential_the_gate_remembers_is_checked_anew_after_any_change(
     from starlette.datastructures import Headers
 
     from bawaba.api.gatekeeper import Authenticator
-    from bawaba.api.problems import Unauthorised
     from bawaba.keys.plans import load_plans
     from bawaba.keys.tokens import TokenIssuer
+    from bawaba.serving.problems import Unauthorised
 
     path, secret = tmp_path / "keys.sqlite", b"s" * 32
     store = KeyStore(path, secret)

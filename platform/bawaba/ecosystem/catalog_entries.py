@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bawaba.api.documents import API
-from bawaba.api.library import Library
 from bawaba.catalog.model import Catalog, Dataset
-from bawaba.publish.versions import DATA, FileEntry
+from bawaba.core.versions import DATA, FileEntry
+from bawaba.serving.documents import API
+from bawaba.serving.library import Library
 
 FREQUENCIES: dict[str, tuple[str, str]] = {
     "daily": ("R/P1D", "DAILY"),

@@ -18,16 +18,15 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as Attr
 from starlette.responses import Response
 
-from bawaba.api.caching import caching_headers, etag_for, not_modified
-from bawaba.api.documents import API
-from bawaba.api.problems import JSON, problems
-from bawaba.api.routes.catalog import GATE, DatasetId, base_url
-from bawaba.api.routes.data import NOT_MODIFIED
-from bawaba.api.state import services
 from bawaba.catalog.model import Catalog, Dataset, Field
 from bawaba.ecosystem.catalog_entries import DOWNLOADS, Entry, entry
 from bawaba.publish.codelists import code_set
 from bawaba.reference import load_reference
+from bawaba.serving.caching import NOT_MODIFIED, caching_headers, etag_for, not_modified
+from bawaba.serving.deps import DatasetId, base_url
+from bawaba.serving.documents import API
+from bawaba.serving.problems import GATE, JSON, problems
+from bawaba.serving.state import services
 
 TYPES = {
     "string": "string",

@@ -21,8 +21,6 @@ from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
 from starlette.responses import Response
 
-from bawaba.api.routes.catalog import GATE, base_url
-from bawaba.api.state import services
 from bawaba.catalog.model import Catalog
 from bawaba.ecosystem.catalog_entries import (
     DOWNLOADS,
@@ -33,6 +31,9 @@ from bawaba.ecosystem.catalog_entries import (
     published_entries,
     rights_statement,
 )
+from bawaba.serving.deps import base_url
+from bawaba.serving.problems import GATE
+from bawaba.serving.state import services
 
 # rdflib's DCAT namespace is DCAT 2 and warns on DCAT 3 terms (dcat:version).
 DCAT = Namespace("http://www.w3.org/ns/dcat#")

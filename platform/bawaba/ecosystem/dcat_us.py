@@ -15,8 +15,6 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from bawaba.api.routes.catalog import GATE, base_url
-from bawaba.api.state import services
 from bawaba.catalog.model import Catalog
 from bawaba.ecosystem.catalog_entries import (
     DOWNLOADS,
@@ -26,6 +24,9 @@ from bawaba.ecosystem.catalog_entries import (
     published_entries,
     rights_statement,
 )
+from bawaba.serving.deps import base_url
+from bawaba.serving.problems import GATE
+from bawaba.serving.state import services
 
 SCHEMA = "https://project-open-data.cio.gov/v1.1/schema"
 NO_FEDERAL_BUREAU = "000:00"

@@ -14,13 +14,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import HTMLResponse
 
-from bawaba.api import documents, search
-from bawaba.api.access import require_read
-from bawaba.api.downloads import FORMATS
-from bawaba.api.library import Library, Published
-from bawaba.api.problems import ApiError, BadParameter, Forbidden, Unauthorised, problems
-from bawaba.api.query import Sort, parse_order
-from bawaba.api.state import Services, services
 from bawaba.catalog.model import Dataset
 from bawaba.portal import charts, data
 from bawaba.portal.cells import cell, unit_text
@@ -29,6 +22,13 @@ from bawaba.portal.i18n import FREQUENCIES, GRAINS, ROLES, TYPES, Translator
 from bawaba.portal.labels import code_labels
 from bawaba.portal.pages import View
 from bawaba.portal.snippets import snippets
+from bawaba.serving import documents, search
+from bawaba.serving.access import require_read
+from bawaba.serving.downloads import FORMATS
+from bawaba.serving.library import Library, Published
+from bawaba.serving.problems import ApiError, BadParameter, Forbidden, Unauthorised, problems
+from bawaba.serving.query import Sort, parse_order
+from bawaba.serving.state import Services, services
 
 SORTS = ("title", "updated", "rows")
 NEWEST = 4

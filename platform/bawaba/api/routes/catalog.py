@@ -8,24 +8,16 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from bawaba.api import documents, search
-from bawaba.api.access import require_read
 from bawaba.api.models import DatasetDetail, DatasetList, VersionList
-from bawaba.api.problems import JSON, BadParameter, Problem, problems
 from bawaba.api.security import KEY_OPTIONAL
-from bawaba.api.state import services
 from bawaba.publish.disclosure_report import DisclosureReport
-
-GATE = problems(401, 429, 500)
-"""What the gatekeeper can answer on any path it guards: credentials that are not valid,
-a rate limit or quota reached; and what any path can fail with."""
+from bawaba.serving import documents, search
+from bawaba.serving.access import require_read
+from bawaba.serving.deps import DatasetId, base_url
+from bawaba.serving.problems import GATE, JSON, BadParameter, Problem, problems
+from bawaba.serving.state import services
 
 router = APIRouter(prefix=documents.API, tags=["catalog"], responses=GATE)
-
-DatasetId = Annotated[
-    str,
-    Path(description="The dataset's id, as listed by /api/v1/datasets.", examples=["epay-annual"]),
-]
 
 VersionId = Annotated[
     str,
@@ -41,10 +33,6 @@ def _error(description: str, code: str, message: str, hint: str) -> dict[str, ob
 
 def json_response(document: object, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(document), media_type=JSON, headers=headers)
-
-
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 @router.get(

@@ -19,15 +19,33 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
-from bawaba.api import cursors, documents
-from bawaba.api.access import principal, require_export, require_read
-from bawaba.api.caching import caching_headers, canonical_query, etag_for, not_modified
-from bawaba.api.downloads import FORMATS, DownloadFile
-from bawaba.api.library import Published, release_history
 from bawaba.api.openapi import REQUIRED
-from bawaba.api.paging import page
-from bawaba.api.problems import BadParameter, problems
-from bawaba.api.query import (
+from bawaba.api.quota import rows_allowed
+from bawaba.api.routes.catalog import _error, json_response
+from bawaba.api.routes.data import (
+    FILE_ANSWERS,
+    FILTERS,
+    FORMAT_ENUM,
+    Order,
+    Select,
+    _limit,
+)
+from bawaba.api.security import KEY_OPTIONAL
+from bawaba.serving import cursors, documents
+from bawaba.serving.access import principal, require_export, require_read
+from bawaba.serving.caching import (
+    NOT_MODIFIED,
+    caching_headers,
+    canonical_query,
+    etag_for,
+    not_modified,
+)
+from bawaba.serving.deps import DatasetId, base_url
+from bawaba.serving.downloads import FORMATS, DownloadFile
+from bawaba.serving.library import Published, release_history
+from bawaba.serving.paging import page
+from bawaba.serving.problems import GATE, BadParameter, problems
+from bawaba.serving.query import (
     Rows,
     compile_changes,
     compile_changes_count,
@@ -35,20 +53,8 @@ from bawaba.api.query import (
     parse_filters,
     parse_order,
 )
-from bawaba.api.query_string import query_items
-from bawaba.api.quota import rows_allowed
-from bawaba.api.routes.catalog import GATE, DatasetId, _error, base_url, json_response
-from bawaba.api.routes.data import (
-    FILE_ANSWERS,
-    FILTERS,
-    FORMAT_ENUM,
-    NOT_MODIFIED,
-    Order,
-    Select,
-    _limit,
-)
-from bawaba.api.security import KEY_OPTIONAL
-from bawaba.api.state import services
+from bawaba.serving.query_string import query_items
+from bawaba.serving.state import services
 
 router = APIRouter(prefix=documents.API, tags=["changes"], responses=GATE)
 

@@ -16,20 +16,24 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, RedirectResponse, Response
 
-from bawaba.api import cursors, documents
-from bawaba.api.access import principal, require_export, require_read
-from bawaba.api.caching import (
+from bawaba.api.models import AggregateAnswer, RecordsPage
+from bawaba.api.quota import rows_allowed
+from bawaba.api.security import KEY_OPTIONAL
+from bawaba.serving import cursors, documents
+from bawaba.serving.access import principal, require_export, require_read
+from bawaba.serving.caching import (
+    NOT_MODIFIED,
     caching_headers,
     canonical_query,
     etag_for,
     not_modified,
 )
-from bawaba.api.downloads import FORMATS, DownloadFile
-from bawaba.api.library import Published
-from bawaba.api.models import AggregateAnswer, RecordsPage
-from bawaba.api.paging import page
-from bawaba.api.problems import JSON, BadParameter, problems
-from bawaba.api.query import (
+from bawaba.serving.deps import DatasetId, base_url
+from bawaba.serving.downloads import FORMATS, DownloadFile
+from bawaba.serving.library import Published
+from bawaba.serving.paging import page
+from bawaba.serving.problems import GATE, JSON, BadParameter, problems
+from bawaba.serving.query import (
     DOWNLOAD_PARAMETERS,
     OPERATORS,
     RECORDS_PARAMETERS,
@@ -44,17 +48,11 @@ from bawaba.api.query import (
     parse_filters,
     parse_order,
 )
-from bawaba.api.query_string import query_items
-from bawaba.api.quota import rows_allowed
-from bawaba.api.routes.catalog import GATE, DatasetId, base_url
-from bawaba.api.security import KEY_OPTIONAL
-from bawaba.api.state import Services, services
+from bawaba.serving.query_string import query_items
+from bawaba.serving.state import Services, services
 
 router = APIRouter(prefix=documents.API, tags=["data"], responses=GATE)
 
-NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
-    304: {"description": "Not modified: the `ETag` sent in `If-None-Match` still holds."}
-}
 DATA_ERRORS = {
     **NOT_MODIFIED,
     **problems(

@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from bawaba.api import documents
-from bawaba.api.access import require_key
 from bawaba.api.models import UsageReport
-from bawaba.api.routes.catalog import GATE, json_response
+from bawaba.api.routes.catalog import json_response
 from bawaba.api.security import KEYED
-from bawaba.api.state import services
 from bawaba.keys.store import month_of
 from bawaba.keys.usage import next_month
+from bawaba.serving import documents
+from bawaba.serving.access import require_key
+from bawaba.serving.problems import GATE
+from bawaba.serving.state import services
 
 router = APIRouter(prefix=documents.API, tags=["premium"], responses=GATE)
 

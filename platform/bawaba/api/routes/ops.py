@@ -7,9 +7,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from bawaba.api.models import Health
-from bawaba.api.problems import problems
 from bawaba.api.routes.catalog import json_response
-from bawaba.api.state import services
+from bawaba.serving.problems import problems
+from bawaba.serving.state import services
 
 # Exempt from the gatekeeper: only a failure of the server itself.
 router = APIRouter(tags=["operations"], responses=problems(500))

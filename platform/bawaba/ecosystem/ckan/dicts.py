@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bawaba.api import documents
-from bawaba.api.library import Library
 from bawaba.catalog.model import Catalog, Dataset
-from bawaba.publish.versions import DATA
+from bawaba.core.versions import DATA
 from bawaba.reference import load_reference
+from bawaba.serving import documents
+from bawaba.serving.library import Library
 
 RESOURCE_FORMATS: dict[str, tuple[str, str]] = {
     "csv": ("CSV", "text/csv"),

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bawaba.api.library import Library, version_changes
-from bawaba.api.query import row_key
 from bawaba.catalog.model import Catalog, Dataset, Field
+from bawaba.serving.library import Library, version_changes
+from bawaba.serving.query import row_key
 
 API = "/api/v1"
 DOWNLOAD_FORMATS = ("csv", "json", "parquet")

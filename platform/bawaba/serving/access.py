@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from bawaba.api.problems import Forbidden, Unauthorised
 from bawaba.catalog.model import Dataset
 from bawaba.core.key_store import ApiKey
 from bawaba.keys.plans import Plan
+from bawaba.serving.problems import Forbidden, Unauthorised
 
 SUBSCRIBE_HINT = (
     "premium data needs a key: subscribe to a plan (see /plans; an administrator runs "
