@@ -23,10 +23,9 @@ from bawaba.ecosystem.catalog_entries import DOWNLOADS, Entry, entry
 from bawaba.publish.codelists import code_set
 from bawaba.reference import load_reference
 from bawaba.serving.caching import NOT_MODIFIED, caching_headers, etag_for, not_modified
-from bawaba.serving.deps import DatasetId, base_url
+from bawaba.serving.deps import AppServices, KnownDataset, base_url
 from bawaba.serving.documents import API
 from bawaba.serving.problems import GATE, JSON, problems
-from bawaba.serving.state import services
 
 TYPES = {
     "string": "string",
@@ -156,7 +155,8 @@ def data_package(catalog: Catalog, found: Entry) -> dict[str, Any]:
 )
 def read_datapackage(
     request: Request,
-    dataset_id: DatasetId,
+    dataset: KnownDataset,
+    state: AppServices,
     version: Annotated[
         str | None,
         Query(
@@ -165,8 +165,7 @@ def read_datapackage(
         ),
     ] = None,
 ) -> Response:
-    state = services(request)
-    published = state.library.resolve(dataset_id, version)
+    published = state.library.resolve(dataset.id, version)
     etag = etag_for(published, "datapackage", base_url(request))
     headers = caching_headers(published, etag)
     if not_modified(request, etag):

@@ -24,11 +24,12 @@ from bawaba.portal.pages import View
 from bawaba.portal.snippets import snippets
 from bawaba.serving import documents, search
 from bawaba.serving.access import require_read
+from bawaba.serving.deps import AppServices
 from bawaba.serving.downloads import FORMATS
 from bawaba.serving.library import Library, Published
 from bawaba.serving.problems import ApiError, BadParameter, Forbidden, Unauthorised, problems
 from bawaba.serving.query import Sort, parse_order
-from bawaba.serving.state import Services, services
+from bawaba.serving.state import Services
 
 SORTS = ("title", "updated", "rows")
 NEWEST = 4
@@ -127,9 +128,8 @@ def formats(request: Request) -> list[str]:
     summary="The portal's home page",
     description="The newest datasets, the topics and a headline figure, in English or Arabic.",
 )
-def read_home(request: Request, lang: Lang = None) -> HTMLResponse:
+def read_home(request: Request, state: AppServices, lang: Lang = None) -> HTMLResponse:
     view = View(request, "home")
-    state = services(request)
     everything = entries(state.library)
     published = [e for e in everything if e.version is not None]
     # Newest first; within one release, open datasets (which anyone can use) first.
@@ -184,6 +184,7 @@ def _check(name: str, value: str | None, valid: list[str]) -> str | None:
 )
 def list_datasets(
     request: Request,
+    state: AppServices,
     q: Words = None,
     tier: TierFacet = None,
     topic: TopicFacet = None,
@@ -194,7 +195,6 @@ def list_datasets(
 ) -> HTMLResponse:
     view = View(request, "datasets")
     t = view.t
-    state = services(request)
     catalog = state.library.catalog
     departments = code_labels()["departments"]
     offered = formats(request)
@@ -403,6 +403,7 @@ def _page_number(raw: str | None) -> int:
 )
 def read_dataset(
     request: Request,
+    state: AppServices,
     dataset_id: Annotated[str, Path(description="The dataset's id.")],
     order: PreviewOrder = None,
     page: PreviewPage = None,
@@ -410,7 +411,6 @@ def read_dataset(
 ) -> HTMLResponse:
     view = View(request, "datasets")
     t = view.t
-    state = services(request)
     library = state.library
     try:
         dataset = library.dataset(dataset_id)
@@ -480,9 +480,8 @@ def read_dataset(
     summary="The plans and what each reads",
     description="Every plan with its limits, quotas and the premium datasets it includes.",
 )
-def read_plans(request: Request, lang: Lang = None) -> HTMLResponse:
+def read_plans(request: Request, state: AppServices, lang: Lang = None) -> HTMLResponse:
     view = View(request, "plans")
-    state = services(request)
     premium = [d for d in state.library.catalog.datasets if d.tier == "premium"]
     plans = [
         {"plan": plan, "datasets": [d for d in premium if plan.reads(d.id)]}

@@ -12,10 +12,8 @@ from bawaba.api.models import DatasetDetail, DatasetList, VersionList
 from bawaba.api.security import KEY_OPTIONAL
 from bawaba.publish.disclosure_report import DisclosureReport
 from bawaba.serving import documents, search
-from bawaba.serving.access import require_read
-from bawaba.serving.deps import DatasetId, base_url
+from bawaba.serving.deps import AppServices, KnownDataset, ReadableDataset, base_url
 from bawaba.serving.problems import GATE, JSON, BadParameter, Problem, problems
-from bawaba.serving.state import services
 
 router = APIRouter(prefix=documents.API, tags=["catalog"], responses=GATE)
 
@@ -46,6 +44,7 @@ def json_response(document: object, headers: dict[str, str] | None = None) -> Re
 )
 def list_datasets(
     request: Request,
+    state: AppServices,
     q: Annotated[
         str | None,
         Query(
@@ -71,7 +70,6 @@ def list_datasets(
         Query(description="Only datasets on this topic.", examples=["payments"]),
     ] = None,
 ) -> Response:
-    state = services(request)
     catalog = state.library.catalog
     if topic is not None and topic not in catalog.topics:
         raise BadParameter(
@@ -96,9 +94,7 @@ def list_datasets(
     "dictionary (every column's role, type, unit, code list and meaning), the privacy rules "
     "it was published under, its versions and links to its data.",
 )
-def get_dataset(request: Request, dataset_id: DatasetId) -> Response:
-    state = services(request)
-    dataset = state.library.dataset(dataset_id)
+def get_dataset(request: Request, dataset: KnownDataset, state: AppServices) -> Response:
     return json_response(
         documents.detail(state.library.catalog, state.library, dataset, base_url(request))
     )
@@ -112,9 +108,7 @@ def get_dataset(request: Request, dataset_id: DatasetId) -> Response:
     description="Newest first. Every data path takes `?version=` to read one of these; a "
     "version never changes once published.",
 )
-def list_versions(request: Request, dataset_id: DatasetId) -> Response:
-    state = services(request)
-    dataset = state.library.dataset(dataset_id)
+def list_versions(request: Request, dataset: KnownDataset, state: AppServices) -> Response:
     base = base_url(request)
     return json_response(
         {
@@ -167,9 +161,8 @@ def list_versions(request: Request, dataset_id: DatasetId) -> Response:
         ),
     },
 )
-def read_disclosure_report(request: Request, dataset_id: DatasetId, version: VersionId) -> Response:
-    state = services(request)
-    dataset = state.library.dataset(dataset_id)
-    require_read(request, dataset)
+def read_disclosure_report(
+    dataset: ReadableDataset, state: AppServices, version: VersionId
+) -> Response:
     published = state.library.resolve(dataset.id, version)
     return json_response(state.library.disclosure(published).model_dump(mode="json"))

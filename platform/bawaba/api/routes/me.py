@@ -14,8 +14,8 @@ from bawaba.keys.store import month_of
 from bawaba.keys.usage import next_month
 from bawaba.serving import documents
 from bawaba.serving.access import require_key
+from bawaba.serving.deps import AppServices
 from bawaba.serving.problems import GATE
-from bawaba.serving.state import services
 
 router = APIRouter(prefix=documents.API, tags=["premium"], responses=GATE)
 
@@ -39,10 +39,9 @@ def _remaining(quota: int | None, used: int) -> dict[str, int | None]:
     "the usage by dataset takes in other server processes' requests within a second "
     "(at once when the server counts in Redis).",
 )
-def usage(request: Request) -> Response:
+def usage(request: Request, state: AppServices) -> Response:
     caller = require_key(request, "usage")
     now = datetime.now(UTC)
-    state = services(request)
     total, by_dataset = state.meter.usage(caller.key.id, now)
     requests_used, rows_used = state.quotas.used(caller.key.id, month_of(now))
     plan = caller.plan
