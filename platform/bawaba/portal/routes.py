@@ -24,9 +24,10 @@ from bawaba.portal.pages import View
 from bawaba.portal.snippets import snippets
 from bawaba.serving import documents, search
 from bawaba.serving.access import require_read
+from bawaba.serving.current import listing
 from bawaba.serving.deps import AppServices
 from bawaba.serving.downloads import FORMATS
-from bawaba.serving.library import Library, Published
+from bawaba.serving.library import Published
 from bawaba.serving.problems import ApiError, BadParameter, Forbidden, Unauthorised, problems
 from bawaba.serving.query import Sort, parse_order
 from bawaba.serving.state import Services
@@ -83,36 +84,6 @@ PreviewOrder = Annotated[
 PreviewPage = Annotated[str | None, _text("The preview's page, from 1.")]
 
 
-@dataclass(frozen=True)
-class Entry:
-    """A catalog entry joined with its current version."""
-
-    dataset: Dataset
-    version: str | None
-    created_at: str | None
-    rows: int | None
-
-    @property
-    def updated(self) -> str:
-        return (self.created_at or "")[:10]
-
-
-def entries(library: Library, datasets: list[Dataset] | None = None) -> list[Entry]:
-    found = []
-    for dataset in library.catalog.datasets if datasets is None else datasets:
-        version = library.current_version(dataset.id)
-        manifest = library.manifest(dataset.id, version) if version else None
-        found.append(
-            Entry(
-                dataset,
-                version,
-                manifest.created_at if manifest else None,
-                manifest.rows if manifest else None,
-            )
-        )
-    return found
-
-
 def formats(request: Request) -> list[str]:
     """Download formats, and the Data Package that describes them."""
     return [*FORMATS, "datapackage"]
@@ -130,7 +101,7 @@ def formats(request: Request) -> list[str]:
 )
 def read_home(request: Request, state: AppServices, lang: Lang = None) -> HTMLResponse:
     view = View(request, "home")
-    everything = entries(state.library)
+    everything = listing(state.library)
     published = [e for e in everything if e.version is not None]
     # Newest first; within one release, open datasets (which anyone can use) first.
     newest = sorted(
@@ -227,7 +198,7 @@ def list_datasets(
             for value, label in values.items()
         ]
 
-    found = entries(state.library, matching())
+    found = listing(state.library, matching())
     if order == "title":
         found.sort(key=lambda e: t.text(e.dataset.title).casefold())
     elif order == "updated":
