@@ -142,7 +142,7 @@ def open_datasets(datasets: Path) -> list[Candidate]:
     import pyarrow.parquet as pq
 
     from bawaba.catalog.load import load_catalog
-    from bawaba.publish.versions import read_release
+    from bawaba.core.versions import read_release
 
     catalog = load_catalog(ROOT / "catalog.yaml")
     release = read_release(datasets)
@@ -178,8 +178,8 @@ class Plan:
 def plan_for(candidate: Candidate) -> Plan:
     import duckdb
 
-    from bawaba.api.query import row_key
     from bawaba.catalog.load import load_catalog
+    from bawaba.serving.query import row_key
 
     dataset = load_catalog(ROOT / "catalog.yaml").dataset(candidate.id)
     dimensions = [f.name for f in dataset.by_role("dimension")]
@@ -649,8 +649,8 @@ def end_to_end(plan: Plan, candidate: Candidate, w: Workload, port: int, n: int)
     the API compiles for them, in this process, on the same Parquet file."""
     import duckdb
 
-    from bawaba.api.query import compile_aggregate, parse_aggregate
     from bawaba.catalog.load import load_catalog
+    from bawaba.serving.query import compile_aggregate, parse_aggregate
 
     # wrk sends thresholds from 0 to threshold_high, and the server keeps their answers:
     # negative ones are new to it, so each is a miss, and each aggregates every row.

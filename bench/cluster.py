@@ -60,9 +60,9 @@ from bawaba.cluster.postgres import postgres_server  # noqa: E402
 from bawaba.cluster.redis import redis_server  # noqa: E402
 from bawaba.cluster.replicas import Replica, Shared, replica  # noqa: E402
 from bawaba.cluster.s3 import S3Endpoint, moto_s3  # noqa: E402
+from bawaba.core import versions  # noqa: E402
 from bawaba.core.s3_storage import Location, S3Storage  # noqa: E402
 from bawaba.keys.postgres_store import PostgresKeyStore  # noqa: E402
-from bawaba.publish import versions  # noqa: E402
 from releases import write_release  # noqa: E402
 
 BUCKET, PREFIX = "bench", "releases"

@@ -49,9 +49,9 @@ import httpx  # noqa: E402
 from limits import parse_many  # noqa: E402
 from services import redis_server  # noqa: E402
 
-from bawaba.api.counters import open_counter  # noqa: E402
 from bawaba.api.limits import Caller, RateLimits  # noqa: E402
 from bawaba.catalog.load import load_catalog  # noqa: E402
+from bawaba.core.counters import open_counter  # noqa: E402
 from bawaba.core.key_store import month_of  # noqa: E402
 from bawaba.core.redis_client import connect  # noqa: E402
 from bawaba.keys.quotas import QuotaCounter, SQLiteQuotas  # noqa: E402

@@ -40,12 +40,12 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "cluster")]
 
 from services import ObjectStore, moto_server  # noqa: E402
 
-from bawaba.api.library import Library  # noqa: E402
 from bawaba.catalog.load import load_catalog  # noqa: E402
 from bawaba.catalog.model import Catalog  # noqa: E402
+from bawaba.core import versions  # noqa: E402
 from bawaba.core.local_storage import LocalFolder  # noqa: E402
 from bawaba.core.s3_storage import Location, S3Storage  # noqa: E402
-from bawaba.publish import versions  # noqa: E402
+from bawaba.serving.library import Library  # noqa: E402
 from releases import table_for, write_release  # noqa: E402
 
 BUCKET = "bawaba-bench"

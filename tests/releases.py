@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bawaba.catalog.model import Catalog, Dataset, Field
+from bawaba.core import versions
 from bawaba.fsutil import sha256_file
-from bawaba.publish import changes, versions
+from bawaba.publish import changes
 from bawaba.publish.codelists import code_set
 from bawaba.reference import load_reference
 

@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from bawaba.api.query import MAX_FILTER_VALUES, MAX_FILTERS, MAX_IN_VALUES
 from bawaba.catalog.load import load_catalog
+from bawaba.serving.query import MAX_FILTER_VALUES, MAX_FILTERS, MAX_IN_VALUES
 from conftest import api_settings, serve_processes
 from releases import write_release
 

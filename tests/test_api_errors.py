@@ -15,8 +15,8 @@ import duckdb
 import httpx
 import pytest
 
-from bawaba.api.cursors import Cursor
 from bawaba.catalog.load import load_catalog
+from bawaba.serving.cursors import Cursor
 from conftest import Served, api_settings, serve_release
 from releases import write_release
 

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from limits import parse_many
 
-from bawaba.api.counters import QuietMemoryStorage, SQLiteWindows, open_counter
 from bawaba.api.limits import Caller, RateLimits
+from bawaba.core.counters import QuietMemoryStorage, SQLiteWindows, open_counter
 from bawaba.keys.quotas import SQLiteQuotas
 from bawaba.keys.store import KeyStore
 

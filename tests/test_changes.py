@@ -22,9 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bawaba.api.query import row_key
 from bawaba.catalog.load import load_catalog
-from bawaba.publish import versions
+from bawaba.core import versions
+from bawaba.serving.query import row_key
 from conftest import Served, api_settings, serve_release
 from htmltext import table
 from releases import table_for, write_release

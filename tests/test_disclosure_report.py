@@ -20,9 +20,9 @@ import pytest
 
 from bawaba.catalog.load import load_catalog
 from bawaba.catalog.model import Catalog
+from bawaba.core import versions
 from bawaba.disclosure.attacker import SIDE_INFORMATION
 from bawaba.loopback import serve_in_thread
-from bawaba.publish import versions
 from bawaba.settings import Settings
 from bawaba.simulator.server import create_app
 from conftest import ROOT, Served, api_settings, env_for, random_key, serve_release

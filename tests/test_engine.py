@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from bawaba.api.engine import Engine
-from bawaba.api.query import PARQUET, Compiled
+from bawaba.serving.engine import Engine
+from bawaba.serving.query import PARQUET, Compiled
 
 TOTAL = Compiled(f"SELECT count(*), sum(n) FROM {PARQUET} WHERE n >= ?", (10,))
 

@@ -18,7 +18,8 @@ import pytest
 
 from attacker import Attack, attack_release
 from bawaba.catalog.load import load_catalog
-from bawaba.publish import by_year, versions
+from bawaba.core import versions
+from bawaba.publish import by_year
 from bawaba.settings import Settings
 from conftest import ROOT, random_key
 from test_publish import bawaba

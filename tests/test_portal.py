@@ -14,11 +14,11 @@ import duckdb
 import httpx
 import pytest
 
-from bawaba.api.library import Library
 from bawaba.catalog.load import load_catalog
 from bawaba.core.release_storage import open_storage
 from bawaba.portal.data import PAGE_ROWS
 from bawaba.portal.i18n import Translator
+from bawaba.serving.library import Library
 from conftest import SHIPPED_DATASETS, Served, api_settings, serve_release
 from htmltext import table
 

@@ -168,6 +168,47 @@ def test_every_route_refuses_premium_requests_without_valid_credentials(
     assert {"GET /api/v1/datasets/payer-mix/records", "GET /api/v1/me/usage"} <= set(checked)
 
 
+# Every parameter a dataset path takes, each not valid: who may read is decided first.
+NOT_VALID = {
+    "limit": "many",
+    "cursor": "not-a-cursor",
+    "version": "v999",
+    "since": "v999",
+    "select": "no_such_column",
+    "order": "-no_such_column",
+    "group_by": "no_such_column",
+    "measures": "median(nothing)",
+    "no_such_column__gte": "1",
+}
+
+
+def test_a_refused_caller_learns_nothing_from_its_parameters(
+    served_gate: Served, gate: tuple[Served, Any]
+) -> None:
+    """Access comes before any parameter is looked at: a caller who may not read a premium
+    dataset gets the same 401 (no key) or 403 (a plan without it) whatever it sent, never a
+    400 or a 404 that would tell it which parameters or versions are valid."""
+    _, app = gate
+    developer = {"X-API-Key": served_gate.new_key("developer")}
+    checked = []
+    with served_gate.client() as client:
+        for route in all_routes(app):
+            if "{dataset_id}" not in route.path or route.path in PUBLIC:
+                continue
+            path = (
+                route.path.replace("{dataset_id}", PREMIUM)
+                .replace("{fmt}", "xlsx")
+                .replace("{version}", "v999")
+            )
+            for headers, status in (({}, 401), (developer, 403)):
+                answer = client.get(path, params=NOT_VALID, headers=headers)
+                assert answer.status_code == status, f"{path} {headers}: {answer.text}"
+                assert shape_of(answer) == {401: "unauthorized", 403: "forbidden"}[status]
+            checked.append(route.path)
+    assert "/api/v1/datasets/{dataset_id}/records" in checked
+    assert "/api/v1/datasets/{dataset_id}/changes.{fmt}" in checked
+
+
 # --- keys: shown once, hashed, revoked, rotated, expired -------------------------------
 
 
@@ -399,9 +440,9 @@ def test_a_credential_the_gate_remembers_is_checked_anew_after_any_change(
     from starlette.datastructures import Headers
 
     from bawaba.api.gatekeeper import Authenticator
-    from bawaba.api.problems import Unauthorised
     from bawaba.keys.plans import load_plans
     from bawaba.keys.tokens import TokenIssuer
+    from bawaba.serving.problems import Unauthorised
 
     path, secret = tmp_path / "keys.sqlite", b"s" * 32
     store = KeyStore(path, secret)

@@ -18,11 +18,11 @@ import pytest
 import yaml
 
 from bawaba.catalog.load import load_catalog
+from bawaba.core import versions
 from bawaba.fsutil import sha256_file
 from bawaba.ingest.store import scan_store
 from bawaba.loopback import serve_in_thread
 from bawaba.privacy.detect import contains_pii
-from bawaba.publish import versions
 from bawaba.settings import Settings
 from bawaba.simulator.server import create_app
 from conftest import ROOT, env_for, random_key

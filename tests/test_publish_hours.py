@@ -18,9 +18,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from bawaba.core import versions
 from bawaba.ingest.store import scan_store
 from bawaba.loopback import serve_in_thread
-from bawaba.publish import publisher, versions
+from bawaba.publish import publisher
 from bawaba.publish.coordinates import with_time
 from bawaba.settings import Settings
 from bawaba.simulator.server import create_app

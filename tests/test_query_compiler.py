@@ -20,8 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bawaba.api.problems import BadParameter
-from bawaba.api.query import (
+from bawaba.catalog.load import load_catalog
+from bawaba.catalog.model import Dataset
+from bawaba.serving.problems import BadParameter
+from bawaba.serving.query import (
     RECORDS_PARAMETERS,
     Rows,
     compile_aggregate,
@@ -32,8 +34,6 @@ from bawaba.api.query import (
     parse_filters,
     parse_order,
 )
-from bawaba.catalog.load import load_catalog
-from bawaba.catalog.model import Dataset
 from conftest import Served, api_settings, serve_release
 
 API = "/api/v1/datasets"

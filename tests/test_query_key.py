@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bawaba.api.caching import canonical_query
+from bawaba.serving.caching import canonical_query
 from conftest import Served
 
 API = "/api/v1/datasets"

@@ -21,8 +21,8 @@ import orjson
 import pytest
 from services import ObjectStore, free_port, listening, moto_server, running
 
+from bawaba.core import versions
 from bawaba.loopback import serve_in_thread
-from bawaba.publish import versions
 from bawaba.settings import Settings
 from bawaba.simulator.server import create_app
 from conftest import ROOT, env_for, random_key

@@ -331,9 +331,9 @@ def test_a_key_store_url_that_is_not_postgresql_is_refused_naming_the_form() -> 
 
 def test_a_lost_listening_connection_never_hides_a_revocation(pg: PostgresServer) -> None:
     from bawaba.api.gatekeeper import Authenticator
-    from bawaba.api.problems import Unauthorised
     from bawaba.catalog.load import load_catalog
     from bawaba.keys.plans import load_plans
+    from bawaba.serving.problems import Unauthorised
 
     url = new_database(pg)
     store = PostgresKeyStore(url, SECRET)

@@ -34,12 +34,12 @@ from hypothesis import strategies as st
 from limits import parse_many
 from services import RedisServer, redis_server
 
-from bawaba.api.counters import open_counter
 from bawaba.api.limits import Caller, RateLimits
-from bawaba.api.redis_windows import RedisWindows
 from bawaba.catalog.load import load_catalog
+from bawaba.core.counters import open_counter
 from bawaba.core.key_store import Usage, month_of
 from bawaba.core.redis_client import connect
+from bawaba.core.redis_windows import RedisWindows
 from bawaba.errors import ConfigError
 from bawaba.keys.redis_quotas import RedisQuotas
 from bawaba.keys.store import KeyStore

@@ -30,9 +30,9 @@ from services import ObjectStore, moto_server, nginx, redis_server
 
 from bawaba.cluster.nginx import Proxy
 from bawaba.cluster.replicas import Replica, Shared, replica
+from bawaba.core import versions
 from bawaba.keys.postgres_store import PostgresKeyStore
 from bawaba.loopback import serve_in_thread
-from bawaba.publish import versions
 from bawaba.settings import Settings
 from bawaba.simulator.server import create_app
 from conftest import ROOT, env_for, random_key

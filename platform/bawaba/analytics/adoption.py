@@ -17,9 +17,9 @@ from typing import Any
 from bawaba.analytics.answer import Plan, Result, query, suppression
 from bawaba.analytics.periods import PER_YEAR, quarter_ordinal
 from bawaba.analytics.tables import ADOPTION, ident, published, where
-from bawaba.api.engine import Engine
-from bawaba.api.library import Published
-from bawaba.api.query import Compiled
+from bawaba.serving.engine import Engine
+from bawaba.serving.library import Published
+from bawaba.serving.query import Compiled
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bawaba.api.access import require_read
-from bawaba.api.caching import fingerprint, not_modified
-from bawaba.api.engine import Engine
-from bawaba.api.library import Published
-from bawaba.api.problems import JSON
-from bawaba.api.query import Compiled
-from bawaba.api.state import services
+from bawaba.serving.access import require_read
+from bawaba.serving.caching import fingerprint, not_modified
+from bawaba.serving.engine import Engine
+from bawaba.serving.library import Published
+from bawaba.serving.problems import JSON
+from bawaba.serving.query import Compiled
+from bawaba.serving.state import services
 
 # Answers follow the current versions, which the next publish replaces; they are a
 # subscriber's, so shared caches must not keep them.

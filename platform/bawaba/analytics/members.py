@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from functools import cache
 
-from bawaba.api.problems import BadParameter
 from bawaba.catalog.model import CodeListName
 from bawaba.publish.codelists import code_set
 from bawaba.reference import load_reference
+from bawaba.serving.problems import BadParameter
 
 # The dimension filters the analytics take, by the code list their members come from.
 CODE_LISTS: dict[str, CodeListName] = {

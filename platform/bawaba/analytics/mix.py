@@ -25,9 +25,9 @@ from bawaba.analytics.tables import (
     point,
     value_type,
 )
-from bawaba.api.engine import Engine
-from bawaba.api.library import Published
-from bawaba.api.query import Compiled
+from bawaba.serving.engine import Engine
+from bawaba.serving.library import Published
+from bawaba.serving.query import Compiled
 
 Dimension = Literal["channel", "payment_method"]
 """channel: the electronic channel (epay-monthly); payment_method: credit card, direct

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from bawaba.api.problems import BadParameter
+from bawaba.serving.problems import BadParameter
 
 Grain = Literal["month", "quarter", "year"]
 GRAINS: tuple[Grain, ...] = ("month", "quarter", "year")

@@ -14,10 +14,10 @@ from typing import Literal
 
 from bawaba.analytics.answer import Plan, Result, query, suppression
 from bawaba.analytics.tables import EPAY_MONTHLY, HOURLY_PROFILE, Measure, Table, cells, point
-from bawaba.api.engine import Engine
-from bawaba.api.library import Published
-from bawaba.api.problems import BadParameter
-from bawaba.api.query import Compiled
+from bawaba.serving.engine import Engine
+from bawaba.serving.library import Published
+from bawaba.serving.problems import BadParameter
+from bawaba.serving.query import Compiled
 
 Profile = Literal["month_of_year", "hour_of_week"]
 """month_of_year: 1-12 from epay-monthly; hour_of_week: 0-167 (0 = Sunday 00:00) from

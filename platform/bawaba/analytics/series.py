@@ -27,10 +27,10 @@ from bawaba.analytics.tables import (
     ident,
     point,
 )
-from bawaba.api.engine import Engine
-from bawaba.api.library import Published
-from bawaba.api.problems import BadParameter
-from bawaba.api.query import Compiled
+from bawaba.serving.engine import Engine
+from bawaba.serving.library import Published
+from bawaba.serving.problems import BadParameter
+from bawaba.serving.query import Compiled
 
 CANDIDATES = (EPAY_MONTHLY, SERVICE_PERFORMANCE, MONTHLY_SERVICE)
 DIMENSIONS = ("department", "channel", "service")

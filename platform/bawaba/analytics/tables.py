@@ -2,7 +2,7 @@
 
 SQL text here is built from fixed fragments and column names that the catalog declares
 (checked again by ``ident``); every caller value is a ``?`` parameter. The Parquet path is
-always the first parameter, as ``bawaba.api.engine.Engine.rows`` binds it.
+always the first parameter, as ``bawaba.serving.engine.Engine.rows`` binds it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bawaba.api.problems import BadParameter
+from bawaba.serving.problems import BadParameter
 
 Measure = Literal["transactions", "amount_aed"]
 """transactions: successful payments (a count); amount_aed: their amount in AED (a sum).

@@ -23,9 +23,9 @@ from bawaba.analytics.tables import (
     choose,
     point,
 )
-from bawaba.api.engine import Engine
-from bawaba.api.library import Published
-from bawaba.api.query import Compiled
+from bawaba.serving.engine import Engine
+from bawaba.serving.library import Published
+from bawaba.serving.query import Compiled
 
 CANDIDATES = (SERVICE_PERFORMANCE, MONTHLY_SERVICE)
 

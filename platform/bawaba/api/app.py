@@ -13,20 +13,13 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
 from bawaba import __version__
-from bawaba.api.caching import AnswerCache
 from bawaba.api.cors import Cors
-from bawaba.api.counters import open_counter
-from bawaba.api.downloads import Downloads
-from bawaba.api.engine import Engine
 from bawaba.api.gatekeeper import Authenticator, Gatekeeper
 from bawaba.api.http_limits import BodyLimit
-from bawaba.api.library import Library
 from bawaba.api.limits import RateLimits, parse_limits
-from bawaba.api.metrics import Metrics, MetricsMiddleware
 from bawaba.api.oauth import TokenServer
 from bawaba.api.oauth import router as oauth_router
 from bawaba.api.openapi import install_contract
-from bawaba.api.problems import install_error_handlers
 from bawaba.api.routes import analytics as analytics_routes
 from bawaba.api.routes import catalog as catalog_routes
 from bawaba.api.routes import changes as changes_routes
@@ -34,8 +27,8 @@ from bawaba.api.routes import data as data_routes
 from bawaba.api.routes import me as me_routes
 from bawaba.api.routes import ops as ops_routes
 from bawaba.api.server import request_limits
-from bawaba.api.state import Services
 from bawaba.catalog.load import load_catalog
+from bawaba.core.counters import open_counter
 from bawaba.core.release_storage import open_storage
 from bawaba.ecosystem import datapackage, dcat_ap, dcat_us
 from bawaba.ecosystem.ckan import routes as ckan_routes
@@ -45,6 +38,13 @@ from bawaba.keys.plans import load_plans
 from bawaba.keys.tokens import TokenIssuer
 from bawaba.portal import routes as portal_routes
 from bawaba.portal.pages import static_files
+from bawaba.serving.caching import AnswerCache
+from bawaba.serving.downloads import Downloads
+from bawaba.serving.engine import Engine
+from bawaba.serving.library import Library
+from bawaba.serving.metrics import Metrics, MetricsMiddleware
+from bawaba.serving.problems import install_error_handlers
+from bawaba.serving.state import Services
 from bawaba.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -110,8 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             plans=plans,
             meter=meter,
             quotas=quotas,
-            token_server=TokenServer(keys, tokens, plans),
         )
+        app.state.token_server = TokenServer(keys, tokens, plans)
         meter.start()
         try:
             yield

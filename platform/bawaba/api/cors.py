@@ -11,7 +11,7 @@ from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
-from bawaba.api.problems import ApiError, error_response
+from bawaba.serving.problems import ApiError, error_response
 
 
 class Cors(CORSMiddleware):

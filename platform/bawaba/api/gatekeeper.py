@@ -23,15 +23,15 @@ from limits import RateLimitItem
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bawaba.api.access import Principal
 from bawaba.api.limits import Caller, RateLimits, parse_limits
-from bawaba.api.problems import ApiError, RateLimited, Unauthorised, error_response
 from bawaba.api.quota import ALLOWANCE, RowAllowance, quota_spent
 from bawaba.core.key_store import KEY_SHAPE, ApiKey, KeyNotFound, KeyStore, month_of
 from bawaba.keys.plans import Plans
 from bawaba.keys.quotas import QuotaCounter
 from bawaba.keys.tokens import InvalidToken, TokenIssuer
 from bawaba.keys.usage import Meter
+from bawaba.serving.access import Principal
+from bawaba.serving.problems import ApiError, RateLimited, Unauthorised, error_response
 
 EXEMPT = frozenset({"/healthz", "/metrics"})
 # The portal's stylesheet, script and fonts cost nothing to serve and come with every page.

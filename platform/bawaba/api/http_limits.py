@@ -19,8 +19,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bawaba.api.problems import ApiError, error_body, error_response
 from bawaba.api.protocol import ProblemHttpToolsProtocol
+from bawaba.serving.problems import ApiError, error_body, error_response
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Rate limits: fixed windows counted in a ``WindowCounter`` (``bawaba.api.counters``).
+"""Rate limits: fixed windows counted in a ``WindowCounter`` (``bawaba.core.counters``).
 
 The gatekeeper middleware applies them before routing; it is ours rather than slowapi's
 because slowapi's ASGI middleware re-sends the response start on every body chunk and so
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, parse_many
 
-from bawaba.api.counters import MAX_WINDOWS, Window, WindowCounter
+from bawaba.core.counters import MAX_WINDOWS, Window, WindowCounter
 from bawaba.errors import ConfigError
 
 

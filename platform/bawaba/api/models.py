@@ -13,8 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from bawaba.catalog.model import FieldType, Frequency, Grain, Role, Text, Tier
+from bawaba.core.versions import FileEntry
 from bawaba.publish.changes import VersionChanges
-from bawaba.publish.versions import FileEntry
 
 Row = dict[str, Any]
 """A row as a JSON object: column name -> value (null where a cell is suppressed)."""

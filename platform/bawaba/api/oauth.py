@@ -24,11 +24,10 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from bawaba.api.models import AccessToken, TokenRequest
-from bawaba.api.problems import JSON, ApiError, BadParameter, error_response, problems
-from bawaba.api.state import services
 from bawaba.core.key_store import ApiKey, KeyNotFound, KeyStore
 from bawaba.keys.plans import Plans
 from bawaba.keys.tokens import TokenIssuer
+from bawaba.serving.problems import JSON, ApiError, BadParameter, error_response, problems
 
 router = APIRouter(tags=["authentication"])
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
@@ -164,13 +163,13 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
     },
 )
 async def token(request: Request) -> Response:
-    state = services(request)
+    server: TokenServer = request.app.state.token_server
     _check_basic_credentials(request.headers.get("authorization", ""))
     body = (await request.body()).decode("utf-8", errors="replace")
     form = dict(parse_qsl(body, keep_blank_values=True))
     # Authlib looks headers up by their canonical names: keep them case-insensitive.
     adapted = _Request(str(request.url), request.headers, form)
-    response: Response = await run_in_threadpool(state.token_server.create_token_response, adapted)
+    response: Response = await run_in_threadpool(server.create_token_response, adapted)
     response.headers["Cache-Control"] = "no-store"
     return response
 

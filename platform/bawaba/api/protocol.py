@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from bawaba.api.problems import JSON, error_body
+from bawaba.serving.problems import JSON, error_body
 
 
 class ProblemHttpToolsProtocol(HttpToolsProtocol):

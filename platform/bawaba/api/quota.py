@@ -8,10 +8,10 @@ from datetime import datetime
 
 from starlette.requests import Request
 
-from bawaba.api.problems import RateLimited
 from bawaba.keys.plans import Plan
 from bawaba.keys.quotas import QuotaCounter, Spent
 from bawaba.keys.usage import next_month
+from bawaba.serving.problems import RateLimited
 
 ALLOWANCE = "row_allowance"
 """Where the gatekeeper leaves a keyed request's ``RowAllowance`` in the request state."""

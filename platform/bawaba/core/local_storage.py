@@ -1,6 +1,6 @@
 """Releases in a local folder: the embedded default (``BAWABA_DATASETS_DIR``).
 
-The layout and every byte are those of ``bawaba.publish.versions``: a version folder is
+The layout and every byte are those of ``bawaba.core.versions``: a version folder is
 staged beside the others and renamed into place, ``current.json`` is replaced atomically,
 and one publisher at a time holds the folder's lock (a second one fails at once).
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import duckdb
 
+from bawaba.core import versions
 from bawaba.core.release_storage import Pointer, PublishBusy
-from bawaba.publish import versions
 
 
 class LocalFolder:

@@ -3,7 +3,7 @@
 
 Imported only when the setting names Redis, like the PostgreSQL driver. Every replica opens
 one client (a thread-safe connection pool) per counter; the counters themselves are Lua
-scripts (``bawaba.api.redis_windows``, ``bawaba.keys.redis_quotas``), so each check is one
+scripts (``bawaba.core.redis_windows``, ``bawaba.keys.redis_quotas``), so each check is one
 atomic round trip and two replicas can never both take the last request.
 """
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import duckdb
 
+from bawaba.core.versions import Release
 from bawaba.errors import BawabaError
-from bawaba.publish.versions import Release
 
 if TYPE_CHECKING:
     from bawaba.settings import Settings

@@ -40,10 +40,10 @@ import duckdb
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from bawaba.core import versions
 from bawaba.core.object_cache import ObjectCache
 from bawaba.core.release_storage import Pointer, PublishConflict
 from bawaba.errors import ConfigError
-from bawaba.publish import versions
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

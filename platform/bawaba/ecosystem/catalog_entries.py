@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bawaba.api.documents import API
-from bawaba.api.library import Library
 from bawaba.catalog.model import Catalog, Dataset
-from bawaba.publish.versions import DATA, FileEntry
+from bawaba.core.versions import FileEntry
+from bawaba.serving.current import first_published, with_manifest
+from bawaba.serving.documents import API
+from bawaba.serving.library import Library
 
 FREQUENCIES: dict[str, tuple[str, str]] = {
     "daily": ("R/P1D", "DAILY"),
@@ -85,17 +86,17 @@ class Entry:
 def entry(library: Library, dataset: Dataset, base: str, version: str | None = None) -> Entry:
     """The catalog entry of ``dataset`` at ``version`` (default: the current one); the
     caller has made sure the version exists (``Library.resolve``)."""
-    versions = library.versions(dataset.id)
-    chosen = version or versions[0]
-    manifest = library.manifest(dataset.id, chosen)
-    first = library.manifest(dataset.id, versions[-1])
+    found = with_manifest(library, dataset, version)
+    issued = first_published(library, dataset.id)
+    if found.version is None or found.manifest is None or issued is None:
+        raise ValueError(f"{dataset.id} has no published version to describe")
     return Entry(
         dataset=dataset,
-        version=chosen,
-        issued=first.created_at,
-        modified=manifest.created_at,
-        rows=manifest.rows,
-        parquet=next((f for f in manifest.files if f.name == DATA), None),
+        version=found.version,
+        issued=issued,
+        modified=found.manifest.created_at,
+        rows=found.manifest.rows,
+        parquet=found.parquet,
         base=base,
     )
 

@@ -18,16 +18,14 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as Attr
 from starlette.responses import Response
 
-from bawaba.api.caching import caching_headers, etag_for, not_modified
-from bawaba.api.documents import API
-from bawaba.api.problems import JSON, problems
-from bawaba.api.routes.catalog import GATE, DatasetId, base_url
-from bawaba.api.routes.data import NOT_MODIFIED
-from bawaba.api.state import services
 from bawaba.catalog.model import Catalog, Dataset, Field
 from bawaba.ecosystem.catalog_entries import DOWNLOADS, Entry, entry
 from bawaba.publish.codelists import code_set
 from bawaba.reference import load_reference
+from bawaba.serving.caching import NOT_MODIFIED, caching_headers, etag_for, not_modified
+from bawaba.serving.deps import AppServices, KnownDataset, base_url
+from bawaba.serving.documents import API
+from bawaba.serving.problems import GATE, JSON, problems
 
 TYPES = {
     "string": "string",
@@ -157,7 +155,8 @@ def data_package(catalog: Catalog, found: Entry) -> dict[str, Any]:
 )
 def read_datapackage(
     request: Request,
-    dataset_id: DatasetId,
+    dataset: KnownDataset,
+    state: AppServices,
     version: Annotated[
         str | None,
         Query(
@@ -166,8 +165,7 @@ def read_datapackage(
         ),
     ] = None,
 ) -> Response:
-    state = services(request)
-    published = state.library.resolve(dataset_id, version)
+    published = state.library.resolve(dataset.id, version)
     etag = etag_for(published, "datapackage", base_url(request))
     headers = caching_headers(published, etag)
     if not_modified(request, etag):

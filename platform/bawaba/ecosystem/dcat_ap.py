@@ -21,8 +21,6 @@ from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
 from starlette.responses import Response
 
-from bawaba.api.routes.catalog import GATE, base_url
-from bawaba.api.state import services
 from bawaba.catalog.model import Catalog
 from bawaba.ecosystem.catalog_entries import (
     DOWNLOADS,
@@ -33,6 +31,9 @@ from bawaba.ecosystem.catalog_entries import (
     published_entries,
     rights_statement,
 )
+from bawaba.serving.deps import AppServices, base_url
+from bawaba.serving.problems import GATE
+from bawaba.serving.state import Services
 
 # rdflib's DCAT namespace is DCAT 2 and warns on DCAT 3 terms (dcat:version).
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
@@ -264,8 +265,7 @@ def catalog_graph(catalog: Catalog, entries: list[Entry], base: str, contact_ema
     return builder.graph
 
 
-def _answer(request: Request, fmt: Format) -> Response:
-    state = services(request)
+def _answer(request: Request, state: Services, fmt: Format) -> Response:
     base = base_url(request)
     entries = published_entries(state.library, base)
     graph = catalog_graph(state.library.catalog, entries, base, state.settings.contact_email)
@@ -294,8 +294,8 @@ DESCRIPTION = (
         200: {"description": "Turtle.", "content": {"text/turtle": {"schema": {"type": "string"}}}},
     },
 )
-def read_catalog_turtle(request: Request) -> Response:
-    return _answer(request, "turtle")
+def read_catalog_turtle(request: Request, state: AppServices) -> Response:
+    return _answer(request, state, "turtle")
 
 
 @router.get(
@@ -310,5 +310,5 @@ def read_catalog_turtle(request: Request) -> Response:
         },
     },
 )
-def read_catalog_jsonld(request: Request) -> Response:
-    return _answer(request, "json-ld")
+def read_catalog_jsonld(request: Request, state: AppServices) -> Response:
+    return _answer(request, state, "json-ld")

@@ -15,8 +15,6 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from bawaba.api.routes.catalog import GATE, base_url
-from bawaba.api.state import services
 from bawaba.catalog.model import Catalog
 from bawaba.ecosystem.catalog_entries import (
     DOWNLOADS,
@@ -26,6 +24,8 @@ from bawaba.ecosystem.catalog_entries import (
     published_entries,
     rights_statement,
 )
+from bawaba.serving.deps import AppServices, base_url
+from bawaba.serving.problems import GATE
 
 SCHEMA = "https://project-open-data.cio.gov/v1.1/schema"
 NO_FEDERAL_BUREAU = "000:00"
@@ -131,8 +131,7 @@ def data_json(
     "access level (`restricted public` for premium), update frequency, and distributions "
     "(CSV, JSON and Parquet downloads, and the JSON API).",
 )
-def read_data_json(request: Request) -> Response:
-    state = services(request)
+def read_data_json(request: Request, state: AppServices) -> Response:
     base = base_url(request)
     entries = published_entries(state.library, base)
     document = data_json(state.library.catalog, entries, base, state.settings.contact_email)

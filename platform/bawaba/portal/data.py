@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from bawaba.api.library import Published
-from bawaba.api.query import (
+from bawaba.catalog.model import Dataset, Field
+from bawaba.portal.charts import Point
+from bawaba.serving.library import Published
+from bawaba.serving.query import (
     Aggregate,
     Measure,
     Rows,
@@ -25,9 +27,7 @@ from bawaba.api.query import (
     compile_count,
     compile_rows,
 )
-from bawaba.api.state import Services
-from bawaba.catalog.model import Dataset, Field
-from bawaba.portal.charts import Point
+from bawaba.serving.state import Services
 
 HEADLINE_DATASET = "epay-annual"
 """The dataset behind the home page's figures: collections and payments per year."""

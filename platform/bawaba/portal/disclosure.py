@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bawaba.api.library import Library, Published
-from bawaba.api.problems import NotFound
 from bawaba.catalog.model import Catalog
 from bawaba.portal.i18n import CONTRIBUTORS, Translator
 from bawaba.publish.disclosure_report import DisclosureReport
+from bawaba.serving.library import Library, Published
+from bawaba.serving.problems import NotFound
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from bawaba.api.problems import ApiError
-from bawaba.api.state import services
 from bawaba.portal.i18n import (
     COOKIE,
     COOKIE_MAX_AGE,
@@ -27,6 +25,8 @@ from bawaba.portal.i18n import (
     Translator,
     choose_language,
 )
+from bawaba.serving.problems import ApiError
+from bawaba.serving.state import services
 
 # Pages hold no inline script or style, so the policy can forbid both; the SVG charts are
 # markup styled from portal.css.

@@ -14,13 +14,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import HTMLResponse
 
-from bawaba.api import documents, search
-from bawaba.api.access import require_read
-from bawaba.api.downloads import FORMATS
-from bawaba.api.library import Library, Published
-from bawaba.api.problems import ApiError, BadParameter, Forbidden, Unauthorised, problems
-from bawaba.api.query import Sort, parse_order
-from bawaba.api.state import Services, services
 from bawaba.catalog.model import Dataset
 from bawaba.portal import charts, data
 from bawaba.portal.cells import cell, unit_text
@@ -29,6 +22,15 @@ from bawaba.portal.i18n import FREQUENCIES, GRAINS, ROLES, TYPES, Translator
 from bawaba.portal.labels import code_labels
 from bawaba.portal.pages import View
 from bawaba.portal.snippets import snippets
+from bawaba.serving import documents, search
+from bawaba.serving.access import require_read
+from bawaba.serving.current import listing
+from bawaba.serving.deps import AppServices
+from bawaba.serving.downloads import FORMATS
+from bawaba.serving.library import Published
+from bawaba.serving.problems import ApiError, BadParameter, Forbidden, Unauthorised, problems
+from bawaba.serving.query import Sort, parse_order
+from bawaba.serving.state import Services
 
 SORTS = ("title", "updated", "rows")
 NEWEST = 4
@@ -82,36 +84,6 @@ PreviewOrder = Annotated[
 PreviewPage = Annotated[str | None, _text("The preview's page, from 1.")]
 
 
-@dataclass(frozen=True)
-class Entry:
-    """A catalog entry joined with its current version."""
-
-    dataset: Dataset
-    version: str | None
-    created_at: str | None
-    rows: int | None
-
-    @property
-    def updated(self) -> str:
-        return (self.created_at or "")[:10]
-
-
-def entries(library: Library, datasets: list[Dataset] | None = None) -> list[Entry]:
-    found = []
-    for dataset in library.catalog.datasets if datasets is None else datasets:
-        version = library.current_version(dataset.id)
-        manifest = library.manifest(dataset.id, version) if version else None
-        found.append(
-            Entry(
-                dataset,
-                version,
-                manifest.created_at if manifest else None,
-                manifest.rows if manifest else None,
-            )
-        )
-    return found
-
-
 def formats(request: Request) -> list[str]:
     """Download formats, and the Data Package that describes them."""
     return [*FORMATS, "datapackage"]
@@ -127,10 +99,9 @@ def formats(request: Request) -> list[str]:
     summary="The portal's home page",
     description="The newest datasets, the topics and a headline figure, in English or Arabic.",
 )
-def read_home(request: Request, lang: Lang = None) -> HTMLResponse:
+def read_home(request: Request, state: AppServices, lang: Lang = None) -> HTMLResponse:
     view = View(request, "home")
-    state = services(request)
-    everything = entries(state.library)
+    everything = listing(state.library)
     published = [e for e in everything if e.version is not None]
     # Newest first; within one release, open datasets (which anyone can use) first.
     newest = sorted(
@@ -184,6 +155,7 @@ def _check(name: str, value: str | None, valid: list[str]) -> str | None:
 )
 def list_datasets(
     request: Request,
+    state: AppServices,
     q: Words = None,
     tier: TierFacet = None,
     topic: TopicFacet = None,
@@ -194,7 +166,6 @@ def list_datasets(
 ) -> HTMLResponse:
     view = View(request, "datasets")
     t = view.t
-    state = services(request)
     catalog = state.library.catalog
     departments = code_labels()["departments"]
     offered = formats(request)
@@ -227,7 +198,7 @@ def list_datasets(
             for value, label in values.items()
         ]
 
-    found = entries(state.library, matching())
+    found = listing(state.library, matching())
     if order == "title":
         found.sort(key=lambda e: t.text(e.dataset.title).casefold())
     elif order == "updated":
@@ -403,6 +374,7 @@ def _page_number(raw: str | None) -> int:
 )
 def read_dataset(
     request: Request,
+    state: AppServices,
     dataset_id: Annotated[str, Path(description="The dataset's id.")],
     order: PreviewOrder = None,
     page: PreviewPage = None,
@@ -410,7 +382,6 @@ def read_dataset(
 ) -> HTMLResponse:
     view = View(request, "datasets")
     t = view.t
-    state = services(request)
     library = state.library
     try:
         dataset = library.dataset(dataset_id)
@@ -480,9 +451,8 @@ def read_dataset(
     summary="The plans and what each reads",
     description="Every plan with its limits, quotas and the premium datasets it includes.",
 )
-def read_plans(request: Request, lang: Lang = None) -> HTMLResponse:
+def read_plans(request: Request, state: AppServices, lang: Lang = None) -> HTMLResponse:
     view = View(request, "plans")
-    state = services(request)
     premium = [d for d in state.library.catalog.datasets if d.tier == "premium"]
     plans = [
         {"plan": plan, "datasets": [d for d in premium if plan.reads(d.id)]}

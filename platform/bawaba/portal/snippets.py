@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bawaba.api.documents import links
 from bawaba.catalog.model import Dataset
+from bawaba.serving.documents import links
 
 KEY_VARIABLE = "BAWABA_API_KEY"
 

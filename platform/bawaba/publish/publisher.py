@@ -19,10 +19,11 @@ import polars as pl
 
 from bawaba import __version__
 from bawaba.catalog import Catalog, Dataset, load_catalog
+from bawaba.core import versions
 from bawaba.core.release_storage import ReleaseStorage, open_storage
 from bawaba.errors import BawabaError
 from bawaba.fsutil import PUBLIC, sha256_file, write_atomic
-from bawaba.publish import by_year, changes, disclosure_report, gate, revisions, versions
+from bawaba.publish import by_year, changes, disclosure_report, gate, revisions
 from bawaba.publish.coordinates import with_time
 from bawaba.publish.folding import folds_of
 from bawaba.publish.release import DatasetRelease

@@ -27,12 +27,11 @@ from bawaba.analytics.models import (
 )
 from bawaba.analytics.periods import Grain, parse_period
 from bawaba.analytics.tables import Measure
-from bawaba.api import documents
-from bawaba.api.access import require_analytics
-from bawaba.api.problems import problems
-from bawaba.api.query_string import query_items
-from bawaba.api.routes.catalog import GATE
 from bawaba.api.security import KEYED
+from bawaba.serving import documents
+from bawaba.serving.access import require_analytics
+from bawaba.serving.problems import GATE, problems
+from bawaba.serving.query_string import query_items
 
 
 def only_declared(request: Request) -> None:

@@ -8,24 +8,14 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from bawaba.api import documents, search
-from bawaba.api.access import require_read
 from bawaba.api.models import DatasetDetail, DatasetList, VersionList
-from bawaba.api.problems import JSON, BadParameter, Problem, problems
 from bawaba.api.security import KEY_OPTIONAL
-from bawaba.api.state import services
 from bawaba.publish.disclosure_report import DisclosureReport
-
-GATE = problems(401, 429, 500)
-"""What the gatekeeper can answer on any path it guards: credentials that are not valid,
-a rate limit or quota reached; and what any path can fail with."""
+from bawaba.serving import documents, search
+from bawaba.serving.deps import AppServices, KnownDataset, ReadableDataset, base_url
+from bawaba.serving.problems import GATE, JSON, BadParameter, Problem, problems
 
 router = APIRouter(prefix=documents.API, tags=["catalog"], responses=GATE)
-
-DatasetId = Annotated[
-    str,
-    Path(description="The dataset's id, as listed by /api/v1/datasets.", examples=["epay-annual"]),
-]
 
 VersionId = Annotated[
     str,
@@ -43,10 +33,6 @@ def json_response(document: object, headers: dict[str, str] | None = None) -> Re
     return Response(orjson.dumps(document), media_type=JSON, headers=headers)
 
 
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
 @router.get(
     "/datasets",
     response_model=DatasetList,
@@ -58,6 +44,7 @@ def base_url(request: Request) -> str:
 )
 def list_datasets(
     request: Request,
+    state: AppServices,
     q: Annotated[
         str | None,
         Query(
@@ -83,7 +70,6 @@ def list_datasets(
         Query(description="Only datasets on this topic.", examples=["payments"]),
     ] = None,
 ) -> Response:
-    state = services(request)
     catalog = state.library.catalog
     if topic is not None and topic not in catalog.topics:
         raise BadParameter(
@@ -108,9 +94,7 @@ def list_datasets(
     "dictionary (every column's role, type, unit, code list and meaning), the privacy rules "
     "it was published under, its versions and links to its data.",
 )
-def get_dataset(request: Request, dataset_id: DatasetId) -> Response:
-    state = services(request)
-    dataset = state.library.dataset(dataset_id)
+def get_dataset(request: Request, dataset: KnownDataset, state: AppServices) -> Response:
     return json_response(
         documents.detail(state.library.catalog, state.library, dataset, base_url(request))
     )
@@ -124,9 +108,7 @@ def get_dataset(request: Request, dataset_id: DatasetId) -> Response:
     description="Newest first. Every data path takes `?version=` to read one of these; a "
     "version never changes once published.",
 )
-def list_versions(request: Request, dataset_id: DatasetId) -> Response:
-    state = services(request)
-    dataset = state.library.dataset(dataset_id)
+def list_versions(request: Request, dataset: KnownDataset, state: AppServices) -> Response:
     base = base_url(request)
     return json_response(
         {
@@ -179,9 +161,8 @@ def list_versions(request: Request, dataset_id: DatasetId) -> Response:
         ),
     },
 )
-def read_disclosure_report(request: Request, dataset_id: DatasetId, version: VersionId) -> Response:
-    state = services(request)
-    dataset = state.library.dataset(dataset_id)
-    require_read(request, dataset)
+def read_disclosure_report(
+    dataset: ReadableDataset, state: AppServices, version: VersionId
+) -> Response:
     published = state.library.resolve(dataset.id, version)
     return json_response(state.library.disclosure(published).model_dump(mode="json"))

@@ -19,15 +19,34 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
-from bawaba.api import cursors, documents
-from bawaba.api.access import principal, require_export, require_read
-from bawaba.api.caching import caching_headers, canonical_query, etag_for, not_modified
-from bawaba.api.downloads import FORMATS, DownloadFile
-from bawaba.api.library import Published, release_history
 from bawaba.api.openapi import REQUIRED
-from bawaba.api.paging import page
-from bawaba.api.problems import BadParameter, problems
-from bawaba.api.query import (
+from bawaba.api.quota import rows_allowed
+from bawaba.api.routes.catalog import _error, json_response
+from bawaba.api.routes.data import (
+    FILE_ANSWERS,
+    FILTERS,
+    FORMAT_ENUM,
+    Order,
+    Select,
+    _limit,
+)
+from bawaba.api.security import KEY_OPTIONAL
+from bawaba.catalog.model import Dataset
+from bawaba.serving import cursors, documents
+from bawaba.serving.access import principal, require_export
+from bawaba.serving.caching import (
+    NOT_MODIFIED,
+    caching_headers,
+    canonical_query,
+    etag_for,
+    not_modified,
+)
+from bawaba.serving.deps import AppServices, ReadableDataset, base_url
+from bawaba.serving.downloads import FORMATS, DownloadFile
+from bawaba.serving.library import Published, release_history
+from bawaba.serving.paging import page
+from bawaba.serving.problems import GATE, BadParameter, problems
+from bawaba.serving.query import (
     Rows,
     compile_changes,
     compile_changes_count,
@@ -35,20 +54,8 @@ from bawaba.api.query import (
     parse_filters,
     parse_order,
 )
-from bawaba.api.query_string import query_items
-from bawaba.api.quota import rows_allowed
-from bawaba.api.routes.catalog import GATE, DatasetId, _error, base_url, json_response
-from bawaba.api.routes.data import (
-    FILE_ANSWERS,
-    FILTERS,
-    FORMAT_ENUM,
-    NOT_MODIFIED,
-    Order,
-    Select,
-    _limit,
-)
-from bawaba.api.security import KEY_OPTIONAL
-from bawaba.api.state import services
+from bawaba.serving.query_string import query_items
+from bawaba.serving.state import Services
 
 router = APIRouter(prefix=documents.API, tags=["changes"], responses=GATE)
 
@@ -135,12 +142,10 @@ class ReleaseList(BaseModel):
 
 
 def _pair(
-    request: Request, dataset_id: str, since: str | None, version: str | None
+    state: Services, dataset: Dataset, since: str | None, version: str | None
 ) -> tuple[Published, Published]:
-    """The version to read and the one to compare it with, access checked first."""
-    state = services(request)
-    dataset = state.library.dataset(dataset_id)
-    require_read(request, dataset)
+    """The version to read and the one to compare it with."""
+    dataset_id = dataset.id
     current = state.library.resolve(dataset_id, version)
     if since is None:
         kept = ", ".join(state.library.versions(dataset_id))
@@ -172,9 +177,12 @@ def _comparable(published: Published) -> bool:
 
 
 def _rows(
-    request: Request, reserved: frozenset[str], select: str | None, order: str | None
+    request: Request,
+    dataset: Dataset,
+    reserved: frozenset[str],
+    select: str | None,
+    order: str | None,
 ) -> Rows:
-    dataset = services(request).library.dataset(request.path_params["dataset_id"])
     return Rows(
         filters=parse_filters(dataset, query_items(request), reserved),
         columns=parse_columns(dataset, select),
@@ -203,7 +211,8 @@ def _rows(
 )
 async def read_changes(
     request: Request,
-    dataset_id: DatasetId,
+    dataset: ReadableDataset,
+    state: AppServices,
     since: Since = None,
     select: Select = None,
     order: Order = None,
@@ -216,17 +225,16 @@ async def read_changes(
         Query(description="Where the page starts: the `next_cursor` of the page before."),
     ] = None,
 ) -> Response:
-    state = services(request)
     items = query_items(request)
-    query_id = cursors.query_of(dataset_id, "changes", items, ignore=frozenset({"cursor", "limit"}))
+    query_id = cursors.query_of(dataset.id, "changes", items, ignore=frozenset({"cursor", "limit"}))
     version: str | None = None
     offset = 0
     if cursor is not None:
         at = cursors.decode(cursor)
         cursors.check(at, query_id, None)
         version, offset = at.version, at.offset
-    published, before = _pair(request, dataset_id, since, version)
-    rows = _rows(request, CHANGES_PARAMETERS, select, order)
+    published, before = _pair(state, dataset, since, version)
+    rows = _rows(request, dataset, CHANGES_PARAMETERS, select, order)
     asked = _limit(state, limit, state.settings.page_rows)
     page_size = rows_allowed(request, asked)
     kind = f"changes-since-{before.version}" + (f";cut={page_size}" if page_size < asked else "")
@@ -236,7 +244,6 @@ async def read_changes(
         return Response(status_code=304, headers=headers)
 
     def compute() -> dict[str, Any]:
-        dataset = published.dataset
         old = str(before.path)
         queries = (
             compile_changes(dataset, rows, old, limit=page_size, offset=offset, plain_numbers=True),
@@ -276,7 +283,8 @@ async def read_changes(
 )
 async def download_changes(
     request: Request,
-    dataset_id: DatasetId,
+    dataset: ReadableDataset,
+    state: AppServices,
     fmt: Annotated[
         str,
         Path(description="csv, json or parquet.", examples=["csv"], json_schema_extra=FORMAT_ENUM),
@@ -285,21 +293,19 @@ async def download_changes(
     select: Select = None,
     order: Order = None,
 ) -> Response:
-    state = services(request)
-    published, before = _pair(request, dataset_id, since, None)
+    published, before = _pair(state, dataset, since, None)
     if fmt not in FORMATS:
         raise BadParameter(
             f"no changes format {fmt!r}",
             hint="the formats are: " + ", ".join(f"changes.{f}" for f in FORMATS),
         )
     format_ = FORMATS[fmt]
-    rows = _rows(request, CHANGES_DOWNLOAD_PARAMETERS, select, order)
+    rows = _rows(request, dataset, CHANGES_DOWNLOAD_PARAMETERS, select, order)
     items = query_items(request)
     etag = etag_for(published, f"changes.{fmt}", canonical_query(items))
     headers = caching_headers(published, etag)
     if not_modified(request, etag):
         return Response(status_code=304, headers=headers)
-    dataset = published.dataset
     old = str(before.path)
     if principal(request) is not None:
         count = await run_in_threadpool(
@@ -325,8 +331,8 @@ async def download_changes(
     return DownloadFile(path, media_type=format_.media_type, headers=headers)
 
 
-def _release_list(request: Request) -> ReleaseList:
-    library = services(request).library
+def _release_list(state: Services) -> ReleaseList:
+    library = state.library
     current = library.release()
     entries = release_history(library)
     return ReleaseList(
@@ -355,8 +361,8 @@ def _release_list(request: Request) -> ReleaseList:
     "it over (`unchanged`). Also as an Atom feed: /releases.atom, or this path with "
     "`Accept: application/atom+xml`.",
 )
-def list_releases(request: Request) -> Response:
-    listing = _release_list(request)
+def list_releases(request: Request, state: AppServices) -> Response:
+    listing = _release_list(state)
     if ATOM in request.headers.get("accept", ""):
         return Response(_atom(listing, base_url(request)), media_type=ATOM)
     return json_response(listing.model_dump(mode="json"))
@@ -372,8 +378,8 @@ def list_releases(request: Request) -> Response:
         200: {"content": {ATOM: {"schema": {"type": "string"}}}, "description": "An Atom 1.0 feed."}
     },
 )
-def read_releases_feed(request: Request) -> Response:
-    return Response(_atom(_release_list(request), base_url(request)), media_type=ATOM)
+def read_releases_feed(request: Request, state: AppServices) -> Response:
+    return Response(_atom(_release_list(state), base_url(request)), media_type=ATOM)
 
 
 def _atom(listing: ReleaseList, base: str) -> bytes:

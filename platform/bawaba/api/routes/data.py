@@ -16,20 +16,24 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, RedirectResponse, Response
 
-from bawaba.api import cursors, documents
-from bawaba.api.access import principal, require_export, require_read
-from bawaba.api.caching import (
+from bawaba.api.models import AggregateAnswer, RecordsPage
+from bawaba.api.quota import rows_allowed
+from bawaba.api.security import KEY_OPTIONAL
+from bawaba.serving import cursors, documents
+from bawaba.serving.access import principal, require_export
+from bawaba.serving.caching import (
+    NOT_MODIFIED,
     caching_headers,
     canonical_query,
     etag_for,
     not_modified,
 )
-from bawaba.api.downloads import FORMATS, DownloadFile
-from bawaba.api.library import Published
-from bawaba.api.models import AggregateAnswer, RecordsPage
-from bawaba.api.paging import page
-from bawaba.api.problems import JSON, BadParameter, problems
-from bawaba.api.query import (
+from bawaba.serving.deps import AppServices, ReadableDataset, base_url
+from bawaba.serving.downloads import FORMATS, DownloadFile
+from bawaba.serving.library import Published
+from bawaba.serving.paging import page
+from bawaba.serving.problems import GATE, JSON, BadParameter, problems
+from bawaba.serving.query import (
     DOWNLOAD_PARAMETERS,
     OPERATORS,
     RECORDS_PARAMETERS,
@@ -44,17 +48,11 @@ from bawaba.api.query import (
     parse_filters,
     parse_order,
 )
-from bawaba.api.query_string import query_items
-from bawaba.api.quota import rows_allowed
-from bawaba.api.routes.catalog import GATE, DatasetId, base_url
-from bawaba.api.security import KEY_OPTIONAL
-from bawaba.api.state import Services, services
+from bawaba.serving.query_string import query_items
+from bawaba.serving.state import Services
 
 router = APIRouter(prefix=documents.API, tags=["data"], responses=GATE)
 
-NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
-    304: {"description": "Not modified: the `ETag` sent in `If-None-Match` still holds."}
-}
 DATA_ERRORS = {
     **NOT_MODIFIED,
     **problems(
@@ -134,15 +132,9 @@ def _limit(state: Services, limit: int | None, default: int) -> int:
     return limit
 
 
-def _resolve(request: Request, dataset_id: str, version: str | None) -> Published:
-    state = services(request)
-    dataset = state.library.dataset(dataset_id)
-    require_read(request, dataset)
-    return state.library.resolve(dataset_id, version)
-
-
 async def _json_answer(
     request: Request,
+    state: Services,
     published: Published,
     kind: str,
     compute: Callable[[], dict[str, Any]],
@@ -152,7 +144,6 @@ async def _json_answer(
     """Shared by records and aggregate: ETag, 304, answer cache, then ``compute``. The rows
     answered are left on ``request.state`` for metering. ``cut_to``: the rows a row quota
     left, when fewer than asked (another answer than the uncut one, so another ETag)."""
-    state = services(request)
     query = canonical_query(query_items(request))
     if cut_to is not None:
         kind = f"{kind};cut={cut_to}"
@@ -185,7 +176,8 @@ async def _json_answer(
 )
 async def records(
     request: Request,
-    dataset_id: DatasetId,
+    dataset: ReadableDataset,
+    state: AppServices,
     select: Select = None,
     order: Order = None,
     limit: Annotated[
@@ -198,8 +190,6 @@ async def records(
     ] = None,
     version: Version = None,
 ) -> Response:
-    state = services(request)
-    dataset = state.library.dataset(dataset_id)
     items = query_items(request)
     rows = Rows(
         filters=parse_filters(dataset, items, RECORDS_PARAMETERS),
@@ -215,7 +205,7 @@ async def records(
         at = cursors.decode(cursor)
         cursors.check(at, query_id, version)
         version, offset = at.version, at.offset
-    published = _resolve(request, dataset_id, version)
+    published = state.library.resolve(dataset.id, version)
     page_size = rows_allowed(request, asked)
 
     def compute() -> dict[str, Any]:
@@ -237,7 +227,7 @@ async def records(
         return {"dataset": dataset.id, "version": published.version} | found
 
     cut = page_size if page_size < asked else None
-    return await _json_answer(request, published, "records", compute, rows.cost, cut)
+    return await _json_answer(request, state, published, "records", compute, rows.cost, cut)
 
 
 @router.get(
@@ -253,7 +243,8 @@ async def records(
 )
 async def aggregate(
     request: Request,
-    dataset_id: DatasetId,
+    dataset: ReadableDataset,
+    state: AppServices,
     group_by: Annotated[
         str | None,
         Query(
@@ -286,8 +277,6 @@ async def aggregate(
     ] = None,
     version: Version = None,
 ) -> Response:
-    state = services(request)
-    dataset = state.library.dataset(dataset_id)
     query: Aggregate = parse_aggregate(
         dataset,
         query_items(request),
@@ -296,7 +285,7 @@ async def aggregate(
         order=order,
     )
     asked = _limit(state, limit, state.settings.max_page_rows)
-    published = _resolve(request, dataset_id, version)
+    published = state.library.resolve(dataset.id, version)
     most = rows_allowed(request, asked)
 
     def compute() -> dict[str, Any]:
@@ -316,7 +305,7 @@ async def aggregate(
         }
 
     cut = most if most < asked else None
-    return await _json_answer(request, published, "aggregate", compute, query.cost, cut)
+    return await _json_answer(request, state, published, "aggregate", compute, query.cost, cut)
 
 
 @router.head(
@@ -334,7 +323,8 @@ async def aggregate(
 )
 async def download(
     request: Request,
-    dataset_id: DatasetId,
+    dataset: ReadableDataset,
+    state: AppServices,
     fmt: Annotated[
         str,
         Path(
@@ -345,8 +335,6 @@ async def download(
     order: Order = None,
     version: Version = None,
 ) -> Response:
-    state = services(request)
-    dataset = state.library.dataset(dataset_id)
     if fmt not in FORMATS:
         raise BadParameter(
             f"no download format {fmt!r}",
@@ -359,7 +347,7 @@ async def download(
         columns=parse_columns(dataset, select),
         order=parse_order(order, dataset.columns),
     )
-    published = _resolve(request, dataset_id, version)
+    published = state.library.resolve(dataset.id, version)
     etag = etag_for(published, f"download.{fmt}", canonical_query(items))
     headers = caching_headers(published, etag)
     if not_modified(request, etag):

@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from bawaba.api import documents
-from bawaba.api.access import require_key
 from bawaba.api.models import UsageReport
-from bawaba.api.routes.catalog import GATE, json_response
+from bawaba.api.routes.catalog import json_response
 from bawaba.api.security import KEYED
-from bawaba.api.state import services
 from bawaba.keys.store import month_of
 from bawaba.keys.usage import next_month
+from bawaba.serving import documents
+from bawaba.serving.access import require_key
+from bawaba.serving.deps import AppServices
+from bawaba.serving.problems import GATE
 
 router = APIRouter(prefix=documents.API, tags=["premium"], responses=GATE)
 
@@ -38,10 +39,9 @@ def _remaining(quota: int | None, used: int) -> dict[str, int | None]:
     "the usage by dataset takes in other server processes' requests within a second "
     "(at once when the server counts in Redis).",
 )
-def usage(request: Request) -> Response:
+def usage(request: Request, state: AppServices) -> Response:
     caller = require_key(request, "usage")
     now = datetime.now(UTC)
-    state = services(request)
     total, by_dataset = state.meter.usage(caller.key.id, now)
     requests_used, rows_used = state.quotas.used(caller.key.id, month_of(now))
     plan = caller.plan

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from bawaba.api.models import Health
-from bawaba.api.problems import problems
 from bawaba.api.routes.catalog import json_response
-from bawaba.api.state import services
+from bawaba.serving.deps import AppServices
+from bawaba.serving.problems import problems
 
 # Exempt from the gatekeeper: only a failure of the server itself.
 router = APIRouter(tags=["operations"], responses=problems(500))
@@ -22,8 +22,8 @@ router = APIRouter(tags=["operations"], responses=problems(500))
     description="200 while the server answers; names the current release (null before the "
     "first publish) and how many datasets it holds.",
 )
-def healthz(request: Request) -> Response:
-    release = services(request).library.release()
+def healthz(state: AppServices) -> Response:
+    release = state.library.release()
     return json_response(
         {
             "status": "ok",
@@ -47,9 +47,9 @@ def healthz(request: Request) -> Response:
         }
     },
 )
-def metrics(request: Request) -> Response:
+def metrics(state: AppServices) -> Response:
     return Response(
-        services(request).metrics.exposition(),
+        state.metrics.exposition(),
         media_type=CONTENT_TYPE_LATEST,
         headers={"Cache-Control": "no-store"},
     )

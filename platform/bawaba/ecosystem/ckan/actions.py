@@ -13,8 +13,6 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 
 from bawaba import __version__
-from bawaba.api.routes.catalog import base_url
-from bawaba.api.state import services
 from bawaba.ecosystem.ckan import dicts
 from bawaba.ecosystem.ckan.datastore import datastore_search
 from bawaba.ecosystem.ckan.envelope import NotFoundError, ValidationError
@@ -30,6 +28,8 @@ from bawaba.ecosystem.ckan.params import (
     Parameters,
 )
 from bawaba.ecosystem.ckan.search import indexed, search
+from bawaba.serving.deps import base_url
+from bawaba.serving.state import services
 
 T = TypeVar("T")
 

@@ -17,9 +17,13 @@ from urllib.parse import urlencode
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from bawaba.api.access import require_read
-from bawaba.api.problems import BadParameter
-from bawaba.api.query import (
+from bawaba.catalog.model import Dataset
+from bawaba.ecosystem.ckan.dicts import RESOURCE_FORMATS, resource_id
+from bawaba.ecosystem.ckan.envelope import NotFoundError, ValidationError
+from bawaba.ecosystem.ckan.params import DatastoreSearch
+from bawaba.serving.access import require_read
+from bawaba.serving.problems import BadParameter
+from bawaba.serving.query import (
     Filter,
     Rows,
     Search,
@@ -30,11 +34,7 @@ from bawaba.api.query import (
     parse_order,
     parse_search,
 )
-from bawaba.api.state import services
-from bawaba.catalog.model import Dataset
-from bawaba.ecosystem.ckan.dicts import RESOURCE_FORMATS, resource_id
-from bawaba.ecosystem.ckan.envelope import NotFoundError, ValidationError
-from bawaba.ecosystem.ckan.params import DatastoreSearch
+from bawaba.serving.state import services
 
 FIELD_TYPES = {
     "string": "text",

@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bawaba.api import documents
-from bawaba.api.library import Library
 from bawaba.catalog.model import Catalog, Dataset
-from bawaba.publish.versions import DATA
 from bawaba.reference import load_reference
+from bawaba.serving import documents
+from bawaba.serving.current import first_published, with_manifest
+from bawaba.serving.library import Library
 
 RESOURCE_FORMATS: dict[str, tuple[str, str]] = {
     "csv": ("CSV", "text/csv"),
@@ -120,11 +120,10 @@ def resource_dicts(
     library: Library, dataset: Dataset, document: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """The current version's downloads, or none if the dataset is not published yet."""
-    version = document["current_version"]
-    if version is None:
+    found = with_manifest(library, dataset, document["current_version"])
+    version, manifest, parquet = found.version, found.manifest, found.parquet
+    if version is None or manifest is None:
         return []
-    manifest = library.manifest(dataset.id, version)
-    parquet = next((entry for entry in manifest.files if entry.name == DATA), None)
     resources = []
     for position, (fmt, (label, media_type)) in enumerate(RESOURCE_FORMATS.items()):
         # Only the whole Parquet download is the published file, whose size and checksum
@@ -159,13 +158,8 @@ def resource_dicts(
 
 def package_dict(catalog: Catalog, library: Library, dataset: Dataset, base: str) -> dict[str, Any]:
     document = documents.summary(catalog, library, dataset, base)
-    versions = library.versions(dataset.id)
-    created = library.manifest(dataset.id, versions[-1]).created_at if versions else None
-    modified = (
-        library.manifest(dataset.id, document["current_version"]).created_at
-        if document["current_version"]
-        else None
-    )
+    created = first_published(library, dataset.id)
+    modified = with_manifest(library, dataset, document["current_version"]).created_at
     licence = document["licence"]
     owner = organization_dict(publisher(catalog))
     resources = resource_dicts(library, dataset, document)

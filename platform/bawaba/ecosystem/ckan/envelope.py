@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 import orjson
 from starlette.responses import Response
 
-from bawaba.api.problems import BadParameter, NotFound, QueryTimeout, Unauthorised
 from bawaba.errors import BawabaError
+from bawaba.serving.problems import BadParameter, NotFound, QueryTimeout, Unauthorised
 
 JSON = "application/json;charset=utf-8"
 

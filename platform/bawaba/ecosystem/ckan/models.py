@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from bawaba.api.problems import WHY
+from bawaba.serving.problems import WHY
 
 
 class CkanErrorDetail(BaseModel):

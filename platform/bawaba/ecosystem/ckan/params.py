@@ -16,8 +16,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from pydantic import ValidationError as PydanticError
 from starlette.requests import Request
 
-from bawaba.api.query_string import query_items
 from bawaba.ecosystem.ckan.envelope import BadRequest, ValidationError
+from bawaba.serving.query_string import query_items
 
 P = TypeVar("P", bound="Parameters")
 

@@ -18,7 +18,6 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bawaba.api.routes.catalog import GATE, base_url
 from bawaba.ecosystem.ckan.actions import ACTIONS, Action
 from bawaba.ecosystem.ckan.envelope import (
     BadRequest,
@@ -30,6 +29,8 @@ from bawaba.ecosystem.ckan.envelope import (
 from bawaba.ecosystem.ckan.models import answer_model, ckan_problems
 from bawaba.ecosystem.ckan.params import Parameters, parse, request_data
 from bawaba.errors import BawabaError
+from bawaba.serving.deps import base_url
+from bawaba.serving.problems import GATE
 
 log = logging.getLogger(__name__)
 

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from starlette.requests import Request
 
-from bawaba.api.caching import AnswerCache
-from bawaba.api.downloads import Downloads
-from bawaba.api.engine import Engine
-from bawaba.api.library import Library
-from bawaba.api.metrics import Metrics
 from bawaba.core.key_store import KeyStore
 from bawaba.keys.plans import Plans
 from bawaba.keys.quotas import QuotaCounter
 from bawaba.keys.usage import Meter
+from bawaba.serving.caching import AnswerCache
+from bawaba.serving.downloads import Downloads
+from bawaba.serving.engine import Engine
+from bawaba.serving.library import Library
+from bawaba.serving.metrics import Metrics
 from bawaba.settings import Settings
-
-if TYPE_CHECKING:
-    from bawaba.api.oauth import TokenServer
 
 
 @dataclass
@@ -34,7 +31,6 @@ class Services:
     plans: Plans
     meter: Meter
     quotas: QuotaCounter
-    token_server: TokenServer
 
 
 def services(request: Request) -> Services:

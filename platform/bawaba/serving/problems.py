@@ -112,6 +112,11 @@ def problems(*statuses: int, **why: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
+GATE = problems(401, 429, 500)
+"""What the gatekeeper can answer on any path it guards: credentials that are not valid,
+a rate limit or quota reached; and what any path can fail with."""
+
+
 def error_body(code: str, message: str, hint: str = "") -> bytes:
     return orjson.dumps({"error": {"code": code, "message": message, "hint": hint}})
 

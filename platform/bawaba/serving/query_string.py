@@ -14,7 +14,7 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.requests import Request
 
-from bawaba.api.problems import BadParameter
+from bawaba.serving.problems import BadParameter
 
 _BROKEN_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from bawaba.api.problems import BadParameter
 from bawaba.catalog.model import Dataset, Field
+from bawaba.serving.problems import BadParameter
 
 OPERATORS: dict[str, str] = {
     "eq": "=",

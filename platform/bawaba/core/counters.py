@@ -8,7 +8,7 @@
   transaction per request, atomic across processes, so ``--workers N`` lets exactly the
   limit through rather than N times it. (Per window a row of its own took two statements
   and 2.5 times as long.)
-* ``RedisWindows`` (``bawaba.api.redis_windows``): one Redis for many replicas
+* ``RedisWindows`` (``bawaba.core.redis_windows``): one Redis for many replicas
   (``redis://``, ``rediss://``, ``unix://``), one Lua script per request.
 * ``LimitsWindows``: a storage of the ``limits`` library (``memory://`` for one process),
   one key per window.
@@ -188,7 +188,7 @@ def open_counter(uri: str, var_dir: Path) -> WindowCounter:
     ``sqlite:///absolute/path``, ``redis://…`` (also ``rediss://``, ``unix://``),
     ``memory://``, or any other storage of limits whose client is installed."""
     if is_redis(uri):
-        from bawaba.api.redis_windows import RedisWindows
+        from bawaba.core.redis_windows import RedisWindows
 
         return RedisWindows(connect(uri))
     if uri == "sqlite://":

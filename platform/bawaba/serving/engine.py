@@ -24,8 +24,8 @@ from pathlib import Path
 
 import duckdb
 
-from bawaba.api.problems import QueryTimeout
-from bawaba.api.query import Compiled
+from bawaba.serving.problems import QueryTimeout
+from bawaba.serving.query import Compiled
 
 Observer = Callable[[str, float], None]
 """Told the kind of each query and its seconds, for the metrics."""
@@ -241,7 +241,7 @@ class Engine:
 
     def copy(self, source: Source, query: Compiled, target: Path, options: str) -> None:
         """Write the result of ``query`` to ``target`` with DuckDB's COPY; ``options`` is one
-        of the fixed format clauses of ``bawaba.api.downloads`` (never request text)."""
+        of the fixed format clauses of ``bawaba.serving.downloads`` (never request text)."""
         cursor = self._files.cursor()
         started = time.perf_counter()
         try:

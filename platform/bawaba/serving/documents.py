@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bawaba.api.library import Library, version_changes
-from bawaba.api.query import row_key
 from bawaba.catalog.model import Catalog, Dataset, Field
+from bawaba.serving.current import with_manifest
+from bawaba.serving.library import Library, version_changes
+from bawaba.serving.query import row_key
 
 API = "/api/v1"
 DOWNLOAD_FORMATS = ("csv", "json", "parquet")
@@ -41,7 +42,7 @@ def field_document(field: Field) -> dict[str, Any]:
 
 
 def summary(catalog: Catalog, library: Library, dataset: Dataset, base: str) -> dict[str, Any]:
-    current = library.current_version(dataset.id)
+    current = with_manifest(library, dataset)
     return {
         "id": dataset.id,
         "tier": dataset.tier,
@@ -51,8 +52,8 @@ def summary(catalog: Catalog, library: Library, dataset: Dataset, base: str) -> 
         "grain": dataset.grain,
         "update_frequency": dataset.update_frequency,
         "licence": {"id": dataset.licence, **catalog.licences[dataset.licence].model_dump()},
-        "current_version": current,
-        "rows": library.manifest(dataset.id, current).rows if current else None,
+        "current_version": current.version,
+        "rows": current.rows,
         "links": links(base, dataset),
     }
 

@@ -23,12 +23,12 @@ from starlette.datastructures import MutableHeaders
 from starlette.responses import FileResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from bawaba.api.caching import fingerprint
-from bawaba.api.engine import Engine
-from bawaba.api.library import Published
-from bawaba.api.problems import JSON, error_body
-from bawaba.api.query import Compiled, Rows, compile_count, compile_rows
-from bawaba.publish.versions import DATA
+from bawaba.core.versions import DATA
+from bawaba.serving.caching import fingerprint
+from bawaba.serving.engine import Engine
+from bawaba.serving.library import Published
+from bawaba.serving.problems import JSON, error_body
+from bawaba.serving.query import Compiled, Rows, compile_count, compile_rows
 
 MAX_COUNTS_KEPT = 50_000
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bawaba.api.problems import NotFound
 from bawaba.catalog.model import Catalog, Dataset
 from bawaba.core.release_storage import ReleaseStorage
+from bawaba.core.versions import DATA, DISCLOSURE, MANIFEST, Release, VersionManifest
 from bawaba.publish.changes import CHANGES, VersionChanges
 from bawaba.publish.disclosure_report import DisclosureReport, uncontrolled
-from bawaba.publish.versions import DATA, DISCLOSURE, MANIFEST, Release, VersionManifest
+from bawaba.serving.problems import NotFound
 
 
 @dataclass(frozen=True)

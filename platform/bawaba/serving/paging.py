@@ -9,11 +9,11 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 
-from bawaba.api import cursors
-from bawaba.api.engine import Engine
-from bawaba.api.library import Published
-from bawaba.api.query import Compiled
-from bawaba.api.query_string import query_items
+from bawaba.serving import cursors
+from bawaba.serving.engine import Engine
+from bawaba.serving.library import Published
+from bawaba.serving.query import Compiled
+from bawaba.serving.query_string import query_items
 
 
 def page(

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
-from bawaba.api.counters import MAX_WINDOWS, Window
+from bawaba.core.counters import MAX_WINDOWS, Window
 from bawaba.core.redis_client import PREFIX
 
 if TYPE_CHECKING:

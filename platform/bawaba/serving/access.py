@@ -3,7 +3,10 @@ plan covers it.
 
 The gatekeeper (``bawaba.api.gatekeeper``) authenticates the request before routing and
 leaves a ``Principal`` (or None) on ``request.state``; every data path then asks
-``require_read`` before it touches a file, so no path can serve premium data unchecked.
+``require_read`` before it touches a file, so no path can serve premium data unchecked: a
+path naming its dataset declares ``ReadableDataset`` (``bawaba.serving.deps``), which asks
+before any other parameter is parsed; CKAN's datastore (the dataset named in its body) and
+the analytics (the datasets a question reads) ask once they know which.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from bawaba.api.problems import Forbidden, Unauthorised
 from bawaba.catalog.model import Dataset
 from bawaba.core.key_store import ApiKey
 from bawaba.keys.plans import Plan
+from bawaba.serving.problems import Forbidden, Unauthorised
 
 SUBSCRIBE_HINT = (
     "premium data needs a key: subscribe to a plan (see /plans; an administrator runs "

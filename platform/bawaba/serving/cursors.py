@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bawaba.api.caching import canonical_query, fingerprint
-from bawaba.api.problems import BadParameter
+from bawaba.serving.caching import canonical_query, fingerprint
+from bawaba.serving.problems import BadParameter
 
 _SHAPE = re.compile(r"(v\d+)\.(\d{1,12})\.([0-9a-f]{24})")
 _HINT = (

@@ -11,15 +11,21 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
 
-from bawaba.api.library import Published
+from bawaba.serving.library import Published
 
 # Current versions can be replaced by the next publish; pinned ones never change.
 CURRENT_MAX_AGE = 60
 PINNED_MAX_AGE = 31_536_000
+
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the `ETag` sent in `If-None-Match` still holds."}
+}
+"""The OpenAPI answer of a path that honours ``If-None-Match``."""
 
 
 def fingerprint(*parts: str, size: int = 12) -> str:

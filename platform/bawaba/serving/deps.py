@@ -1,0 +1,53 @@
+"""What a route asks FastAPI for: the app's services, and the dataset a path names.
+
+Every router (the API's, the portal's, the ecosystem formats') declares these in its
+signature instead of reaching into the request by hand, so a route reads like a sentence:
+``dataset: ReadableDataset`` is a dataset this caller may read. FastAPI solves a route's
+dependencies before it validates the route's own parameters, so a caller who may not read
+the dataset is refused (401/403) before anything else it sent is looked at, and learns
+nothing from which of its parameters would have been wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path
+from starlette.requests import Request
+
+from bawaba.catalog.model import Dataset
+from bawaba.serving.access import require_read
+from bawaba.serving.state import Services, services
+
+AppServices = Annotated[Services, Depends(services)]
+"""The services of the app answering the request (built at startup)."""
+
+DatasetId = Annotated[
+    str,
+    Path(description="The dataset's id, as listed by /api/v1/datasets.", examples=["epay-annual"]),
+]
+
+
+def known_dataset(dataset_id: DatasetId, state: AppServices) -> Dataset:
+    """The catalog's dataset for the path's id, or a 404 that lists the ids."""
+    return state.library.dataset(dataset_id)
+
+
+KnownDataset = Annotated[Dataset, Depends(known_dataset)]
+"""A dataset of the catalog, open or premium: for its public metadata."""
+
+
+def readable_dataset(request: Request, dataset: KnownDataset) -> Dataset:
+    """The path's dataset, if this caller may read its data (``access.require_read``)."""
+    require_read(request, dataset)
+    return dataset
+
+
+ReadableDataset = Annotated[Dataset, Depends(readable_dataset)]
+"""A dataset whose data this caller may read: open, or premium with a key whose plan
+covers it."""
+
+
+def base_url(request: Request) -> str:
+    """Where this server is reached, as the caller reached it: the root of every link."""
+    return str(request.base_url).rstrip("/")
