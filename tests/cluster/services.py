@@ -12,77 +12,32 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bawaba.cluster.processes import free_port, listening, running
 from bawaba.cluster.redis import REDIS_SERVER, RedisServer
 from bawaba.cluster.redis import redis_server as launch_redis
+from bawaba.cluster.s3 import S3Endpoint, moto_s3
 
-BIN = Path(sys.executable).parent
+__all__ = [
+    "ObjectStore",
+    "RedisServer",
+    "ensure_debian_package",
+    "free_port",
+    "listening",
+    "moto_server",
+    "nginx",
+    "redis_server",
+    "running",
+]
+
 _APT_LOCK = Path("/tmp/bawaba-apt.lock")
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now (the kernel's pick)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until(
-    ready: Callable[[], bool], what: str, process: subprocess.Popen[bytes], timeout_s: float = 30.0
-) -> None:
-    """Poll ``ready`` until it holds; fail naming ``what`` if the process exits or time
-    runs out."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode} before it was ready")
-        if ready():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} was not ready within {timeout_s:g} s")
-
-
-def listening(port: int) -> Callable[[], bool]:
-    def check() -> bool:
-        with socket.socket() as probe:
-            probe.settimeout(0.2)
-            return probe.connect_ex(("127.0.0.1", port)) == 0
-
-    return check
-
-
-@contextmanager
-def running(
-    command: list[str],
-    what: str,
-    ready: Callable[[], bool],
-    log: Path,
-    env: dict[str, str] | None = None,
-) -> Iterator[subprocess.Popen[bytes]]:
-    """``command`` running until the block ends, its output in ``log``."""
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
-        try:
-            wait_until(ready, what, process)
-            yield process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def ensure_debian_package(binary: Path, package: str) -> Path:
@@ -101,45 +56,16 @@ def ensure_debian_package(binary: Path, package: str) -> Path:
     return binary
 
 
-@dataclass(frozen=True)
-class ObjectStore:
-    """An S3-compatible server: its endpoint and the credentials it accepts."""
-
-    endpoint: str
-    access_key: str = "bawaba-test"
-    secret_key: str = "bawaba-test-secret"  # noqa: S105 - moto accepts any credentials
-    region: str = "us-east-1"
-
-    def env(self) -> dict[str, str]:
-        """The AWS variables a ``bawaba`` process reads to reach this server."""
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-        }
-
-    def client(self) -> Any:
-        import boto3
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name=self.region,
-        )
+ObjectStore = S3Endpoint
+"""An S3-compatible server: its endpoint and the credentials it accepts."""
 
 
 @contextmanager
-def moto_server(log_dir: Path) -> Iterator[ObjectStore]:
-    """moto's standalone S3 server (from PyPI) on a free loopback port. Its conditional
+def moto_server(log_dir: Path) -> Iterator[S3Endpoint]:
+    """moto's standalone S3 server (the dev extra) on a free loopback port. Its conditional
     writes (If-None-Match: *, If-Match) answer 412 as AWS S3 does."""
-    port = free_port()
-    command = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
-    with running(command, "moto_server", listening(port), log_dir / "moto.log"):
-        yield ObjectStore(f"http://127.0.0.1:{port}")
+    with moto_s3(log_dir) as store:
+        yield store
 
 
 @contextmanager
