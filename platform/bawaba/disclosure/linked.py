@@ -29,7 +29,7 @@ left and -1 on the right. Everything downstream works on these integer arrays.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -51,7 +51,7 @@ from bawaba.disclosure.model import (
     quantity_population,
 )
 
-__all__ = ["Linkage", "Relation", "cycle", "link", "relation", "relations"]
+__all__ = ["Linkage", "Relation", "cycle", "link", "period_end", "relation", "relations"]
 
 Coordinates = tuple[tuple[str, str], ...]
 """A cell's location: ``(("department", "RTA"), ("month", "2024-03"))`` in table order."""
@@ -186,18 +186,7 @@ class Linkage:
         """For every cell: does a reader have it already, as a version published before
         (``PUBLISHED_BEFORE``, or a table audited ``as_published``)? Nothing this release
         does changes what such a cell tells."""
-        return np.concatenate(
-            [
-                np.full(t.cells.height, t.as_published, dtype=np.bool_)
-                | (
-                    t.cells.get_column(PUBLISHED_BEFORE).fill_null(value=False).to_numpy()
-                    if PUBLISHED_BEFORE in t.cells.columns
-                    else False
-                )
-                for t in self.tables
-            ]
-            or [np.zeros(0, dtype=np.bool_)]
-        )
+        return _published_or(self.tables, lambda t: t.as_published)
 
     @cached_property
     def table_of(self) -> NDArray[np.int64]:
@@ -380,7 +369,7 @@ def _members(
     both = pl.concat(sides)
     covered = [t.covers_until for _, t in (left, right) if t.covers_until is not None]
     if covered:
-        both = both.filter(_period_end(rel.on) <= min(covered))
+        both = both.filter(period_end(rel.on) <= min(covered))
     if rel.on:
         # A key only one table has says nothing of the other: a period that one table
         # publishes only once it is complete (a year, a quarter) is not yet in it.
@@ -391,7 +380,7 @@ def _members(
     return both.select(group.alias("_group"), "_cell", "_sign")
 
 
-def _period_end(on: Sequence[str]) -> pl.Expr:
+def period_end(on: Sequence[str]) -> pl.Expr:
     """The last month (``YYYYMM``) of each key's period on ``on`` (keys as text, see
     :func:`_keys`), by its finest time coordinate. Keys without one span every period: they
     end after any month."""
@@ -427,6 +416,23 @@ def _rank(tables: Sequence[AuditTable], payers: NDArray[np.int64]) -> NDArray[np
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order), dtype=np.int64)
     return rank
+
+
+def _published_or(
+    tables: Sequence[AuditTable], whole: Callable[[AuditTable], bool]
+) -> NDArray[np.bool_]:
+    """For every cell: is its table ``whole``, or did an earlier version publish it
+    (``PUBLISHED_BEFORE``)?"""
+    flags = [
+        np.full(t.cells.height, whole(t), dtype=np.bool_)
+        | (
+            t.cells.get_column(PUBLISHED_BEFORE).fill_null(value=False).to_numpy()
+            if PUBLISHED_BEFORE in t.cells.columns
+            else False
+        )
+        for t in tables
+    ]
+    return np.concatenate(flags) if flags else np.zeros(0, dtype=np.bool_)
 
 
 def link(tables: Sequence[AuditTable]) -> Linkage:
@@ -477,21 +483,7 @@ def link(tables: Sequence[AuditTable]) -> Linkage:
     )
     # A cell a reader has from an earlier version is as good as published: never a
     # complement, like a cell of a protected table.
-    protected = (
-        np.concatenate(
-            [
-                np.full(t.cells.height, t.protected, dtype=np.bool_)
-                | (
-                    t.cells.get_column(PUBLISHED_BEFORE).fill_null(value=False).to_numpy()
-                    if PUBLISHED_BEFORE in t.cells.columns
-                    else False
-                )
-                for t in ordered
-            ]
-        )
-        if ordered
-        else np.zeros(0, dtype=np.bool_)
-    )
+    protected = _published_or(ordered, lambda t: t.protected)
     return Linkage(
         tables=ordered,
         relations=rels,

@@ -16,6 +16,7 @@ import polars as pl
 
 from bawaba.catalog import Catalog, Dataset
 from bawaba.disclosure import AuditReport, AuditTable, primary, protect, relations
+from bawaba.disclosure.linked import period_end
 from bawaba.disclosure.model import PUBLISHED_BEFORE, Unprotectable
 from bawaba.publish.builders import BUILDERS, Built, Context
 from bawaba.publish.coordinates import with_coarser
@@ -320,17 +321,9 @@ def _covers_until(ds: Dataset, before: pl.DataFrame) -> int | None:
     if not times or before.height == 0:
         return None
     key = times[0].name
-    latest = before.get_column(key).max()
-    if latest is None:
-        return None
-    if key == "date":
-        return int(latest.year * 100 + latest.month)  # type: ignore[union-attr]
-    text = str(latest)
-    if key == "month":
-        return int(text[:4]) * 100 + int(text[5:7])
-    if key == "quarter":
-        return int(text[:4]) * 100 + int(text[6]) * 3
-    return int(text[:4]) * 100 + 12
+    ends = before.select(pl.col(key).cast(pl.String)).select(period_end([key]))
+    latest = ends.to_series().max()
+    return None if latest is None else int(latest)  # type: ignore[arg-type]
 
 
 def _share(hidden: int, cells: int) -> float:
