@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
+import httpx
 import orjson
 import polars as pl
 import pytest
@@ -111,3 +113,31 @@ def test_a_rerun_from_the_watermark_pulls_nothing(tmp_path: Path) -> None:
     assert again.files == []
     assert again.watermark == 9
     assert not (tmp_path / "b.jsonl").exists()
+
+
+def test_a_pulled_page_is_not_kept_in_memory_once_landed(tmp_path: Path) -> None:
+    """httpx keeps every response in a reference cycle until Python's cycle collector runs,
+    which an export of thousands of pages outpaces: no page's body may stay with it."""
+    store = _department_store(tmp_path, list(range(1, 2001)))
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        with serve_in_thread(create_app(store)) as url:
+            pull_http(
+                HttpExport("/departments/DLD/records", page_size=500),
+                base_url=url,
+                watermark=0,
+                target=tmp_path / "pull.jsonl",
+                policy=PATIENT,
+            )
+        gc.collect()
+        responses = [o for o in gc.garbage if isinstance(o, httpx.Response)]
+        assert responses  # the cycles are there: the test looks where pages would be
+        kept = [r for r in responses if len(getattr(r, "_content", b"")) > 1000]
+        assert kept == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert len(_landed(tmp_path / "pull.jsonl")) == 2000

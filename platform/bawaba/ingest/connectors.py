@@ -90,6 +90,17 @@ class RetryPolicy:
     backoff_s: float
 
 
+def _get(
+    client: httpx.Client, path: str, params: dict[str, int], timeout_s: float
+) -> tuple[int, bytes]:
+    """The status and body of ``GET path``. The body is read as a stream, never into the
+    response: httpx keeps a response in a reference cycle (its stream refers back to it),
+    so a page read into it would stay in memory until Python's cycle collector ran, and
+    an export of thousands of pages piles up gigabytes before it does."""
+    with client.stream("GET", path, params=params, timeout=timeout_s) as response:
+        return response.status_code, b"".join(response.iter_bytes())
+
+
 def _get_page(
     client: httpx.Client, path: str, params: dict[str, int], policy: RetryPolicy
 ) -> dict[str, object]:
@@ -98,19 +109,19 @@ def _get_page(
         if attempt:
             time.sleep(policy.backoff_s * 2 ** (attempt - 1))
         try:
-            response = client.get(path, params=params, timeout=policy.timeout_s)
+            status, content = _get(client, path, params, policy.timeout_s)
         except (httpx.TimeoutException, httpx.TransportError) as error:
             failure = f"{type(error).__name__}: {error}"
             continue
-        if response.status_code >= 500:
-            failure = f"HTTP {response.status_code}"
+        if status >= 500:
+            failure = f"HTTP {status}"
             continue
-        if response.status_code != 200:
+        if status != 200:
             raise SourceUnavailable(
-                f"GET {path} answered HTTP {response.status_code}",
+                f"GET {path} answered HTTP {status}",
                 hint="check the pipeline's path and the department's API",
             )
-        body = orjson.loads(response.content)
+        body = orjson.loads(content)
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
             raise SourceUnavailable(f"GET {path} did not answer a page of records")
         return body
