@@ -71,6 +71,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "BAWABA_SCALE": str(settings.scale),
         "BAWABA_SEED": str(settings.seed),
         "BAWABA_KEEP_VERSIONS": str(settings.keep_versions),
+        "BAWABA_PUBLISH_PART_ROWS": str(settings.publish_part_rows),
         "BAWABA_DEPARTMENTS_API_URL": settings.departments_api_url,
     }
     if settings.pseudonym_key is not None:

@@ -101,7 +101,7 @@ def demo_truth(settings: Settings) -> dict[str, pl.DataFrame]:
 
     catalog = load_catalog(settings.catalog_path)
     premium_k = min(d.privacy.k for d in catalog.datasets if d.privacy and d.tier == "premium")
-    rows = with_time(scan_rows(settings).collect())
+    rows = with_time(scan_rows(settings)).collect()
     store = apply_fold(rows.lazy(), fold_map(rows.lazy(), premium_k)).collect()
     reference = load_reference()
     out = {}

@@ -117,6 +117,16 @@ class Settings(BaseSettings):
     ] = 300_000
     """The demo's largest tables have about 20,000 cells at scale 1.0; the budget stops a
     table many times larger from running the publish for hours."""
+    publish_part_rows: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="Rows of the store a publish builds at a time: a group of "
+            "departments up to this many rows in a year (a larger department alone).",
+        ),
+    ] = 2_000_000
+    """What a publish holds grows with the part, not with the store; fewer, larger parts
+    cost less CPU (each builder reads the store once per part)."""
 
     api_host: Annotated[str, Field(description="Address `bawaba serve` listens on.")] = "127.0.0.1"
     api_port: Annotated[int, Field(ge=0, le=65535, description="Port of `bawaba serve`.")] = 8000

@@ -19,6 +19,7 @@ from bawaba.disclosure import PER_TRANSACTION_HIGH, PER_TRANSACTION_LOW
 from bawaba.publish.cells import AMOUNT, cube, per_payer, with_contributor_tops
 from bawaba.publish.coordinates import TIME_HIERARCHY
 from bawaba.publish.populations import Population, rows_of
+from bawaba.publish.rows import streamed
 from bawaba.reference import Reference
 from bawaba.reference.bands import BOUNDS_AED, band_of
 
@@ -61,7 +62,9 @@ class Built:
 @dataclass(frozen=True)
 class Context:
     store: pl.LazyFrame
-    """Analytic rows with time coordinates (``coordinates.with_time``) and folded services."""
+    """Analytic rows with time coordinates (``coordinates.with_time``) and folded services,
+    lazily: a period's rows of some departments (``publish.partitions``), read by
+    ``rows.streamed``."""
     reference: Reference
     dataset: Dataset
     first_quarters: pl.LazyFrame | None = None
@@ -77,7 +80,7 @@ def _epay_cube(
     rows = rows_of(ctx.store, population)
     # Banks are organisations (PRIVACY.md S1): a cell over direct debits from several banks
     # must not let one bank estimate another's collections.
-    cells = with_contributor_tops(cube(rows, keys), rows, keys, "bank").collect()
+    cells = streamed(with_contributor_tops(cube(rows, keys), rows, keys, "bank"))
     return Built(
         cells,
         keys,
@@ -141,7 +144,7 @@ def epay_monthly_service(ctx: Context) -> Built:
 def epay_direct_debit_banks(ctx: Context) -> Built:
     keys = ("month", "department", "bank")
     rows = rows_of(ctx.store, "epay_success").filter(pl.col("payment_method") == "direct_debit")
-    cells = cube(rows, keys).collect().with_columns(pl.lit("direct_debit").alias("payment_method"))
+    cells = streamed(cube(rows, keys)).with_columns(pl.lit("direct_debit").alias("payment_method"))
     return Built(
         cells,
         keys,
@@ -200,16 +203,14 @@ def _two_populations(ctx: Context, keys: tuple[str, ...]) -> pl.DataFrame:
     """Electronic and counter successful payments per cell, payers over both and of each."""
     rows = rows_of(ctx.store, "all_success")
     electronic = pl.col("electronic")
-    return (
-        rows.group_by(*keys)
-        .agg(
+    return streamed(
+        rows.group_by(*keys).agg(
             electronic.sum().cast(pl.Int64).alias("electronic_transactions"),
             (~electronic).sum().cast(pl.Int64).alias("counter_transactions"),
             pl.col("payer_id").n_unique().cast(pl.Int64).alias("payers"),
             _payers_of(electronic).alias("_electronic_payers"),
             _payers_of(~electronic).alias("_counter_payers"),
         )
-        .collect()
     )
 
 
@@ -244,7 +245,7 @@ def service_maturity(ctx: Context) -> Built:
     rows = rows_of(ctx.store, "maturity")
     electronic = pl.col("electronic")
     success = pl.col("status") == "success"
-    cells = (
+    cells = streamed(
         rows.group_by(*keys)
         .agg(
             pl.col("payer_id").n_unique().cast(pl.Int64).alias("payers"),
@@ -258,7 +259,6 @@ def service_maturity(ctx: Context) -> Built:
             _payers_of(~success & electronic).alias("_failed_payers"),
         )
         .with_columns(pl.col("_e", "_c").cast(pl.Int64))
-        .collect()
     )
     online = pl.DataFrame(
         {
@@ -334,7 +334,7 @@ def payer_mix(ctx: Context) -> Built:
     # say whether the payer had paid the department in an earlier quarter (quarters are an
     # enum in calendar order).
     rows = rows_of(ctx.store, "epay_success")
-    payers = per_payer(rows, keys).collect().lazy()
+    payers = streamed(per_payer(rows, keys)).lazy()
     first = ctx.first_quarters if ctx.first_quarters is not None else first_quarters(ctx.store)
     repeat = (
         payers.join(
@@ -346,15 +346,17 @@ def payer_mix(ctx: Context) -> Built:
         .group_by(*keys)
         .agg(pl.len().alias("_repeat"))
     )
-    cells = with_contributor_tops(
-        cube(payers, keys, per_payer_rows=True)
-        .join(repeat, on=list(keys), how="left")
-        .with_columns(pl.col("_repeat").fill_null(0).cast(pl.Int64))
-        .with_columns((pl.col("payers") - pl.col("_repeat")).alias("_new")),
-        rows,
-        keys,
-        "bank",
-    ).collect()
+    cells = streamed(
+        with_contributor_tops(
+            cube(payers, keys, per_payer_rows=True)
+            .join(repeat, on=list(keys), how="left")
+            .with_columns(pl.col("_repeat").fill_null(0).cast(pl.Int64))
+            .with_columns((pl.col("payers") - pl.col("_repeat")).alias("_new")),
+            rows,
+            keys,
+            "bank",
+        )
+    )
 
     def finish(built: pl.DataFrame) -> pl.DataFrame:
         return built.with_columns(
@@ -376,16 +378,14 @@ def service_performance(ctx: Context) -> Built:
     keys = ("month", "department", "service")
     attempts = rows_of(ctx.store, "epay_attempts")
     success = pl.col("status") == "success"
-    cells = (
-        attempts.group_by(keys)
-        .agg(
+    cells = streamed(
+        attempts.group_by(keys).agg(
             pl.len().cast(pl.Int64).alias("attempts"),
             success.sum().cast(pl.Int64).alias("payments"),
             pl.col("payer_id").n_unique().cast(pl.Int64).alias("payers"),
             _payers_of(success).alias("_paying_payers"),
             _payers_of(~success).alias("_failing_payers"),
         )
-        .collect()
     )
 
     def finish(built: pl.DataFrame) -> pl.DataFrame:

@@ -1,5 +1,6 @@
-"""Building a release one calendar year at a time: memory holds one year's rows, and a
-year that nothing changed is not built again.
+"""Building a release one calendar year at a time (and within a year a group of
+departments at a time, ``partitions``): memory holds the cells and one part's group-by,
+never the store's rows, and a year that nothing changed is not built again.
 
 Every cell of every dataset lies in one calendar year (its day, month, quarter or year),
 and every relation between linked tables holds within a year (a month adds up to its
@@ -34,15 +35,16 @@ from bawaba.catalog import Catalog, Dataset
 from bawaba.disclosure import AuditReport
 from bawaba.disclosure.linked import Relation
 from bawaba.fsutil import write_atomic
-from bawaba.publish import revisions
+from bawaba.publish import partitions, revisions
 from bawaba.publish.builders import first_quarters
 from bawaba.publish.disclosure_report import DisclosureFacts
 from bawaba.publish.folding import apply_fold, density
 from bawaba.publish.release import DatasetRelease, build_release
-from bawaba.publish.rows import decode
+from bawaba.publish.rows import decode, streamed
 from bawaba.reference import Reference
+from bawaba.settings import Settings
 
-Timed = Callable[[pl.DataFrame], pl.DataFrame]
+Timed = Callable[[pl.LazyFrame], pl.LazyFrame]
 """Adds the time coordinates to rows (``coordinates.with_time``)."""
 
 
@@ -185,11 +187,24 @@ BuildYears = Callable[[list[YearJob], int | None], list[YearBuilt]]
 """Builds the years of the jobs given, in their order, with the store's latest month."""
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What a build may take on: the suppression audit's largest table, and the rows of
+    the store built at a time (``publish.partitions``)."""
+
+    audit_cells: int
+    part_rows: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(settings.max_audit_cells, settings.publish_part_rows)
+
+
 def build_year(
     chosen: pl.LazyFrame,
     catalog: Catalog,
     reference: Reference,
-    max_audit_cells: int,
+    limits: Limits,
     previous: Mapping[str, pl.DataFrame],
     folds: dict[str, str],
     published: revisions.Published | None,
@@ -199,13 +214,20 @@ def build_year(
 ) -> YearBuilt:
     """One year's (or all ``chosen``'s) datasets, protected together: the unit of work of
     a publish, here or as a task."""
-    frame = apply_fold(timed(chosen.drop("date").collect()).lazy(), folds).collect()
+    # Lazy: each builder streams the year's rows from the store (``rows.streamed``), a
+    # group of departments at a time (``partitions``), so the build holds cells and the
+    # state of one part's group-by, never the year's rows.
+    parts = [
+        dataclasses.replace(part, rows=apply_fold(timed(part.rows.drop("date")), folds))
+        for part in partitions.parts(chosen, limits.part_rows)
+    ]
     releases, audit = build_release(
-        frame, catalog, reference, max_audit_cells, previous, last=last, first_quarters=firsts
+        parts, catalog, reference, limits.audit_cells, previous, last=last, first_quarters=firsts
     )
     fresh = None
     if published is not None:
-        fresh = decode(frame.filter(~revisions.already_published(published)))
+        new = apply_fold(chosen.filter(~revisions.already_published(published)), folds)
+        fresh = decode(streamed(timed(new.drop("date"))))
     return YearBuilt(releases, audit, fresh)
 
 
@@ -257,18 +279,20 @@ def years_to_build(
     return [y for y in years if y not in reused], reused
 
 
-def densities(rows: pl.LazyFrame, years: Sequence[int], k: int) -> pl.DataFrame:
-    """The services' density counts (``folding.density``) over ``years``, a year at a
-    time (all of ``rows`` when no year is given)."""
-    counted = [density(rows.filter(in_year(year)), k) for year in years]
-    return pl.concat(counted) if counted else density(rows, k)
+def densities(rows: pl.LazyFrame, years: Sequence[int], k: int, part_rows: int) -> pl.DataFrame:
+    """The services' density counts (``folding.density``) over ``years``, a year and a
+    group of departments at a time (all of ``rows`` when no year is given)."""
+    chosen = [rows.filter(in_year(year)) for year in years] or [rows]
+    return pl.concat(
+        density(part.rows, k) for year in chosen for part in partitions.parts(year, part_rows)
+    )
 
 
 def build(
     rows: pl.LazyFrame,
     catalog: Catalog,
     reference: Reference,
-    max_audit_cells: int,
+    limits: Limits,
     previous: Mapping[str, pl.DataFrame],
     folds: dict[str, str],
     published: revisions.Published | None,
@@ -293,7 +317,10 @@ def build(
     jobs: list[YearJob] = []
     for year in every:
         chosen = rows if year is None else rows.filter(in_year(year))
-        mine = first_quarters(chosen).collect()
+        mine = pl.concat(
+            streamed(first_quarters(part.rows))
+            for part in partitions.parts(chosen, limits.part_rows)
+        )
         firsts = mine if firsts is None else _earliest(firsts, mine)
         if year in reused_years:
             parts.append(_Year(year))
@@ -307,7 +334,7 @@ def build(
             chosen,
             catalog,
             reference,
-            max_audit_cells,
+            limits,
             previous,
             folds,
             published,
@@ -340,12 +367,18 @@ def build(
 
 
 def _earliest(known: pl.DataFrame, more: pl.DataFrame) -> pl.DataFrame:
-    return (
-        pl.concat([known, more])
-        .group_by("department", "payer_id")
-        .agg(pl.col("first").min())
-        .sort("department", "payer_id")
-    )
+    """Each payer's first quarter over ``known`` (of earlier years) and ``more`` (of the
+    year after them): the known one, else the new one. A department at a time, so that
+    what is held beside the two is one department's payers."""
+    before = known.partition_by("department", as_dict=True)
+    merged = []
+    for (department,), new in more.partition_by("department", as_dict=True).items():
+        earlier = before.pop((department,), None)
+        if earlier is None:
+            merged.append(new)
+            continue
+        merged += [earlier, new.join(earlier, on="payer_id", how="anti")]
+    return pl.concat([*before.values(), *merged])
 
 
 def _facts_of(rel: DatasetRelease) -> YearFacts:

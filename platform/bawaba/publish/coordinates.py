@@ -27,13 +27,13 @@ def _period(days: pl.Series, label: pl.Expr) -> tuple[pl.Series, pl.Enum]:
     return labels, pl.Enum(sorted(set(labels.to_list())))
 
 
-def with_time(rows: pl.DataFrame) -> pl.DataFrame:
+def with_time(rows: pl.LazyFrame) -> pl.LazyFrame:
     """``rows`` with the time coordinates. Month and quarter are labelled once per distinct
     day and held as enums (their order is the calendar's), not formatted anew on every row:
     builders group by them, and :func:`bawaba.publish.rows.decode` turns a cell's back into
-    text."""
+    text. The distinct days are read at once (one column); the rest stays lazy."""
     day = pl.col("txn_date")
-    days = rows.get_column("txn_date").unique().drop_nulls().sort()
+    days = rows.select(day.unique().drop_nulls().sort()).collect().to_series()
     stamp = pl.col("day")
     periods = {
         "month": _period(days, stamp.dt.strftime("%Y-%m")),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from bawaba.publish.populations import rows_of
-from bawaba.publish.rows import decode
+from bawaba.publish.rows import decode, streamed
 from bawaba.reference import other_code
 
 # A service stands alone when at least this share of its day x channel cells reach k.
@@ -33,9 +33,11 @@ def density(store: pl.LazyFrame, k: int) -> pl.DataFrame:
     )
     seen = store.select("department", "service").unique()
     return decode(
-        seen.join(counted, on=["department", "service"], how="left")
-        .with_columns(pl.col("dense", "cells").fill_null(0))
-        .collect()
+        streamed(
+            seen.join(counted, on=["department", "service"], how="left").with_columns(
+                pl.col("dense", "cells").fill_null(0)
+            )
+        )
     )
 
 

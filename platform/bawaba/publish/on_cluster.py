@@ -42,7 +42,7 @@ def build_one_year(
         chosen,
         catalog,
         load_reference(),
-        settings.max_audit_cells,
+        by_year.Limits.of(settings),
         previous,
         folds,
         published,

@@ -107,7 +107,7 @@ def _select_rows(
     # A service keeps the code earlier releases published it under; only a service no
     # release has published yet (its rows lie in the years built) is folded (or not) by
     # its density so far.
-    counts = by_year.densities(kept, plan[0], premium_k)
+    counts = by_year.densities(kept, plan[0], premium_k, settings.publish_part_rows)
     fresh_folds = folds_of(counts)
     folds = {s: c for s, c in decided.items() if c != s} | {
         s: c for s, c in fresh_folds.items() if s not in decided
@@ -218,7 +218,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
             rows.kept,
             catalog,
             load_reference(),
-            settings.max_audit_cells,
+            by_year.Limits.of(settings),
             before,
             rows.folds,
             current.published_rows if current else None,

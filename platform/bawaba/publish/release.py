@@ -8,7 +8,7 @@ suppressed cell publishes null for every measure with ``suppressed = true``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -22,6 +22,7 @@ from bawaba.publish.builders import BUILDERS, Built, Context
 from bawaba.publish.coordinates import with_coarser
 from bawaba.publish.disclosure_report import DisclosureFacts
 from bawaba.publish.gate import outside_ranges
+from bawaba.publish.partitions import Part
 from bawaba.publish.rows import decode
 from bawaba.reference import Reference
 
@@ -110,7 +111,7 @@ _DTYPES: dict[str, pl.DataType] = {
 
 
 def build_release(
-    store: pl.DataFrame,
+    store: Sequence[Part],
     catalog: Catalog,
     reference: Reference,
     max_audit_cells: int,
@@ -120,7 +121,8 @@ def build_release(
     first_quarters: pl.DataFrame | None = None,
 ) -> tuple[list[DatasetRelease], AuditReport]:
     """Every dataset of ``catalog`` from ``store`` (time coordinates added, services
-    folded), protected together.
+    folded), protected together. ``store`` comes in parts that no cell spans (groups of
+    departments, ``publish.partitions``): each builder runs on one part at a time.
 
     ``previous`` holds the current version of each dataset (its keys and ``suppressed``): a
     cell hidden there stays hidden, since a value shown now would complete what a reader
@@ -129,14 +131,24 @@ def build_release(
     month of the whole store and ``first_quarters`` what earlier periods' rows say of each
     payer (``builders.Context``)."""
 
-    last = _last_month(store) if last is None else last
+    if last is None:
+        last = max(filter(None, (_last_month(part.rows) for part in store)), default=None)
     known = None if first_quarters is None else first_quarters.lazy()
 
     def build(ds: Dataset) -> DatasetRelease:
-        built = BUILDERS[ds.builder](Context(store.lazy(), reference, ds, known))
+        # A table without a time coordinate (the e-service catalog) is not built from rows.
+        parts = store if ds.by_role("time") else store[:1]
+        each = [
+            BUILDERS[ds.builder](
+                Context(part.rows, reference, ds, None if known is None else part.of(known))
+            )
+            for part in parts
+        ]
+        built = each[0]
+        stacked = pl.concat([decode(b.cells) for b in each], how="diagonal_relaxed")
         # Cells in key order, whatever order the group-by produced them in: the cell index
         # of the disclosure audit follows it, and the same input must give the same bytes.
-        cells = _complete_periods(decode(built.cells), built.keys, last).sort(list(built.keys))
+        cells = _complete_periods(stacked, built.keys, last).sort(list(built.keys))
         return DatasetRelease(ds, dataclasses.replace(built, cells=cells))
 
     # Two builders at a time: Polars leaves a core idle through much of a group-by (the
@@ -232,12 +244,12 @@ def _hidden_before(table: AuditTable, ds: Dataset, before: pl.DataFrame) -> Audi
     return dataclasses.replace(table, cells=cells)
 
 
-def _last_month(store: pl.DataFrame) -> int | None:
+def _last_month(store: pl.LazyFrame) -> int | None:
     """The latest month (``YYYYMM``) the store holds, None when it is empty."""
-    if "date" not in store.columns or store.height == 0:
+    if "date" not in store.collect_schema().names():
         return None
-    latest = store.get_column("date").max()
-    return None if latest is None else int(latest.year * 100 + latest.month)  # type: ignore[union-attr]
+    latest = store.select(pl.col("date").max()).collect().item()
+    return None if latest is None else int(latest.year * 100 + latest.month)
 
 
 def _complete_periods(cells: pl.DataFrame, keys: tuple[str, ...], last: int | None) -> pl.DataFrame:

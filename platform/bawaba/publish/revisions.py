@@ -90,7 +90,7 @@ def split_late_rows(
         return rows.drop(PERIOD), _as_published(_pairs(rows)), []
     seen = sorted(_months(p for periods in published.values() for p in periods))
     is_known = already_published(published)
-    late = with_time(rows.filter(pl.col(PERIOD).is_in(seen) & ~is_known).collect())
+    late = with_time(rows.filter(pl.col(PERIOD).is_in(seen) & ~is_known)).collect()
     audited = [d for d in catalog.datasets if d.privacy is not None]
     held = [
         month

@@ -1,12 +1,12 @@
-"""The analytic rows as publishing holds them in memory: compact, and read once.
+"""The analytic rows as publishing reads them: compact, and streamed.
 
 Every builder groups millions of rows by a few text dimensions. As plain strings that costs
-a hash of every string of every key on every pass, and the frame takes gigabytes; as
-categoricals the same group-by works on small integer codes. So the store is read with only
-the columns publishing uses, text columns as categoricals, and the run that committed each
-row as a constant per part (not a file path repeated on every row). Builders' cells are
-turned back into plain text by :func:`decode` before anything downstream sees them, so the
-published values and types are those of the store.
+a hash of every string of every key on every pass; as categoricals the same group-by works
+on small integer codes. So the store is read with only the columns publishing uses, text
+columns as categoricals (the department aside, see ``_compact``), and the run that
+committed each row as a constant per part (not a file path repeated on every row).
+Builders' cells are turned back into plain text by :func:`decode` before anything
+downstream sees them, so the published values and types are those of the store.
 """
 
 from __future__ import annotations
@@ -39,13 +39,15 @@ COLUMNS: tuple[str, ...] = (
 
 
 def _compact(frame: pl.LazyFrame) -> pl.LazyFrame:
-    text = [c for c in COLUMNS if ANALYTIC_SCHEMA[c] == pl.String()]
+    # The department stays text: a filter on it then reaches the Parquet scan, which skips
+    # the row groups of other departments by their statistics (``publish.partitions``).
+    text = [c for c in COLUMNS if ANALYTIC_SCHEMA[c] == pl.String() and c != "department"]
     return frame.select(COLUMNS).with_columns(pl.col(text).cast(pl.Categorical()))
 
 
 def scan_rows(settings: Settings) -> pl.LazyFrame:
-    """Every committed analytic row (:data:`COLUMNS`, text as categoricals) with ``run_id``,
-    the ingestion run that committed it."""
+    """Every committed analytic row (:data:`COLUMNS`, text but the department as
+    categoricals) with ``run_id``, the ingestion run that committed it."""
     state = read_state(settings)
     parts = sorted(part for dept_parts in state.parts.values() for part in dept_parts)
     run_id = pl.Categorical()
@@ -58,6 +60,14 @@ def scan_rows(settings: Settings) -> pl.LazyFrame:
             )
         )
     return pl.concat(frames)
+
+
+def streamed(query: pl.LazyFrame) -> pl.DataFrame:
+    """``query``'s result, computed by Polars' streaming engine: the rows it reads from the
+    store pass through in batches, and only the group-by's state (one entry per cell, or per
+    cell and payer) is held, so what a build holds does not grow with the rows a period
+    has."""
+    return query.collect(engine="streaming")
 
 
 def decode(cells: pl.DataFrame) -> pl.DataFrame:
