@@ -1,10 +1,11 @@
 """Ingest and publish here and on a Dask LocalCluster of 1 and 2 worker processes.
 
     PYTHONPATH=platform .venv/bin/python bench/dask_cluster.py --scale 0.25 --scale 1.0
+    PYTHONPATH=platform .venv/bin/python bench/dask_cluster.py --scale 3.0 --simulation W/sim
 
 Each configuration ingests and publishes the same simulation (copied, so every run starts
 from the same landing zone) through the CLI in a subprocess, and reports its wall time,
-the CPU seconds and peak RSS of the command, and those of each worker (read from the
+the CPU seconds and peak RSS of the command (its own), and those of each worker (read from the
 worker processes themselves, ``client.run``). On two cores the point is the overhead and
 the memory per worker, not a speed-up.
 """
@@ -36,25 +37,40 @@ def _worker_usage() -> tuple[float, float]:
 
 
 def _command(env: dict[str, str], *args: str) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds and peak RSS (MB) of one ``bawaba`` command."""
+    """Wall seconds, CPU seconds and peak RSS (MB) of one ``bawaba`` command, its own
+    (``os.wait4``), not the largest of every child so far."""
     started = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run([BAWABA, *args], env=env, capture_output=True, text=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    assert done.returncode in (0, 1), done.stderr[-2000:]
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    # ru_maxrss of children is the largest of any child so far: runs go smallest first.
-    return time.perf_counter() - started, cpu, after.ru_maxrss / 1024
+    with subprocess.Popen(
+        [BAWABA, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    ) as child:
+        err = child.stderr.read() if child.stderr else ""
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.returncode in (0, 1), err[-2000:]
+    cpu = usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - started, cpu, usage.ru_maxrss / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=float, action="append")
-    scales = parser.parse_args().scale or [0.25]
+    parser.add_argument(
+        "--simulation",
+        type=Path,
+        help="a var folder `bawaba simulate` filled at the one --scale given (bench/ingest.py "
+        "leaves one in WORKDIR/sim): linked, not simulated again",
+    )
+    parser.add_argument("--tmp", type=Path, help="where the runs' folders go (default: /tmp)")
+    args = parser.parse_args()
+    scales = args.scale or [0.25]
+    if args.simulation is not None and len(scales) != 1:
+        parser.error("--simulation goes with exactly one --scale, the simulation's")
     key = secrets.token_urlsafe(48)
     for scale in scales:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
             base = Path(tmp) / "base"
+            if args.simulation is not None:
+                shutil.copytree(args.simulation, base / "var", copy_function=os.link)
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("BAWABA_")},
                 "BAWABA_SCALE": str(scale),
@@ -62,18 +78,20 @@ def main() -> None:
                 "BAWABA_PIPELINES_DIR": str(ROOT / "pipelines"),
                 "BAWABA_CATALOG_PATH": str(ROOT / "catalog.yaml"),
             }
-            subprocess.run(
-                [BAWABA, "simulate"],
-                env={**env, "BAWABA_VAR_DIR": str(base / "var")},
-                check=True,
-                capture_output=True,
-            )
+            if args.simulation is None:
+                subprocess.run(
+                    [BAWABA, "simulate"],
+                    env={**env, "BAWABA_VAR_DIR": str(base / "var")},
+                    check=True,
+                    capture_output=True,
+                )
             for workers in (0, 1, 2):
                 _measure(env, base, Path(tmp) / f"w{workers}", scale, workers)
 
 
 def _measure(env: dict[str, str], base: Path, root: Path, scale: float, workers: int) -> None:
-    shutil.copytree(base, root, symlinks=True)
+    # Hard links: a run adds files and replaces others whole, never writes into one.
+    shutil.copytree(base, root, symlinks=True, copy_function=os.link)
     env = {**env, "BAWABA_VAR_DIR": str(root / "var"), "BAWABA_DATASETS_DIR": str(root / "ds")}
     label = "local" if workers == 0 else f"LocalCluster, {workers} worker(s)"
     cluster = None
@@ -103,7 +121,7 @@ def _measure(env: dict[str, str], base: Path, root: Path, scale: float, workers:
     for step, (wall, cpu, rss) in (("ingest", ingest), ("publish", publish)):
         print(
             f"scale {scale} {label:<26} {step:<8} wall {wall:6.1f} s  command CPU {cpu:6.1f} s"
-            f"  command peak RSS (largest so far) {rss:6.0f} MB"
+            f"  command peak RSS {rss:6.0f} MB"
         )
     for name, figures in (("after ingest", after_ingest), ("after publish", after_publish)):
         for worker, (cpu, rss) in sorted(figures.items()):

@@ -232,9 +232,11 @@ def verdict(ingest: Measured, reference: Measured) -> str:
 
 
 def record(section: str) -> None:
-    """Put ``section`` in bench/RESULTS.md, replacing an earlier Ingest section only."""
+    """Put ``section`` in bench/RESULTS.md as the Ingest section's latest run: it replaces
+    the previous latest run only, and the earlier measurements recorded under it (its
+    ``###`` subsections) stay."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^### |^## |\Z)", re.MULTILINE | re.DOTALL)
     if pattern.search(text):
         text = pattern.sub(lambda _: section, text, count=1)
     else:
