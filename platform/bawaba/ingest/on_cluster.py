@@ -130,7 +130,8 @@ def run_on_cluster(
         def waiting(index: int, done: int, total: int) -> None:
             if progress is not None:
                 dept = pipelines[index].department
-                progress(dept, f"on the cluster: {done}/{total} tasks done")
+                rows = sum(r.raw for r in results)
+                progress(dept, f"on the cluster: {done}/{total} tasks done, {rows:,} rows taken in")
 
         with closing(results_in_turn(client, futures, waiting)) as outs:
             for pipeline, out in zip(pipelines, outs, strict=True):
