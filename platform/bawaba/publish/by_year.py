@@ -217,12 +217,16 @@ def build_year(
     # Lazy: each builder streams the year's rows from the store (``rows.streamed``), a
     # group of departments at a time (``partitions``), so the build holds cells and the
     # state of one part's group-by, never the year's rows.
-    parts = [
-        dataclasses.replace(part, rows=apply_fold(timed(part.rows.drop("date")), folds))
-        for part in partitions.parts(chosen, limits.part_rows)
-    ]
+    store = apply_fold(timed(chosen.drop("date")), folds)
     releases, audit = build_release(
-        parts, catalog, reference, limits.audit_cells, previous, last=last, first_quarters=firsts
+        store,
+        partitions.parts(store, limits.part_rows),
+        catalog,
+        reference,
+        limits.audit_cells,
+        previous,
+        last=last,
+        first_quarters=firsts,
     )
     fresh = None
     if published is not None:
@@ -284,7 +288,7 @@ def densities(rows: pl.LazyFrame, years: Sequence[int], k: int, part_rows: int) 
     group of departments at a time (all of ``rows`` when no year is given)."""
     chosen = [rows.filter(in_year(year)) for year in years] or [rows]
     return pl.concat(
-        density(part.rows, k) for year in chosen for part in partitions.parts(year, part_rows)
+        density(part.of(year), k) for year in chosen for part in partitions.parts(year, part_rows)
     )
 
 
@@ -318,7 +322,7 @@ def build(
     for year in every:
         chosen = rows if year is None else rows.filter(in_year(year))
         mine = pl.concat(
-            streamed(first_quarters(part.rows))
+            streamed(first_quarters(part.of(chosen)))
             for part in partitions.parts(chosen, limits.part_rows)
         )
         firsts = mine if firsts is None else _earliest(firsts, mine)

@@ -43,9 +43,8 @@ def department_groups(rows: pl.LazyFrame, limit: int) -> list[list[str]]:
 
 @dataclass(frozen=True)
 class Part:
-    rows: pl.LazyFrame
     departments: tuple[str, ...] | None
-    """The departments whose rows these are; None for all of them."""
+    """The departments of the part; None for all of them."""
 
     def of(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """``frame``'s rows (with ``department`` as text) of this part's departments."""
@@ -55,9 +54,9 @@ class Part:
 
 
 def parts(rows: pl.LazyFrame, limit: int) -> list[Part]:
-    """``rows`` a group of departments at a time (all of ``rows`` when there are no more
-    than one group)."""
+    """The parts to build ``rows`` in: a group of departments each, or one part of them
+    all when there is no more than one group."""
     groups = department_groups(rows, limit)
     if len(groups) <= 1:
-        return [Part(rows, None)]
-    return [Part(rows.filter(pl.col("department").is_in(g)), tuple(g)) for g in groups]
+        return [Part(None)]
+    return [Part(tuple(group)) for group in groups]

@@ -111,38 +111,36 @@ _DTYPES: dict[str, pl.DataType] = {
 
 
 def build_release(
-    store: Sequence[Part],
+    store: pl.LazyFrame,
+    parts: Sequence[Part],
     catalog: Catalog,
     reference: Reference,
     max_audit_cells: int,
     previous: Mapping[str, pl.DataFrame] | None = None,
     *,
-    last: int | None = None,
+    last: int | None,
     first_quarters: pl.DataFrame | None = None,
 ) -> tuple[list[DatasetRelease], AuditReport]:
     """Every dataset of ``catalog`` from ``store`` (time coordinates added, services
-    folded), protected together. ``store`` comes in parts that no cell spans (groups of
-    departments, ``publish.partitions``): each builder runs on one part at a time.
+    folded), protected together. Each builder reads ``store`` a part at a time (a group of
+    departments, which no cell spans: ``publish.partitions``).
 
     ``previous`` holds the current version of each dataset (its keys and ``suppressed``): a
     cell hidden there stays hidden, since a value shown now would complete what a reader
     kept of the earlier version (PRIVACY.md S2: every version ever released is known).
-    When ``store`` holds only some periods (``publish.by_year``), ``last`` is the latest
-    month of the whole store and ``first_quarters`` what earlier periods' rows say of each
-    payer (``builders.Context``)."""
+    ``last`` is the latest month of the whole store (None when it is empty). When
+    ``store`` holds only some periods (``publish.by_year``), ``first_quarters`` is what
+    earlier periods' rows say of each payer (``builders.Context``)."""
 
-    if last is None:
-        last = max(filter(None, (_last_month(part.rows) for part in store)), default=None)
     known = None if first_quarters is None else first_quarters.lazy()
 
     def build(ds: Dataset) -> DatasetRelease:
         # A table without a time coordinate (the e-service catalog) is not built from rows.
-        parts = store if ds.by_role("time") else store[:1]
         each = [
             BUILDERS[ds.builder](
-                Context(part.rows, reference, ds, None if known is None else part.of(known))
+                Context(part.of(store), reference, ds, None if known is None else part.of(known))
             )
-            for part in parts
+            for part in (parts if ds.by_role("time") else parts[:1])
         ]
         built = each[0]
         stacked = pl.concat([decode(b.cells) for b in each], how="diagonal_relaxed")
@@ -242,14 +240,6 @@ def _hidden_before(table: AuditTable, ds: Dataset, before: pl.DataFrame) -> Audi
         (hidden.is_not_null() & ~hidden.fill_null(value=False)).alias(PUBLISHED_BEFORE),
     )
     return dataclasses.replace(table, cells=cells)
-
-
-def _last_month(store: pl.LazyFrame) -> int | None:
-    """The latest month (``YYYYMM``) the store holds, None when it is empty."""
-    if "date" not in store.collect_schema().names():
-        return None
-    latest = store.select(pl.col("date").max()).collect().item()
-    return None if latest is None else int(latest.year * 100 + latest.month)
 
 
 def _complete_periods(cells: pl.DataFrame, keys: tuple[str, ...], last: int | None) -> pl.DataFrame:

@@ -90,7 +90,10 @@ def split_late_rows(
         return rows.drop(PERIOD), _as_published(_pairs(rows)), []
     seen = sorted(_months(p for periods in published.values() for p in periods))
     is_known = already_published(published)
-    late = with_time(rows.filter(pl.col(PERIOD).is_in(seen) & ~is_known)).collect()
+    # Collected first: the filter reads the whole store, and a lazy ``with_time`` would
+    # read it twice (its days, then its rows).
+    unknown = rows.filter(pl.col(PERIOD).is_in(seen) & ~is_known).collect()
+    late = with_time(unknown.lazy()).collect()
     audited = [d for d in catalog.datasets if d.privacy is not None]
     held = [
         month
