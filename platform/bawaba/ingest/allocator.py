@@ -2,9 +2,9 @@
 
 Polars allocates through its own jemalloc, which it sets to hand freed pages back to the
 system within a second or so. An ingest frees and re-allocates hundreds of MB per batch, so
-most of those pages come straight back as page faults: measured at demo scale, keeping freed
-pages for ten seconds instead saves about 8 % of the run's CPU time for about 200 MB more
-peak RSS (1.7 GB), inside the 2 GB the ingest may use.
+most of those pages come straight back as page faults. Keeping freed pages for ten seconds
+instead saves CPU time for a few hundred MB more peak RSS, which the 2 GB an ingest may use
+leaves room for (bench/RESULTS.md, Ingest).
 """
 
 from __future__ import annotations

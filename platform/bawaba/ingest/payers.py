@@ -30,6 +30,15 @@ def lookup(keys: pl.Series, table: pl.DataFrame) -> pl.Series:
     return nulls.scatter(found.get_column("at"), found.get_column("payer_id"))
 
 
+def _compact(text: pl.Series) -> pl.Series:
+    """``text`` in buffers of its own.
+
+    A string picked out of a larger frame (filtered, made unique) still points into that
+    frame's buffers, which stay alive as long as it does: the memo, kept for the whole run,
+    would otherwise keep every piece's identities, not only the new ones."""
+    return pl.Series(text.name, text.to_arrow(), dtype=text.dtype)
+
+
 class PayerIndex:
     def __init__(self, frame: pl.DataFrame | None = None) -> None:
         self._frame = frame if frame is not None else pl.DataFrame(schema=SCHEMA)
@@ -71,7 +80,7 @@ class PayerIndex:
         return lookup(identities.alias("identity"), self._memo)
 
     def remember(self, identities: pl.Series, ids: pl.Series) -> None:
-        met = pl.DataFrame({"identity": identities, "payer_id": ids}, schema=MEMO)
+        met = pl.DataFrame({"identity": _compact(identities), "payer_id": ids}, schema=MEMO)
         self._memo = pl.concat([self._memo, met])
 
     def truncate(self, size: int) -> None:

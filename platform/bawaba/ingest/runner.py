@@ -31,6 +31,7 @@ from bawaba.ingest.accept import Accepting
 from bawaba.ingest.connectors import Pulled, RetryPolicy, find_new_files, pull_http
 from bawaba.ingest.declarations import FileDrop, HttpExport, Pipeline
 from bawaba.ingest.department import (
+    BATCH_ROWS,
     DepartmentResult,
     Progress,
     check,
@@ -46,7 +47,7 @@ __all__ = ["DepartmentResult", "Progress", "RunReport", "run_pipelines"]
 
 # Valid rows checked but not yet accepted, at about 150 bytes each once generalised: room
 # for two pieces, so that checking does not stall while a piece is accepted.
-ROWS_IN_FLIGHT = 2 * 100_000
+ROWS_IN_FLIGHT = 2 * BATCH_ROWS
 T = TypeVar("T")
 
 
