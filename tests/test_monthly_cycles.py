@@ -9,6 +9,7 @@ attacker, reading every version ever published, recovers nothing.
 
 from __future__ import annotations
 
+import shutil
 from itertools import pairwise
 from pathlib import Path
 
@@ -53,8 +54,16 @@ def cycles(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, list[str
         chosen = [arg for d in DEPARTMENTS for arg in ("--department", d)]
         bawaba(settings, "simulate", "--through", month, *chosen)
         bawaba(settings, "pipelines", "run", *DEPARTMENTS)
+        if month == MONTHS[-1]:
+            for name in ("var", "datasets"):
+                shutil.copytree(root / name, _before_last(settings) / name, symlinks=True)
         printed.append(bawaba(settings, "publish").stdout)
     return settings, printed
+
+
+def _before_last(settings: Settings) -> Path:
+    """Where the cycles' store and releases are copied just before the last publish."""
+    return settings.var_dir.parent / "before-last-publish"
 
 
 def _versions(settings: Settings, dataset: str) -> list[pl.DataFrame]:
@@ -149,3 +158,36 @@ def test_the_attacker_recovers_nothing_from_every_version(
     assert values.get_column("version").n_unique() > 1
     recovered = Attack(values, 0.0, 0, 0).certainly_recovered()
     assert recovered.height == 0, recovered.head()
+
+
+def test_what_a_publish_keeps_for_the_next_changes_nothing_it_publishes(
+    cycles: tuple[Settings, list[str]],
+) -> None:
+    """A publish keeps the store's row counts per part and month (``periods``) and each
+    closed year's first quarters of payers (``firsts``) so as not to read history again;
+    the last cycle's publish, done again from the same store with nothing kept, must
+    publish the same bytes."""
+    settings, _ = cycles
+    again = settings.model_copy(
+        update={
+            "var_dir": _before_last(settings) / "var",
+            "datasets_dir": _before_last(settings) / "datasets",
+        }
+    )
+    kept = again.var_dir / "publish"
+    # The premise: the last publish had counts and a closed year's first quarters to use.
+    assert (kept / "periods.parquet").is_file()
+    assert list((kept / "firsts").glob("2012-*.parquet"))
+    (kept / "periods.parquet").unlink()
+    shutil.rmtree(kept / "firsts")
+    bawaba(again, "publish")
+    current = versions.read_release(settings.datasets_dir)
+    recomputed = versions.read_release(again.datasets_dir)
+    assert current is not None
+    assert recomputed is not None
+    assert current.datasets == recomputed.datasets
+    for dataset, version in current.datasets.items():
+        for name in (versions.DATA, "changes.json"):
+            made = settings.datasets_dir / dataset / version / name
+            remade = again.datasets_dir / dataset / version / name
+            assert made.read_bytes() == remade.read_bytes(), (dataset, name)

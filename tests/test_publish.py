@@ -392,7 +392,9 @@ def test_the_gate_catches_a_late_record_that_was_not_held_back(
     monkeypatch.setattr(
         revisions,
         "split_late_rows",
-        lambda rows, catalog, published: (rows, real(rows, catalog, published)[1], []),
+        lambda rows, counts, catalog, published, read: revisions.Split(
+            rows, counts, real(rows, counts, catalog, published, read).published, []
+        ),
     )
     with pytest.raises(BawabaError, match="revision"):
         publisher.publish(copy_of)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -35,9 +36,10 @@ from bawaba.catalog import Catalog, Dataset
 from bawaba.disclosure import AuditReport
 from bawaba.disclosure.linked import Relation
 from bawaba.fsutil import write_atomic
-from bawaba.publish import partitions, revisions
+from bawaba.publish import partitions, periods, revisions
 from bawaba.publish.builders import first_quarters
 from bawaba.publish.disclosure_report import DisclosureFacts
+from bawaba.publish.firsts import KeptFirsts
 from bawaba.publish.folding import apply_fold, density
 from bawaba.publish.release import DatasetRelease, build_release
 from bawaba.publish.rows import decode, streamed
@@ -51,18 +53,6 @@ Timed = Callable[[pl.LazyFrame], pl.LazyFrame]
 def in_year(year: int) -> pl.Expr:
     """True for the rows (with ``txn_date``) of ``year``."""
     return pl.col("txn_date").dt.year() == year
-
-
-def years_of(rows: pl.LazyFrame) -> list[int]:
-    """The calendar years ``rows`` (with ``txn_date``) hold, oldest first."""
-    found = rows.select(pl.col("txn_date").dt.year().unique().sort()).collect().to_series()
-    return [int(y) for y in found.drop_nulls()]
-
-
-def last_month(rows: pl.LazyFrame) -> int | None:
-    """The latest month (``YYYYMM``) of ``rows``, None when they are empty."""
-    latest = rows.select(pl.col("txn_date").max()).collect().item()
-    return None if latest is None else int(latest.year * 100 + latest.month)
 
 
 def year_of_cell(ds: Dataset) -> pl.Expr:
@@ -202,6 +192,7 @@ class Limits:
 
 def build_year(
     chosen: pl.LazyFrame,
+    groups: list[partitions.Part],
     catalog: Catalog,
     reference: Reference,
     limits: Limits,
@@ -212,15 +203,15 @@ def build_year(
     firsts: pl.DataFrame | None,
     timed: Timed,
 ) -> YearBuilt:
-    """One year's (or all ``chosen``'s) datasets, protected together: the unit of work of
-    a publish, here or as a task."""
+    """One year's (or all ``chosen``'s) datasets, protected together, built a part
+    (``groups``) at a time: the unit of work of a publish, here or as a task."""
     # Lazy: each builder streams the year's rows from the store (``rows.streamed``), a
     # group of departments at a time (``partitions``), so the build holds cells and the
     # state of one part's group-by, never the year's rows.
     store = apply_fold(timed(chosen.drop("date")), folds)
     releases, audit = build_release(
         store,
-        partitions.parts(store, limits.part_rows),
+        groups,
         catalog,
         reference,
         limits.audit_cells,
@@ -244,17 +235,19 @@ class _Year:
 
 
 def years_to_build(
-    rows: pl.LazyFrame,
+    counts: pl.DataFrame,
     catalog: Catalog,
     published: revisions.Published | None,
     previous: Mapping[str, pl.DataFrame],
     record: YearRecord,
 ) -> tuple[list[int], list[int]]:
-    """The years to build and the years to take as published."""
-    years = years_of(rows)
+    """The years to build and the years to take as published, of the rows ``counts``
+    count (``periods``)."""
+    years = periods.years(counts)
     if published is None:
         return years, []
-    fresh = set(years_of(rows.filter(~revisions.already_published(published))))
+    new = ~revisions.already_published(published, pl.col(revisions.PERIOD))
+    fresh = set(periods.years(counts.filter(new)))
     timed = [ds for ds in catalog.datasets if ds.by_role("time")]
     closed = [y for y in years if y not in fresh]
     if not all(record.fingerprints.get(ds.id) == fingerprint(ds) for ds in timed):
@@ -283,17 +276,27 @@ def years_to_build(
     return [y for y in years if y not in reused], reused
 
 
-def densities(rows: pl.LazyFrame, years: Sequence[int], k: int, part_rows: int) -> pl.DataFrame:
+def densities(
+    rows: pl.LazyFrame, counts: pl.DataFrame, years: Sequence[int], k: int, part_rows: int
+) -> pl.DataFrame:
     """The services' density counts (``folding.density``) over ``years``, a year and a
-    group of departments at a time (all of ``rows`` when no year is given)."""
-    chosen = [rows.filter(in_year(year)) for year in years] or [rows]
+    group of departments at a time (all of ``rows`` when no year is given); ``counts``
+    are the rows' (``periods``)."""
+    chosen: list[int | None] = [*years] or [None]
     return pl.concat(
-        density(part.of(year), k) for year in chosen for part in partitions.parts(year, part_rows)
+        density(part.of(_of_year(rows, year)), k)
+        for year in chosen
+        for part in partitions.parts(periods.of_year(counts, year), part_rows)
     )
+
+
+def _of_year(rows: pl.LazyFrame, year: int | None) -> pl.LazyFrame:
+    return rows if year is None else rows.filter(in_year(year))
 
 
 def build(
     rows: pl.LazyFrame,
+    counts: pl.DataFrame,
     catalog: Catalog,
     reference: Reference,
     limits: Limits,
@@ -305,26 +308,29 @@ def build(
     timed: Timed,
     say: Callable[[str], None],
     elsewhere: BuildYears | None = None,
+    kept_firsts: KeptFirsts | None = None,
 ) -> Built:
     """Every dataset of ``catalog`` from ``rows`` (the store's rows to publish, with
-    ``txn_date`` and ``date``), a year at a time: ``plan`` names the years to build and
-    those to take as published (:func:`years_to_build`); ``previous``, ``published`` and
-    ``record`` are the current release's tables, record of rows and year record.
+    ``txn_date`` and ``date``; ``counts``, theirs per part and month, ``periods``), a year
+    at a time: ``plan`` names the years to build and those to take as published
+    (:func:`years_to_build`); ``previous``, ``published`` and ``record`` are the current
+    release's tables, record of rows and year record.
     ``elsewhere`` builds the years instead of this process (``publish.on_cluster``), each
-    from the rows it reads itself; the rest is done here as without it."""
+    from the rows it reads itself; the rest is done here as without it. ``kept_firsts``
+    holds the payers' first quarters of years whose rows have not changed (``firsts``)."""
+    kept_firsts = kept_firsts or KeptFirsts(None)
     built_years, reused_years = plan
-    last = last_month(rows)
+    last = periods.last_month(counts)
     parts: list[_Year] = []
     fresh: list[pl.DataFrame] = []
     firsts: pl.DataFrame | None = None
     every: list[int | None] = [*sorted(built_years + reused_years)] or [None]
     jobs: list[YearJob] = []
     for year in every:
-        chosen = rows if year is None else rows.filter(in_year(year))
-        mine = pl.concat(
-            streamed(first_quarters(part.of(chosen)))
-            for part in partitions.parts(chosen, limits.part_rows)
-        )
+        chosen = _of_year(rows, year)
+        counted = periods.of_year(counts, year)
+        groups = partitions.parts(counted, limits.part_rows)
+        mine = kept_firsts.of_year(year, counted, partial(_first_quarters, chosen, groups))
         firsts = mine if firsts is None else _earliest(firsts, mine)
         if year in reused_years:
             parts.append(_Year(year))
@@ -336,6 +342,7 @@ def build(
         say("building datasets under disclosure control" + ("" if year is None else f": {year}"))
         done = build_year(
             chosen,
+            groups,
             catalog,
             reference,
             limits,
@@ -368,6 +375,10 @@ def build(
         built_years,
         reused_years,
     )
+
+
+def _first_quarters(rows: pl.LazyFrame, groups: list[partitions.Part]) -> pl.DataFrame:
+    return pl.concat(streamed(first_quarters(part.of(rows))) for part in groups)
 
 
 def _earliest(known: pl.DataFrame, more: pl.DataFrame) -> pl.DataFrame:

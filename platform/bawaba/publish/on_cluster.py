@@ -18,7 +18,7 @@ import polars as pl
 
 from bawaba.catalog import Catalog
 from bawaba.cluster.tasks import connect, results_in_turn, shippable
-from bawaba.publish import by_year, revisions
+from bawaba.publish import by_year, partitions, periods, revisions
 from bawaba.publish.coordinates import with_time
 from bawaba.reference import load_reference
 from bawaba.settings import Settings
@@ -36,13 +36,15 @@ def build_one_year(
     """The task: one year's datasets from the year's rows, read here from the store."""
     from bawaba.publish.publisher import release_rows
 
-    kept, _, _ = release_rows(settings, catalog, published)
-    chosen = kept if job.year is None else kept.filter(by_year.in_year(job.year))
+    split = release_rows(settings, catalog, published, keep_counts=False)
+    chosen = split.kept if job.year is None else split.kept.filter(by_year.in_year(job.year))
+    limits = by_year.Limits.of(settings)
     return by_year.build_year(
         chosen,
+        partitions.parts(periods.of_year(split.counts, job.year), limits.part_rows),
         catalog,
         load_reference(),
-        by_year.Limits.of(settings),
+        limits,
         previous,
         folds,
         published,

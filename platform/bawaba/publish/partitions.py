@@ -16,14 +16,15 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from bawaba.publish.rows import streamed
 
-
-def department_groups(rows: pl.LazyFrame, limit: int) -> list[list[str]]:
-    """``rows``'s departments in groups of at most ``limit`` rows (a department larger than
-    that alone), largest first: the same groups for the same rows."""
-    counts = streamed(rows.group_by("department").len()).sort(
-        ["len", "department"], descending=[True, False]
+def department_groups(counts: pl.DataFrame, limit: int) -> list[list[str]]:
+    """The departments of ``counts`` (rows per part and month, ``periods.COUNTS``) in
+    groups of at most ``limit`` rows (a department larger than that alone), largest first:
+    the same groups for the same rows."""
+    counts = (
+        counts.group_by("department")
+        .agg(pl.col("rows").sum().alias("len"))
+        .sort(["len", "department"], descending=[True, False])
     )
     groups: list[list[str]] = []
     sizes: list[int] = []
@@ -53,10 +54,10 @@ class Part:
         return frame.filter(pl.col("department").is_in(self.departments))
 
 
-def parts(rows: pl.LazyFrame, limit: int) -> list[Part]:
-    """The parts to build ``rows`` in: a group of departments each, or one part of them
-    all when there is no more than one group."""
-    groups = department_groups(rows, limit)
+def parts(counts: pl.DataFrame, limit: int) -> list[Part]:
+    """The parts to build the rows that ``counts`` count in: a group of departments each,
+    or one part of them all when there is no more than one group."""
+    groups = department_groups(counts, limit)
     if len(groups) <= 1:
         return [Part(None)]
     return [Part(tuple(group)) for group in groups]

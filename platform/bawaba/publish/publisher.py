@@ -9,7 +9,7 @@ crash before it leaves everything as it was.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,11 +23,13 @@ from bawaba.core import versions
 from bawaba.core.release_storage import ReleaseStorage, open_storage
 from bawaba.errors import BawabaError
 from bawaba.fsutil import PUBLIC, sha256_file, write_atomic
-from bawaba.publish import by_year, changes, disclosure_report, gate, revisions
+from bawaba.ingest.store import read_state
+from bawaba.publish import by_year, changes, disclosure_report, gate, periods, revisions
 from bawaba.publish.coordinates import with_time
+from bawaba.publish.firsts import KeptFirsts
 from bawaba.publish.folding import folds_of
 from bawaba.publish.release import DatasetRelease
-from bawaba.publish.rows import decode, scan_rows
+from bawaba.publish.rows import decode, live_parts, scan_rows
 from bawaba.reference import load_reference
 from bawaba.settings import Settings
 
@@ -74,6 +76,8 @@ class Rows:
 
     kept: pl.LazyFrame
     """Every row of the store but the late rows held back, with ``date``."""
+    counts: pl.DataFrame
+    """The kept rows' counts per part and month (``periods``)."""
     plan: tuple[list[int], list[int]]
     """The years to build, and those taken from the current versions as published."""
     folds: dict[str, str]
@@ -84,12 +88,25 @@ class Rows:
 
 
 def release_rows(
-    settings: Settings, catalog: Catalog, published_before: revisions.Published | None
-) -> tuple[pl.LazyFrame, revisions.Published, list[int]]:
+    settings: Settings,
+    catalog: Catalog,
+    published_before: revisions.Published | None,
+    *,
+    keep_counts: bool,
+) -> revisions.Split:
     """The store's rows a release publishes (with ``date``), lazily, and what
-    ``revisions.split_late_rows`` says of the rest: the same wherever it is read."""
-    rows = scan_rows(settings).with_columns(pl.col("txn_date").alias("date"))
-    return revisions.split_late_rows(rows, catalog, published_before)
+    ``revisions.split_late_rows`` says of the rest: the same wherever it is read. With
+    ``keep_counts`` the parts' counts (``periods``) are kept for the next publish."""
+
+    def read(parts: Sequence[str]) -> pl.LazyFrame:
+        return scan_rows(settings, parts).with_columns(pl.col("txn_date").alias("date"))
+
+    # One reading of the manifest for the rows and their counts: a run that commits
+    # meanwhile is left for the next publish.
+    state = read_state(settings)
+    counts = periods.count(settings, state, keep=keep_counts)
+    rows = read(list(live_parts(state)))
+    return revisions.split_late_rows(rows, counts, catalog, published_before, read)
 
 
 def _select_rows(
@@ -101,20 +118,22 @@ def _select_rows(
     premium_k: int,
 ) -> Rows:
     published_before = current.published_rows if current else None
-    kept, published, held = release_rows(settings, catalog, published_before)
-    plan = by_year.years_to_build(kept, catalog, published_before, before, record)
+    split = release_rows(settings, catalog, published_before, keep_counts=True)
+    plan = by_year.years_to_build(split.counts, catalog, published_before, before, record)
     decided = current.services if current else {}
     # A service keeps the code earlier releases published it under; only a service no
     # release has published yet (its rows lie in the years built) is folded (or not) by
     # its density so far.
-    counts = by_year.densities(kept, plan[0], premium_k, settings.publish_part_rows)
+    counts = by_year.densities(
+        split.kept, split.counts, plan[0], premium_k, settings.publish_part_rows
+    )
     fresh_folds = folds_of(counts)
     folds = {s: c for s, c in decided.items() if c != s} | {
         s: c for s, c in fresh_folds.items() if s not in decided
     }
     seen = counts.get_column("service").unique().to_list()
     services = decided | {s: folds.get(s, s) for s in sorted(seen) if s is not None}
-    return Rows(kept, plan, folds, services, published, held)
+    return Rows(split.kept, split.counts, plan, folds, services, split.published, split.held)
 
 
 def _gate(
@@ -216,6 +235,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
         report.built_years, report.reused_years = rows.plan
         built = by_year.build(
             rows.kept,
+            rows.counts,
             catalog,
             load_reference(),
             by_year.Limits.of(settings),
@@ -227,6 +247,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
             with_time,
             say,
             _elsewhere(settings, catalog, before, rows, current),
+            KeptFirsts(settings.var_dir / "publish" / "firsts"),
         )
         releases, audit = built.releases, built.audit
         staging = storage.staging_dir() / release_id

@@ -11,7 +11,8 @@ Rows of a month not published yet are not late: they are the next period.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -70,49 +71,72 @@ def _moves_enough(late: pl.LazyFrame, datasets: Iterable[Dataset]) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Split:
+    """What ``split_late_rows`` says of the store's rows."""
+
+    kept: pl.LazyFrame
+    """The rows to publish now: every row but the late rows held back."""
+    counts: pl.DataFrame
+    """The kept rows' counts per part and month (``periods.COUNTS``)."""
+    published: Published
+    """What the new release will have published."""
+    held: list[int]
+    """The months (``YYYYMM``) whose late rows are held back."""
+
+
+ReadParts = Callable[[list[str]], pl.LazyFrame]
+"""The rows of the parts named (``rows.scan_rows``), with ``run_id`` and ``date``."""
+
+
 def split_late_rows(
     rows: pl.LazyFrame,
+    counts: pl.DataFrame,
     catalog: Catalog,
     published: Published | None,
-) -> tuple[pl.LazyFrame, Published, list[int]]:
-    """The rows to publish now, what the new release will have published, and the months
-    (``YYYYMM``) whose late rows are held back.
+    read_parts: ReadParts,
+) -> Split:
+    """Which of ``rows`` to publish now, and what that publishes.
 
     A row of a month no release has published is new: a month follows another without
     revising it. A row of a published month that no release took in is late, and a month's
     late rows are taken in together, only when they move every cell they touch by k payers.
 
-    ``rows`` carry ``run_id`` and ``date``; ``published`` is the previous release's record
-    (None for a first release: everything is new). Only the late rows are read whole.
+    ``rows`` carry ``run_id`` and ``date``; ``counts`` are their counts per part and month
+    (``periods.count``); ``published`` is the previous release's record (None for a first
+    release: everything is new). Only the parts that hold late rows are read.
     """
-    rows = rows.with_columns(period_of())
     if published is None:
-        return rows.drop(PERIOD), _as_published(_pairs(rows)), []
+        return Split(rows, counts, _as_published(counts), [])
     seen = sorted(_months(p for periods in published.values() for p in periods))
-    is_known = already_published(published)
-    # Collected first: the filter reads the whole store, and a lazy ``with_time`` would
-    # read it twice (its days, then its rows).
-    unknown = rows.filter(pl.col(PERIOD).is_in(seen) & ~is_known).collect()
-    late = with_time(unknown.lazy()).collect()
-    audited = [d for d in catalog.datasets if d.privacy is not None]
-    held = [
-        month
-        for month in sorted(late[PERIOD].unique().to_list())
-        if not _moves_enough(late.lazy().filter(pl.col(PERIOD) == month), audited)
-    ]
-    kept = rows.filter(~(pl.col(PERIOD).is_in(held) & ~is_known))
-    return kept.drop(PERIOD), _as_published(_pairs(kept)), held
+    unknown = pl.col(PERIOD).is_in(seen) & ~already_published(published, pl.col(PERIOD))
+    late_parts = counts.filter(unknown).get_column("part").unique().sort().to_list()
+    held: list[int] = []
+    if late_parts:
+        late_rows = read_parts(late_parts).with_columns(period_of()).filter(unknown)
+        # Collected first: a lazy ``with_time`` would read the parts twice (their days,
+        # then their rows).
+        late = with_time(late_rows.collect().lazy()).collect()
+        audited = [d for d in catalog.datasets if d.privacy is not None]
+        held = [
+            month
+            for month in sorted(late[PERIOD].unique().to_list())
+            if not _moves_enough(late.lazy().filter(pl.col(PERIOD) == month), audited)
+        ]
+    if not held:
+        return Split(rows, counts, _as_published(counts), held)
+    waiting = pl.col(PERIOD).is_in(held) & ~already_published(published, pl.col(PERIOD))
+    kept = rows.with_columns(period_of()).filter(~waiting).drop(PERIOD)
+    kept_counts = counts.filter(~waiting)
+    return Split(kept, kept_counts, _as_published(kept_counts), held)
 
 
-def _pairs(rows: pl.LazyFrame) -> pl.DataFrame:
-    return rows.select("run_id", PERIOD).unique().collect()
-
-
-def already_published(published: Published) -> pl.Expr:
-    """True for rows (with ``run_id`` and ``date``) that ``published`` covers."""
+def already_published(published: Published, period: pl.Expr | None = None) -> pl.Expr:
+    """True for rows (with ``run_id`` and ``date``, or with ``run_id`` and the given
+    ``period``) that ``published`` covers."""
     # One comparison per run rather than a "run:period" string built for every row: the
     # run is a categorical (``rows.scan_rows``), and there are few runs.
-    period = period_of()
+    period = period_of() if period is None else period
     return pl.any_horizontal(
         pl.lit(False),
         *(
@@ -122,8 +146,9 @@ def already_published(published: Published) -> pl.Expr:
     )
 
 
-def _as_published(pairs: pl.DataFrame) -> Published:
+def _as_published(counts: pl.DataFrame) -> Published:
     out: Published = {}
+    pairs = counts.select("run_id", PERIOD).unique()
     for run, period in sorted(pairs.iter_rows()):
         out.setdefault(str(run), []).append(int(period))
     return out

@@ -11,11 +11,13 @@ downstream sees them, so the published values and types are those of the store.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 import polars.selectors as cs
 
 from bawaba.ingest.contract import ANALYTIC_SCHEMA
-from bawaba.ingest.store import read_state, run_of
+from bawaba.ingest.store import StoreState, read_state, run_of
 from bawaba.settings import Settings
 
 COLUMNS: tuple[str, ...] = (
@@ -45,11 +47,17 @@ def _compact(frame: pl.LazyFrame) -> pl.LazyFrame:
     return frame.select(COLUMNS).with_columns(pl.col(text).cast(pl.Categorical()))
 
 
-def scan_rows(settings: Settings) -> pl.LazyFrame:
+def live_parts(state: StoreState) -> dict[str, str]:
+    """The parts of the store's manifest ``state``, in order, each with its department."""
+    return dict(sorted((part, dept) for dept, parts in state.parts.items() for part in parts))
+
+
+def scan_rows(settings: Settings, parts: Sequence[str] | None = None) -> pl.LazyFrame:
     """Every committed analytic row (:data:`COLUMNS`, text but the department as
-    categoricals) with ``run_id``, the ingestion run that committed it."""
-    state = read_state(settings)
-    parts = sorted(part for dept_parts in state.parts.values() for part in dept_parts)
+    categoricals) with ``run_id``, the ingestion run that committed it; only those of
+    ``parts`` (of the store's manifest), if given."""
+    if parts is None:
+        parts = list(live_parts(read_state(settings)))
     run_id = pl.Categorical()
     empty = pl.LazyFrame(schema={c: ANALYTIC_SCHEMA[c] for c in COLUMNS})
     frames = [_compact(empty).with_columns(pl.lit(None, dtype=run_id).alias("run_id"))]
