@@ -14,6 +14,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -311,3 +312,17 @@ def test_publish_on_the_cluster_gives_the_same_release(
 def _years_built(dask_scheduler: Any = None) -> int:
     log = dask_scheduler.transition_log
     return len({e[0] for e in log if str(e[0]).startswith("publish-") and e[2] == "memory"})
+
+
+def test_a_publish_on_the_cluster_says_how_many_years_are_done(
+    local: Settings, cluster: LocalCluster, tmp_path: Path
+) -> None:
+    from bawaba.publish.publisher import publish
+
+    settings = copy_of(local, tmp_path / "said").model_copy(
+        update={"dask_scheduler": cluster.scheduler_address}
+    )
+    said: list[str] = []
+    assert publish(settings, progress=said.append).switched
+    shown = [m for m in said if re.fullmatch(r"building on the cluster: [0-2]/2 year\(s\) done", m)]
+    assert shown, said

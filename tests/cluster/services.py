@@ -69,11 +69,11 @@ def moto_server(log_dir: Path) -> Iterator[S3Endpoint]:
 
 
 @contextmanager
-def redis_server(log_dir: Path) -> Iterator[RedisServer]:
-    """Debian's redis-server (installed when missing) on a free loopback port, nothing
-    persisted."""
+def redis_server(log_dir: Path, port: int | None = None) -> Iterator[RedisServer]:
+    """Debian's redis-server (installed when missing) on ``port`` of loopback (a free one
+    if not given), nothing persisted."""
     binary = ensure_debian_package(REDIS_SERVER, "redis-server")
-    with launch_redis(log_dir, binary) as server:
+    with launch_redis(log_dir, binary, port) as server:
         yield server
 
 

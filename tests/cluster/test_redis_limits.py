@@ -430,3 +430,28 @@ def test_usage_by_dataset_is_exact_on_both_replicas_as_soon_as_requests_end(
     assert by_dataset["payer-mix"]["rows"] == 4 * sent["payer-mix"]
     assert reports[0]["usage"]["requests"] == 9
     assert all(u["bytes"] > 0 for u in by_dataset.values())
+
+
+def test_a_redis_that_stops_mid_run_is_answered_503_to_retry_not_500(
+    tmp_path: Path,
+) -> None:
+    """Redis going away while a replica serves: requests are refused in the one error
+    shape with a 503 and a ``Retry-After``, not served uncounted and not failed as a 500;
+    the replica answers again once Redis is back on its address."""
+    base = api_settings(tmp_path, open_rate_limit="100000/minute")
+    write_release(base.datasets_dir, load_catalog(base.catalog_path), seed=16)
+    with ExitStack() as stack:
+        own = stack.enter_context(ExitStack())
+        (tmp_path / "redis").mkdir()
+        server = own.enter_context(redis_server(tmp_path / "redis"))
+        url = stack.enter_context(
+            serve_processes(base, 1, BAWABA_RATE_LIMIT_STORAGE_URI=server.url(0))
+        )
+        assert httpx.get(url + RECORDS, timeout=30).status_code == 200
+        own.close()  # Redis stops; the replica goes on
+        refused = httpx.get(url + RECORDS, timeout=30)
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "counters-unavailable"
+        assert int(refused.headers["retry-after"]) >= 1
+        with redis_server(tmp_path / "redis", port=server.port):
+            assert httpx.get(url + RECORDS, timeout=30).status_code == 200

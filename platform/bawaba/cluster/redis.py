@@ -47,10 +47,12 @@ def _answers_ping(port: int) -> Callable[[], bool]:
 
 
 @contextmanager
-def redis_server(folder: Path, binary: Path = REDIS_SERVER) -> Iterator[RedisServer]:
-    """``redis-server`` on a free loopback port until the block ends, its log in
-    ``folder``."""
-    port = free_port()
+def redis_server(
+    folder: Path, binary: Path = REDIS_SERVER, port: int | None = None
+) -> Iterator[RedisServer]:
+    """``redis-server`` on ``port`` of loopback (a free one if not given) until the block
+    ends, its log in ``folder``."""
+    port = port or free_port()
     command = [
         str(require_redis(binary)),
         *("--port", str(port), "--bind", "127.0.0.1"),

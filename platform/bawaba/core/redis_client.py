@@ -9,14 +9,19 @@ atomic round trip and two replicas can never both take the last request.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from bawaba.errors import ConfigError
+from bawaba.serving.problems import CountersUnavailable
 
 if TYPE_CHECKING:
     import redis
 
+P = ParamSpec("P")
+R = TypeVar("R")
 SCHEMES = ("redis://", "rediss://", "unix://")
 SETTING = "BAWABA_RATE_LIMIT_STORAGE_URI"
 PREFIX = "bawaba:"
@@ -24,6 +29,8 @@ PREFIX = "bawaba:"
 sharing one server apart)."""
 TIMEOUT_S = 5.0
 """A Redis that does not answer within this fails the request rather than hanging it."""
+RETRY_AFTER_S = 5
+"""What a request refused because Redis does not answer is told to wait."""
 
 
 def is_redis(uri: str) -> bool:
@@ -59,3 +66,22 @@ def connect(uri: str) -> redis.Redis:
             hint="start Redis there, or use sqlite:// to count on this machine alone",
         ) from None
     return client
+
+
+def answering(method: Callable[P, R]) -> Callable[P, R]:
+    """``method`` (of a counter in Redis), with Redis failing mid-request answered as a 503
+    in the API's error shape, which the caller may retry, rather than a 500."""
+    import redis
+
+    @functools.wraps(method)
+    def counted(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except redis.RedisError as error:
+            raise CountersUnavailable(
+                f"the rate-limit and quota counters do not answer ({type(error).__name__})",
+                hint=f"retry in {RETRY_AFTER_S} s; the request was not served or counted",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from error
+
+    return counted

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
 from bawaba.core.counters import MAX_WINDOWS, Window
-from bawaba.core.redis_client import PREFIX
+from bawaba.core.redis_client import PREFIX, answering
 
 if TYPE_CHECKING:
     import redis
@@ -72,12 +72,14 @@ class RedisWindows:
             raise ValueError(f"1 to {MAX_WINDOWS} windows, not {len(lengths)}")
         return [f"{PREFIX}rl:{{{key}}}:{i}:{length}" for i, length in enumerate(lengths)]
 
+    @answering
     def hit(self, key: str, lengths: Sequence[int], cost: int = 1) -> list[Window]:
         keys = self._keys(key, lengths)
         found = cast(list[int], self._hit(keys=keys, args=[cost, *(1000 * n for n in lengths)]))
         now = time.time()
         return [Window(int(found[2 * i]), now + found[2 * i + 1] / 1000) for i in range(len(keys))]
 
+    @answering
     def peek(self, key: str, lengths: Sequence[int]) -> list[Window]:
         keys = self._keys(key, lengths)
         found = cast(list[int], self._peek(keys=keys))

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 from bawaba.core.key_store import KeyStore, Usage, month_of
-from bawaba.core.redis_client import PREFIX
+from bawaba.core.redis_client import PREFIX, answering
 from bawaba.keys.quotas import Spent, spent
 from bawaba.keys.usage import Meter
 
@@ -129,6 +129,7 @@ class RedisQuotas:
             keys=[self._key(key_id, month)], args=[expires_at(month, datetime.now(UTC)), *fields]
         )
 
+    @answering
     def admit(
         self, key_id: str, month: str, requests: int | None, rows: int | None
     ) -> Spent | None:
@@ -142,16 +143,19 @@ class RedisQuotas:
             return None
         return spent(requests, rows, (int(found[1]), int(found[2])))
 
+    @answering
     def take_rows(self, key_id: str, month: str, quota: int, wanted: int, *, whole: bool) -> int:
         if wanted <= 0:
             return 0
         args = [quota, wanted, 1 if whole else 0]
         return int(cast(int, self._take(keys=[self._key(key_id, month)], args=args)))
 
+    @answering
     def add_rows(self, key_id: str, month: str, rows: int) -> None:
         if rows:
             self._add_rows(keys=[self._key(key_id, month)], args=[rows])
 
+    @answering
     def used(self, key_id: str, month: str) -> tuple[int, int]:
         found = cast(
             list[bytes | None], self.client.hmget(self._key(key_id, month), ["requests", "rows"])
@@ -160,6 +164,7 @@ class RedisQuotas:
             return 0, 0
         return int(found[0]), int(found[1])
 
+    @answering
     def record(self, key_id: str, month: str, dataset: str, rows: int, size: int) -> None:
         """Meter one request that ended, in the month's hash."""
         keys, args = [self._key(key_id, month)], [dataset, str(rows), str(size)]
@@ -167,6 +172,7 @@ class RedisQuotas:
             self._seed_from_store(key_id, month)
             self._record(keys=keys, args=args)
 
+    @answering
     def usage(self, key_id: str, month: str) -> dict[str, Usage] | None:
         """The month's usage by dataset as counted in Redis; None if it holds none."""
         found = cast(dict[bytes, bytes], self.client.hgetall(self._key(key_id, month)))

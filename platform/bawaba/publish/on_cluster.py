@@ -12,7 +12,7 @@ local publish: the release is the same, byte for byte.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import polars as pl
 
@@ -60,8 +60,10 @@ def years_on_cluster(
     previous: Mapping[str, pl.DataFrame],
     folds: dict[str, str],
     published: revisions.Published | None,
+    say: Callable[[str], None],
 ) -> by_year.BuildYears:
-    """``by_year.build``'s years built on the cluster at ``settings.dask_scheduler``."""
+    """``by_year.build``'s years built on the cluster at ``settings.dask_scheduler``,
+    telling ``say`` how many are done while it waits."""
     assert settings.dask_scheduler is not None
     address = settings.dask_scheduler
     shipped = shippable(settings)
@@ -81,6 +83,10 @@ def years_on_cluster(
                 )
                 for job in jobs
             ]
-            return list(results_in_turn(client, futures, None))
+
+            def waiting(index: int, done: int, total: int) -> None:
+                say(f"building on the cluster: {done}/{total} year(s) done")
+
+            return list(results_in_turn(client, futures, waiting))
 
     return build

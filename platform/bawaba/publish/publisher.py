@@ -184,6 +184,7 @@ def _elsewhere(
     before: dict[str, pl.DataFrame],
     rows: Rows,
     current: versions.Release | None,
+    say: Callable[[str], None],
 ) -> by_year.BuildYears | None:
     """The years' builds on the cluster of ``settings.dask_scheduler``, if one is set."""
     if settings.dask_scheduler is None:
@@ -191,7 +192,7 @@ def _elsewhere(
     from bawaba.publish.on_cluster import years_on_cluster
 
     return years_on_cluster(
-        settings, catalog, before, rows.folds, current.published_rows if current else None
+        settings, catalog, before, rows.folds, current.published_rows if current else None, say
     )
 
 
@@ -246,7 +247,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
             record,
             with_time,
             say,
-            _elsewhere(settings, catalog, before, rows, current),
+            _elsewhere(settings, catalog, before, rows, current, say),
             KeptFirsts(settings.var_dir / "publish" / "firsts"),
         )
         releases, audit = built.releases, built.audit

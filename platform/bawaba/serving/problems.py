@@ -72,6 +72,14 @@ class RateLimited(ApiError):
     status = 429
 
 
+class CountersUnavailable(ApiError):
+    """The shared counters of rate limits and quotas (Redis) stopped answering: the request
+    is refused, not served uncounted."""
+
+    slug = "counters-unavailable"
+    status = 503
+
+
 class ProblemDetail(BaseModel):
     code: str = Field(description="A stable slug, e.g. `bad-parameter`, `not-found`.")
     message: str = Field(description="What was wrong.")
@@ -96,7 +104,8 @@ WHY = {
     416: "The Range asked for is not within the file.",
     429: "A rate limit or a monthly quota is reached; `Retry-After` says when to try again.",
     500: "The server failed to answer; the detail stays in its log.",
-    503: "The query ran past the server's deadline; narrow it down.",
+    503: "The server cannot answer now: a query ran past its deadline (narrow it down), or "
+    "the counters of rate limits and quotas do not answer (retry after `Retry-After`).",
 }
 
 
@@ -112,9 +121,10 @@ def problems(*statuses: int, **why: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-GATE = problems(401, 429, 500)
+GATE = problems(401, 429, 500, 503)
 """What the gatekeeper can answer on any path it guards: credentials that are not valid,
-a rate limit or quota reached; and what any path can fail with."""
+a rate limit or quota reached, counters that do not answer; and what any path can fail
+with."""
 
 
 def error_body(code: str, message: str, hint: str = "") -> bytes:
