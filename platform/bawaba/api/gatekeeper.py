@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bawaba.api.limits import Caller, RateLimits, parse_limits
 from bawaba.api.quota import ALLOWANCE, RowAllowance, quota_spent
 from bawaba.core.key_store import KEY_SHAPE, ApiKey, KeyNotFound, KeyStore, month_of
+from bawaba.core.redis_client import CountersUnavailable
 from bawaba.keys.plans import Plans
 from bawaba.keys.quotas import QuotaCounter
 from bawaba.keys.tokens import InvalidToken, TokenIssuer
@@ -223,7 +224,7 @@ class Gatekeeper:
                 assert principal is not None
                 month = month_of(now)
                 allowance = self._admit(principal, month, now)
-        except ApiError as refusal:
+        except (ApiError, CountersUnavailable) as refusal:
             await error_response(refusal)(scope, receive, send)
             return
         state: dict[str, Any] = scope.setdefault("state", {})

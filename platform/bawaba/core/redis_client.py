@@ -14,8 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from bawaba.errors import ConfigError
-from bawaba.serving.problems import CountersUnavailable
+from bawaba.errors import BawabaError, ConfigError
 
 if TYPE_CHECKING:
     import redis
@@ -31,6 +30,16 @@ TIMEOUT_S = 5.0
 """A Redis that does not answer within this fails the request rather than hanging it."""
 RETRY_AFTER_S = 5
 """What a request refused because Redis does not answer is told to wait."""
+
+
+class CountersUnavailable(BawabaError):
+    """The shared counters of rate limits and quotas stopped answering: the request is
+    refused, not served uncounted. The API answers it with ``status`` and ``headers``
+    (``serving.problems.error_response``)."""
+
+    slug = "counters-unavailable"
+    status = 503
+    headers = {"Retry-After": str(RETRY_AFTER_S)}  # noqa: RUF012 - read, never changed
 
 
 def is_redis(uri: str) -> bool:
@@ -81,7 +90,6 @@ def answering(method: Callable[P, R]) -> Callable[P, R]:
             raise CountersUnavailable(
                 f"the rate-limit and quota counters do not answer ({type(error).__name__})",
                 hint=f"retry in {RETRY_AFTER_S} s; the request was not served or counted",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
             ) from error
 
     return counted

@@ -72,14 +72,6 @@ class RateLimited(ApiError):
     status = 429
 
 
-class CountersUnavailable(ApiError):
-    """The shared counters of rate limits and quotas (Redis) stopped answering: the request
-    is refused, not served uncounted."""
-
-    slug = "counters-unavailable"
-    status = 503
-
-
 class ProblemDetail(BaseModel):
     code: str = Field(description="A stable slug, e.g. `bad-parameter`, `not-found`.")
     message: str = Field(description="What was wrong.")
