@@ -13,14 +13,13 @@ published.
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
 from bawaba import __version__
-from bawaba.fsutil import write_atomic
+from bawaba.fsutil import atomic_path
 from bawaba.publish.revisions import PERIOD
 
 
@@ -41,9 +40,8 @@ class KeptFirsts:
         if path.exists():
             return pl.read_parquet(path)
         firsts = work_out()
-        buffer = io.BytesIO()
-        firsts.write_parquet(buffer)
-        write_atomic(path, buffer.getvalue())
+        with atomic_path(path) as temporary:
+            firsts.write_parquet(temporary)
         for stale in self._folder.glob(f"{year}-*.parquet"):
             if stale != path:
                 stale.unlink(missing_ok=True)

@@ -11,12 +11,11 @@ department's rows in a year.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import polars as pl
 
-from bawaba.fsutil import write_atomic
+from bawaba.fsutil import atomic_path
 from bawaba.ingest.store import StoreState, run_of
 from bawaba.publish.revisions import PERIOD
 from bawaba.publish.rows import live_parts
@@ -48,9 +47,8 @@ def count(settings: Settings, state: StoreState, *, keep: bool) -> pl.DataFrame:
     fresh = [_count_part(settings, part, live[part]) for part in sorted(set(live) - counted)]
     out = pl.concat([known, *fresh]).sort("part", PERIOD)
     if keep and (fresh or known.height != stored.height):
-        buffer = io.BytesIO()
-        out.write_parquet(buffer)
-        write_atomic(path, buffer.getvalue())
+        with atomic_path(path) as temporary:
+            out.write_parquet(temporary)
     return out
 
 

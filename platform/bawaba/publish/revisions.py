@@ -109,7 +109,8 @@ def split_late_rows(
     if published is None:
         return Split(rows, counts, _as_published(counts), [])
     seen = sorted(_months(p for periods in published.values() for p in periods))
-    unknown = pl.col(PERIOD).is_in(seen) & ~already_published(published, pl.col(PERIOD))
+    new = ~already_published(published, pl.col(PERIOD))
+    unknown = pl.col(PERIOD).is_in(seen) & new
     late_parts = counts.filter(unknown).get_column("part").unique().sort().to_list()
     held: list[int] = []
     if late_parts:
@@ -125,7 +126,7 @@ def split_late_rows(
         ]
     if not held:
         return Split(rows, counts, _as_published(counts), held)
-    waiting = pl.col(PERIOD).is_in(held) & ~already_published(published, pl.col(PERIOD))
+    waiting = pl.col(PERIOD).is_in(held) & new
     kept = rows.with_columns(period_of()).filter(~waiting).drop(PERIOD)
     kept_counts = counts.filter(~waiting)
     return Split(kept, kept_counts, _as_published(kept_counts), held)
