@@ -231,7 +231,7 @@ def test_a_killed_commit_quarantines_nothing_twice(workspace_copy: Settings) -> 
     assert len(list(again.rglob(victim.name))) == 1
 
 
-def _correct(path: Path, amount: str) -> None:
+def correct(path: Path, amount: str) -> None:
     """A corrected delivery: one amount changed, the last row withdrawn."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
@@ -259,8 +259,8 @@ def test_a_corrected_redelivery_replaces_the_files_rows(
 
     # Two corrections in turn, the second to a file whose rows the first moved.
     for index, amount in ((0, "7.00"), (1, "9.00")):
-        _correct(files[index], amount)
-        _correct(fresh.landing_dir / "CDA" / files[index].name, amount)
+        correct(files[index], amount)
+        correct(fresh.landing_dir / "CDA" / files[index].name, amount)
         done = run(settings, "CDA")
         got = last_report(settings)["departments"][0]  # type: ignore[index]
         assert got["error"] is None, done.stdout
@@ -290,7 +290,7 @@ def test_a_broken_revision_keeps_the_earlier_rows_until_corrected(
     run(settings, "CDA")
     before = _store_rows(settings)
 
-    _correct(victim, "7.00")
+    correct(victim, "7.00")
     corrected = victim.read_bytes()
     _cut_last_line(victim)
     run(settings, "CDA")
@@ -303,7 +303,7 @@ def test_a_broken_revision_keeps_the_earlier_rows_until_corrected(
     run(settings, "CDA")
     got = last_report(settings)["departments"][0]  # type: ignore[index]
     assert [r["file"] for r in got["revised"]] == [victim.name]
-    _correct(fresh.landing_dir / "CDA" / victim.name, "7.00")
+    correct(fresh.landing_dir / "CDA" / victim.name, "7.00")
     run(fresh, "CDA")
     assert _store_rows(settings).equals(_store_rows(fresh))
     assert not _store_rows(settings).equals(before)
@@ -326,7 +326,7 @@ def test_a_corrected_file_among_late_records_replaces_only_its_own_rows(
     run(settings, "DP")
     victim = "DP_2012-02.csv"
     for var in (settings, fresh):
-        _correct(var.landing_dir / "DP" / victim, "7.00")
+        correct(var.landing_dir / "DP" / victim, "7.00")
     run(settings, "DP")
     assert [r["file"] for r in last_report(settings)["departments"][0]["revised"]] == [victim]  # type: ignore[index]
     run(fresh, "DP")

@@ -193,12 +193,6 @@ def test_what_a_publish_keeps_for_the_next_changes_nothing_it_publishes(
             assert made.read_bytes() == remade.read_bytes(), (dataset, name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13, open: a corrected re-delivery replaces its file's rows in the store at "
-    "once, so when the publish holds its month's new rows back (too few payers move), the "
-    "month's published cells lose the earlier rows too and vanish (DTCM 2013-07 here)",
-)
 def test_a_published_cell_is_never_taken_away_by_a_later_version(
     cycles: tuple[Settings, list[str]],
 ) -> None:

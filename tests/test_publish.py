@@ -4,6 +4,7 @@ atomic and idempotent releases, and the gate failing closed."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 import shutil
@@ -17,6 +18,7 @@ import polars as pl
 import pytest
 import yaml
 
+from bawaba.catalog import Catalog
 from bawaba.catalog.load import load_catalog
 from bawaba.core import versions
 from bawaba.fsutil import sha256_file
@@ -389,13 +391,19 @@ def test_the_gate_catches_a_late_record_that_was_not_held_back(
     late.write_text(json.dumps(record, ensure_ascii=False) + "\n")
     bawaba(copy_of, "pipelines", "run", "RTA")
     real = revisions.split_late_rows
-    monkeypatch.setattr(
-        revisions,
-        "split_late_rows",
-        lambda rows, counts, catalog, published, read: revisions.Split(
-            rows, counts, real(rows, counts, catalog, published, read).published, []
-        ),
-    )
+
+    def nothing_held(
+        rows: pl.LazyFrame,
+        counts: pl.DataFrame,
+        catalog: Catalog,
+        published: revisions.Published | None,
+        read: revisions.ReadParts,
+    ) -> revisions.Split:
+        split = real(rows, counts, catalog, published, read)
+        live = counts.filter(pl.col(revisions.RETRACTED_BY).is_null())
+        return dataclasses.replace(split, kept=rows, counts=live, held=[])
+
+    monkeypatch.setattr(revisions, "split_late_rows", nothing_held)
     with pytest.raises(BawabaError, match="revision"):
         publisher.publish(copy_of)
 

@@ -4,7 +4,9 @@ The ledger knows where each ingested file's accepted rows sit: a contiguous rang
 part (parts keep the order of their files). A revision's earlier rows are dropped by
 rewriting the parts that hold them beside the old ones, under a new name that still names
 the run that first committed the rows kept; the commit swaps them in with the manifest, so
-the earlier rows and the revision's rows are never both, nor neither, in the store.
+the earlier rows and the revision's rows are never both, nor neither, in the store. The
+rows dropped are kept apart (``store.retracted_name``): a release may have published them,
+and it keeps publishing them until the revision can be published (``publish.revisions``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from bawaba.ingest.store import (
 
 
 def stage_rewrites(run: Run, department: str, revised: Mapping[str, LedgerEntry]) -> list[Rewrite]:
-    """The department's parts without the earlier rows of ``revised``, staged."""
+    """The department's parts without the earlier rows of ``revised``, and those rows,
+    staged."""
     removed: dict[str, list[Range]] = {}
     for entry in revised.values():
         if entry.part is not None and entry.rows:
@@ -35,20 +38,41 @@ def stage_rewrites(run: Run, department: str, revised: Mapping[str, LedgerEntry]
     rewrites: list[Rewrite] = []
     for part, spans in sorted(removed.items()):
         staged = run.stage_path("revised", department, Path(part).name)
-        if not _copy_without(run.settings.store_dir / part, staged, spans):
-            staged.unlink(missing_ok=True)
-            rewrites.append(Rewrite(part, None, sorted(spans)))
-        else:
-            rewrites.append(Rewrite(part, staged, sorted(spans)))
+        retracted = run.stage_path("retracted", department, Path(part).name)
+        kept, taken = _split(run.settings.store_dir / part, staged, retracted, spans)
+        rewrites.append(
+            Rewrite(part, staged if kept else None, sorted(spans), retracted if taken else None)
+        )
     return rewrites
 
 
-def _copy_without(source: Path, target: Path, spans: list[Range]) -> int:
-    """Copies ``source`` to ``target`` but the rows of ``spans``, a row group at a time;
-    the rows kept."""
+class _Rows:
+    """A part written a row group at a time, once it has a row."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.rows = path, 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, rows: pl.DataFrame) -> None:
+        if not rows.height:
+            return
+        check_part_schema(rows)
+        table = rows.to_arrow()
+        if self._writer is None:
+            self._writer = part_writer(self.path, table.schema)
+        self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        self.rows += rows.height
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _split(source: Path, kept: Path, taken: Path, spans: list[Range]) -> tuple[int, int]:
+    """Copies ``source``'s rows to ``kept`` but those of ``spans``, which go to ``taken``,
+    a row group at a time; the rows written to each."""
     parquet = pq.ParquetFile(source)
-    kept, start = 0, 0
-    writer: pq.ParquetWriter | None = None
+    kept_rows, taken_rows, start = _Rows(kept), _Rows(taken), 0
     try:
         for group in range(parquet.num_row_groups):
             frame = pl.from_arrow(parquet.read_row_group(group))
@@ -56,16 +80,9 @@ def _copy_without(source: Path, target: Path, spans: list[Range]) -> int:
             row = pl.int_range(pl.len()) + start
             dropped = pl.any_horizontal([(row >= a) & (row < a + n) for a, n in spans])
             start += frame.height
-            rows = frame.filter(~dropped)
-            if not rows.height:
-                continue
-            check_part_schema(rows)
-            table = rows.to_arrow()
-            if writer is None:
-                writer = part_writer(target, table.schema)
-            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-            kept += rows.height
+            kept_rows.write(frame.filter(~dropped))
+            taken_rows.write(frame.filter(dropped))
     finally:
-        if writer is not None:
-            writer.close()
-    return kept
+        kept_rows.close()
+        taken_rows.close()
+    return kept_rows.rows, taken_rows.rows

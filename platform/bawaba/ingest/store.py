@@ -65,6 +65,10 @@ class StoreState(BaseModel):
     watermarks: dict[str, int] = {}
     ledger: dict[str, dict[str, LedgerEntry]] = {}
     """Department -> landed file name -> what was ingested."""
+    retracted: dict[str, list[str]] = {}
+    """Department -> the rows revisions took out of its parts (:func:`retracted_name`), kept
+    because a release may have published them: until a publish takes a revision in, what
+    it published before is republished as it was (``publish.revisions``)."""
     runs: list[RunSummary] = []
 
 
@@ -124,11 +128,25 @@ class Rewrite:
     part: str
     staged: Path | None
     removed: list[Range] = field(default_factory=list)
+    retracted: Path | None = None
+    """The rows taken out, staged (None when there were none)."""
 
 
 def rewritten_name(part: str, run_id: str) -> str:
     """Where a rewritten part goes; :func:`run_of` still names the run of its rows."""
     return f"{part.removesuffix('.parquet')}~{run_id}.parquet"
+
+
+def retracted_name(part: str, run_id: str) -> str:
+    """Where the rows run ``run_id`` took out of ``part`` go: beside the store's live parts,
+    named as the rewritten part, so :func:`run_of` names the run that committed them and
+    :func:`retracted_by` the run that took them out."""
+    return rewritten_name(part, run_id).replace("transactions/", "retracted/", 1)
+
+
+def retracted_by(part: str) -> str:
+    """The run that took out the rows of ``part`` (a :func:`retracted_name`)."""
+    return part.removesuffix(".parquet").rsplit("~", 1)[1]
 
 
 def shifted(entry: LedgerEntry, rewrite: Rewrite, new_part: str | None) -> LedgerEntry:
@@ -262,6 +280,10 @@ class Run:
             for name, entry in entries.items():
                 if entry.part == rewrite.part:
                     entries[name] = shifted(entry, rewrite, new_part)
+            if rewrite.retracted is not None:
+                retracted = retracted_name(rewrite.part, self.run_id)
+                _move(rewrite.retracted, self.settings.store_dir / retracted)
+                state.retracted.setdefault(department, []).append(retracted)
 
     def _placed(self, department: str, entries: dict[str, LedgerEntry]) -> dict[str, LedgerEntry]:
         """``entries`` with where this run put their accepted rows."""
@@ -295,10 +317,12 @@ def sweep(settings: Settings, state: StoreState) -> None:
         for folder in settings.quarantine_dir.iterdir():
             if folder.is_dir() and folder.name not in committed:
                 shutil.rmtree(folder)
-    live = {settings.store_dir / p for parts in state.parts.values() for p in parts}
-    for part in (settings.store_dir / "transactions").glob("*/*.parquet"):
-        if part not in live:
-            part.unlink()
+    kept = [*state.parts.values(), *state.retracted.values()]
+    live = {settings.store_dir / p for parts in kept for p in parts}
+    for kind in ("transactions", "retracted"):
+        for part in (settings.store_dir / kind).glob("*/*.parquet"):
+            if part not in live:
+                part.unlink()
     current = settings.var_dir / state.payer_index if state.payer_index else None
     for index in (settings.var_dir / "pseudonyms").glob("payers-*.parquet"):
         if index != current:

@@ -240,14 +240,16 @@ def years_to_build(
     published: revisions.Published | None,
     previous: Mapping[str, pl.DataFrame],
     record: YearRecord,
+    withdrawn: pl.DataFrame,
 ) -> tuple[list[int], list[int]]:
     """The years to build and the years to take as published, of the rows ``counts``
-    count (``periods``)."""
+    count (``periods``); a year some of whose published rows are ``withdrawn`` (as
+    ``revisions.Split`` says) is built again."""
     years = periods.years(counts)
     if published is None:
         return years, []
     new = ~revisions.already_published(published, pl.col(revisions.PERIOD))
-    fresh = set(periods.years(counts.filter(new)))
+    fresh = set(periods.years(counts.filter(new))) | set(periods.years(withdrawn))
     timed = [ds for ds in catalog.datasets if ds.by_role("time")]
     closed = [y for y in years if y not in fresh]
     if not all(record.fingerprints.get(ds.id) == fingerprint(ds) for ds in timed):
@@ -274,6 +276,24 @@ def years_to_build(
         # when they run: the latest year is always built.
         reused.pop()
     return [y for y in years if y not in reused], reused
+
+
+def moved_rows(
+    fresh: pl.DataFrame, withdrawn: pl.DataFrame, folds: dict[str, str], timed: Timed
+) -> pl.DataFrame:
+    """The rows that move the cells a release revises: ``fresh`` (``Built.fresh``) net of
+    the published rows it takes out (``revisions.Split.withdrawn``, made like ``fresh``:
+    services folded, with their periods; ``revisions.net_change``)."""
+    if not withdrawn.height:
+        return fresh
+    gone = apply_fold(withdrawn.lazy().drop(revisions.PERIOD), folds)
+    taken = decode(streamed(timed(gone.drop("date")))).select(fresh.columns)
+    months = withdrawn.get_column(revisions.PERIOD).unique().to_list()
+    touched = revisions.period_of(pl.col("txn_date")).is_in(months)
+    on = [c for c in fresh.columns if c != "run_id"]
+    return pl.concat(
+        [fresh.filter(~touched), revisions.net_change(fresh.filter(touched), taken, on)]
+    )
 
 
 def densities(

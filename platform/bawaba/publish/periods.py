@@ -1,7 +1,8 @@
 """How many rows each part of the store holds of each month, counted once per part.
 
 A part never changes once committed: a revision writes the rows it keeps to a new part
-under a new name (``ingest.revise``). So a part's months are counted the first time a
+under a new name, and the rows it takes out to a retracted part (``ingest.revise``), counted
+here too. So a part's months are counted the first time a
 publish meets it, and the counts kept beside the publisher's other private state. A
 monthly publish then counts only the parts its runs added, and what would otherwise take
 a pass over the whole store, which grows with every month of history, is read off the
@@ -16,9 +17,9 @@ from pathlib import Path
 import polars as pl
 
 from bawaba.fsutil import atomic_path
-from bawaba.ingest.store import StoreState, run_of
-from bawaba.publish.revisions import PERIOD
-from bawaba.publish.rows import live_parts
+from bawaba.ingest.store import StoreState, retracted_by, run_of
+from bawaba.publish.revisions import PERIOD, RETRACTED_BY
+from bawaba.publish.rows import live_parts, retracted_parts
 from bawaba.settings import Settings
 
 COUNTS = {
@@ -27,8 +28,10 @@ COUNTS = {
     "department": pl.String(),
     PERIOD: pl.Int64(),
     "rows": pl.UInt32(),
+    RETRACTED_BY: pl.String(),
 }
-"""One row per part and month (``YYYYMM``) it holds rows of."""
+"""One row per part and month (``YYYYMM``) it holds rows of; ``retracted_by`` names the
+run that took a retracted part's rows out, and is null for a live part."""
 
 
 def counts_path(var_dir: Path) -> Path:
@@ -36,15 +39,21 @@ def counts_path(var_dir: Path) -> Path:
 
 
 def count(settings: Settings, state: StoreState, *, keep: bool) -> pl.DataFrame:
-    """The counts of every part of the store's manifest ``state`` (:data:`COUNTS`), those
-    not counted before counted now; with ``keep``, the counts kept go with those parts
-    (only the publisher, which holds the publish lock, keeps them)."""
-    live = live_parts(state)
+    """The counts of every part of the store's manifest ``state``, live and retracted
+    (:data:`COUNTS`), those not counted before counted now; with ``keep``, the counts kept
+    go with those parts (only the publisher, which holds the publish lock, keeps them)."""
+    retracted = retracted_parts(state)
+    every = live_parts(state) | retracted
     path = counts_path(settings.var_dir)
     stored = pl.read_parquet(path) if path.exists() else pl.DataFrame(schema=COUNTS)
-    known = stored.filter(pl.col("part").is_in(sorted(live)))
+    if stored.schema != pl.Schema(COUNTS):
+        stored = pl.DataFrame(schema=COUNTS)  # kept by an earlier version: counted again
+    known = stored.filter(pl.col("part").is_in(sorted(every)))
     counted = set(known.get_column("part").to_list())
-    fresh = [_count_part(settings, part, live[part]) for part in sorted(set(live) - counted)]
+    fresh = [
+        _count_part(settings, part, every[part], part in retracted)
+        for part in sorted(set(every) - counted)
+    ]
     out = pl.concat([known, *fresh]).sort("part", PERIOD)
     if keep and (fresh or known.height != stored.height):
         with atomic_path(path) as temporary:
@@ -52,7 +61,7 @@ def count(settings: Settings, state: StoreState, *, keep: bool) -> pl.DataFrame:
     return out
 
 
-def _count_part(settings: Settings, part: str, department: str) -> pl.DataFrame:
+def _count_part(settings: Settings, part: str, department: str, retracted: bool) -> pl.DataFrame:
     date = pl.col("txn_date")
     months = (
         pl.scan_parquet(settings.store_dir / part)
@@ -66,6 +75,7 @@ def _count_part(settings: Settings, part: str, department: str) -> pl.DataFrame:
         pl.lit(department).alias("department"),
         pl.col(PERIOD),
         pl.col("rows"),
+        pl.lit(retracted_by(part) if retracted else None).alias(RETRACTED_BY),
     ).cast(COUNTS)  # type: ignore[arg-type]
 
 

@@ -85,6 +85,8 @@ class Rows:
     """Every service code published so far -> the code it is published under."""
     published: revisions.Published
     held_months: list[int]
+    withdrawn: pl.DataFrame
+    """Published rows taken out by the corrections taken in (``revisions.Split``)."""
 
 
 def release_rows(
@@ -119,7 +121,9 @@ def _select_rows(
 ) -> Rows:
     published_before = current.published_rows if current else None
     split = release_rows(settings, catalog, published_before, keep_counts=True)
-    plan = by_year.years_to_build(split.counts, catalog, published_before, before, record)
+    plan = by_year.years_to_build(
+        split.counts, catalog, published_before, before, record, split.withdrawn
+    )
     decided = current.services if current else {}
     # A service keeps the code earlier releases published it under; only a service no
     # release has published yet (its rows lie in the years built) is folded (or not) by
@@ -133,7 +137,16 @@ def _select_rows(
     }
     seen = counts.get_column("service").unique().to_list()
     services = decided | {s: folds.get(s, s) for s in sorted(seen) if s is not None}
-    return Rows(split.kept, split.counts, plan, folds, services, split.published, split.held)
+    return Rows(
+        split.kept,
+        split.counts,
+        plan,
+        folds,
+        services,
+        split.published,
+        split.held,
+        split.withdrawn,
+    )
 
 
 def _gate(
@@ -251,6 +264,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
             KeptFirsts(settings.var_dir / "publish" / "firsts"),
         )
         releases, audit = built.releases, built.audit
+        moved = by_year.moved_rows(built.fresh, rows.withdrawn, rows.folds, with_time)
         staging = storage.staging_dir() / release_id
         results: list[gate.GateResult] = []
         staged: dict[str, Path] = {}
@@ -264,7 +278,7 @@ def publish(settings: Settings, progress: Progress | None = None) -> PublishRepo
             rel.frame.write_parquet(
                 path, compression="zstd", statistics=True, row_group_size=100_000
             )
-            results.append(_gate(rel, path, built.fresh, before.get(rel.dataset.id)))
+            results.append(_gate(rel, path, moved, before.get(rel.dataset.id)))
             staged[rel.dataset.id] = folder
         report.gate = [_gate_summary(r) for r in results]
         failed = [r for r in results if not r.passed]

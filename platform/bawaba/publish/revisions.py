@@ -7,11 +7,16 @@ Late rows of a published month are therefore taken in only when every cell they 
 every dataset, moves by at least k distinct payers; otherwise the month's late rows wait in
 the store, and are weighed again, together with any that arrive later, at the next publish.
 Rows of a month not published yet are not late: they are the next period.
+
+A corrected delivery takes the rows it replaces out of the store at once (``ingest.revise``
+keeps them apart), but a reader who downloaded the earlier version still has them: the
+rows a release published stay published, as they were, until the correction is taken in,
+and it is weighed by what it changes, not by how many rows it sends again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -19,6 +24,7 @@ import polars as pl
 from bawaba.catalog import Catalog, Dataset
 from bawaba.publish.coordinates import with_time
 from bawaba.publish.populations import FILTERS, Population
+from bawaba.publish.rows import COLUMNS
 
 Published = dict[str, list[int]]
 """Ingestion run -> the periods of its rows that a release has published: months as
@@ -26,11 +32,16 @@ Published = dict[str, list[int]]
 year."""
 
 PERIOD = "_period"
+RETRACTED_BY = "retracted_by"
+"""Of a count of retracted rows (``periods``): the run whose revision took them out."""
+_NTH = "_nth"
 
 
-def period_of() -> pl.Expr:
-    """A row's period, ``YYYYMM``, from its ``date`` (``coordinates.with_time``)."""
-    return (pl.col("date").dt.year() * 100 + pl.col("date").dt.month()).cast(pl.Int64).alias(PERIOD)
+def period_of(date: pl.Expr | None = None) -> pl.Expr:
+    """A row's period, ``YYYYMM``, from its ``date`` (``coordinates.with_time``), or the
+    date given."""
+    date = pl.col("date") if date is None else date
+    return (date.dt.year() * 100 + date.dt.month()).cast(pl.Int64).alias(PERIOD)
 
 
 def _months(periods: Iterable[int]) -> set[int]:
@@ -76,13 +87,17 @@ class Split:
     """What ``split_late_rows`` says of the store's rows."""
 
     kept: pl.LazyFrame
-    """The rows to publish now: every row but the late rows held back."""
+    """The rows to publish now: every live row but the late rows held back, and the rows
+    a revision held back took out, as a release published them."""
     counts: pl.DataFrame
     """The kept rows' counts per part and month (``periods.COUNTS``)."""
     published: Published
     """What the new release will have published."""
     held: list[int]
     """The months (``YYYYMM``) whose late rows are held back."""
+    withdrawn: pl.DataFrame
+    """The rows a release published that the new one takes out: those of the corrected
+    deliveries it takes in (with ``run_id``, ``date`` and the period)."""
 
 
 ReadParts = Callable[[list[str]], pl.LazyFrame]
@@ -99,57 +114,118 @@ def split_late_rows(
     """Which of ``rows`` to publish now, and what that publishes.
 
     A row of a month no release has published is new: a month follows another without
-    revising it. A row of a published month that no release took in is late, and a month's
-    late rows are taken in together, only when they move every cell they touch by k payers.
+    revising it. A row of a published month that no release took in is late. A corrected
+    delivery is late rows too, and takes the rows it replaces out of the store; those a
+    release published are still known to every reader. A month's revision, its late rows
+    less the published rows taken out (rows sent again unchanged cancel out), is taken in
+    whole only when it moves every cell it touches by k payers; otherwise its late rows
+    wait, and the rows taken out are published as they were.
 
-    ``rows`` carry ``run_id`` and ``date``; ``counts`` are their counts per part and month
-    (``periods.count``); ``published`` is the previous release's record (None for a first
-    release: everything is new). Only the parts that hold late rows are read.
+    ``rows`` are the live rows, with ``run_id`` and ``date``; ``counts`` the counts per
+    part and month of the live and the retracted parts (``periods.count``); ``published``
+    is the previous release's record (None for a first release: everything is new). Only
+    the parts that hold late or retracted rows of published months are read.
     """
+    live = counts.filter(pl.col(RETRACTED_BY).is_null())
+    retracted = counts.filter(pl.col(RETRACTED_BY).is_not_null())
     if published is None:
-        return Split(rows, counts, _as_published(counts), [])
+        return Split(rows, live, _as_published(live, retracted), [], _read(read_parts, None))
     seen = sorted(_months(p for periods in published.values() for p in periods))
     new = ~already_published(published, pl.col(PERIOD))
-    unknown = pl.col(PERIOD).is_in(seen) & new
-    late_parts = counts.filter(unknown).get_column("part").unique().sort().to_list()
+    late = live.filter(pl.col(PERIOD).is_in(seen) & new)
+    period, retractor = pl.col(PERIOD), pl.col(RETRACTED_BY)
+    shown = retracted.filter(
+        already_published(published, period) & ~already_published(published, period, retractor)
+    )
+    added, taken = _read(read_parts, late), _read(read_parts, shown)
     held: list[int] = []
-    if late_parts:
-        late_rows = read_parts(late_parts).with_columns(period_of()).filter(unknown)
-        # Collected first: a lazy ``with_time`` would read the parts twice (their days,
-        # then their rows).
-        late = with_time(late_rows.collect().lazy()).collect()
+    if added.height or taken.height:
+        revision = with_time(net_change(added, taken, COLUMNS).lazy()).collect()
         audited = [d for d in catalog.datasets if d.privacy is not None]
+        months = set(added[PERIOD].unique().to_list()) | set(taken[PERIOD].unique().to_list())
         held = [
             month
-            for month in sorted(late[PERIOD].unique().to_list())
-            if not _moves_enough(late.lazy().filter(pl.col(PERIOD) == month), audited)
+            for month in sorted(months)
+            if not _moves_enough(revision.lazy().filter(pl.col(PERIOD) == month), audited)
         ]
-    if not held:
-        return Split(rows, counts, _as_published(counts), held)
-    waiting = pl.col(PERIOD).is_in(held) & new
-    kept = rows.with_columns(period_of()).filter(~waiting).drop(PERIOD)
-    kept_counts = counts.filter(~waiting)
-    return Split(kept, kept_counts, _as_published(kept_counts), held)
+    waiting = pl.col(PERIOD).is_in(held)
+    kept = rows
+    if held:
+        kept = rows.with_columns(period_of()).filter(~(waiting & new)).drop(PERIOD)
+    as_shown = taken.filter(waiting)
+    if as_shown.height:
+        kept = pl.concat([kept, as_shown.drop(PERIOD).lazy()])
+    kept_counts = pl.concat([live.filter(~(waiting & new)), shown.filter(waiting)])
+    # A revision taken in (now or before) is recorded by the run that made it, even for a
+    # month where that run has no rows left: the rows it took out are then never published
+    # again.
+    done = retracted.filter(~waiting | already_published(published, period, retractor))
+    return Split(kept, kept_counts, _as_published(kept_counts, done), held, taken.filter(~waiting))
 
 
-def already_published(published: Published, period: pl.Expr | None = None) -> pl.Expr:
-    """True for rows (with ``run_id`` and ``date``, or with ``run_id`` and the given
-    ``period``) that ``published`` covers."""
+def _read(read_parts: ReadParts, counts: pl.DataFrame | None) -> pl.DataFrame:
+    """The rows of each part of ``counts`` in the months they count there, with their
+    period."""
+    months: dict[str, list[int]] = {}
+    for part, month in [] if counts is None else counts.select("part", PERIOD).iter_rows():
+        months.setdefault(part, []).append(month)
+    frames = [read_parts([]).with_columns(period_of())]
+    for part, chosen in sorted(months.items()):
+        frames.append(
+            read_parts([part]).with_columns(period_of()).filter(pl.col(PERIOD).is_in(chosen))
+        )
+    # Collected first: a lazy ``with_time`` would read the parts twice (their days, then
+    # their rows).
+    return pl.concat(frames).collect()
+
+
+def net_change(added: pl.DataFrame, removed: pl.DataFrame, on: Sequence[str]) -> pl.DataFrame:
+    """What putting ``added`` in the place of ``removed`` changes: the rows of each that
+    the other does not match one for one on ``on`` (as multisets), both kept.
+
+    A corrected delivery sends most of a file again as it was: only the rows it changes
+    move the published cells, and only their payers are those that differencing two
+    versions could single out."""
+    nth = pl.int_range(pl.len()).over(on).alias(_NTH)
+    keys = [*on, _NTH]
+    plus = added.with_columns(nth)
+    minus = removed.select(added.columns).with_columns(nth)
+    return pl.concat(
+        [
+            plus.join(minus, on=keys, how="anti", nulls_equal=True),
+            minus.join(plus, on=keys, how="anti", nulls_equal=True),
+        ]
+    ).drop(_NTH)
+
+
+def already_published(
+    published: Published, period: pl.Expr | None = None, run: pl.Expr | None = None
+) -> pl.Expr:
+    """True for rows (with ``run_id`` and ``date``, or the ``run`` and ``period`` given)
+    that ``published`` covers."""
     # One comparison per run rather than a "run:period" string built for every row: the
     # run is a categorical (``rows.scan_rows``), and there are few runs.
     period = period_of() if period is None else period
+    run = pl.col("run_id") if run is None else run
     return pl.any_horizontal(
         pl.lit(False),
         *(
-            (pl.col("run_id") == run) & period.is_in(sorted(_months(periods)))
-            for run, periods in sorted(published.items())
+            (run == name) & period.is_in(sorted(_months(periods)))
+            for name, periods in sorted(published.items())
         ),
     )
 
 
-def _as_published(counts: pl.DataFrame) -> Published:
+def _as_published(counts: pl.DataFrame, revisions: pl.DataFrame) -> Published:
+    """The runs and months of ``counts``, and of the revisions that took ``revisions``'
+    rows out."""
     out: Published = {}
-    pairs = counts.select("run_id", PERIOD).unique()
+    pairs = pl.concat(
+        [
+            counts.select("run_id", PERIOD),
+            revisions.select(pl.col(RETRACTED_BY).alias("run_id"), PERIOD),
+        ]
+    ).unique()
     for run, period in sorted(pairs.iter_rows()):
         out.setdefault(str(run), []).append(int(period))
     return out

@@ -52,10 +52,16 @@ def live_parts(state: StoreState) -> dict[str, str]:
     return dict(sorted((part, dept) for dept, parts in state.parts.items() for part in parts))
 
 
+def retracted_parts(state: StoreState) -> dict[str, str]:
+    """The retracted parts of ``state`` (rows revisions took out), each with its
+    department."""
+    return dict(sorted((part, dept) for dept, parts in state.retracted.items() for part in parts))
+
+
 def scan_rows(settings: Settings, parts: Sequence[str] | None = None) -> pl.LazyFrame:
     """Every committed analytic row (:data:`COLUMNS`, text but the department as
     categoricals) with ``run_id``, the ingestion run that committed it; only those of
-    ``parts`` (of the store's manifest), if given."""
+    ``parts`` (of the store's manifest, live or retracted), if given."""
     if parts is None:
         parts = list(live_parts(read_state(settings)))
     run_id = pl.Categorical()
