@@ -16,6 +16,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from bawaba.core import versions
@@ -142,3 +143,86 @@ def test_a_correction_sent_again_unchanged_in_what_is_published_is_taken_in(
     done = bawaba(settings, "publish")
     assert f"held back: the late rows of {MONTH}" in done.stdout
     assert _current(settings) == before, done.stdout
+
+
+IDENTITY = (
+    "اسم المتعامل",
+    "رقم الهوية",
+    "الرخصة التجارية",
+    "الهاتف المتحرك",
+    "البريد الإلكتروني",
+    "رقم البطاقة",
+    "رقم الآيبان",
+    "رقم اللوحة",
+    "العنوان",
+    "المنطقة",
+    "رقم المتعامل",
+)
+"""The columns that say who made a payment in DP's export."""
+
+
+def _add_payments_of_one_cell(payers: int) -> Callable[[list[list[str]]], list[list[str]]]:
+    """A correction adding ``payers`` payments identical but for who made them (one day,
+    hour, service, channel, method, amount): every cell they touch, in every table, moves
+    by ``payers`` payers, so the revision rule lets them in."""
+
+    def add(rows: list[list[str]]) -> list[list[str]]:
+        header, records = rows[0], rows[1:]
+        column = {name: header.index(name) for name in header}
+        individual = [r for r in records if r[column["نوع المتعامل"]] == "فرد"]
+        base = next(
+            r
+            for r in individual
+            if (r[column["نوع الحركة"]], r[column["الحالة"]]) == ("دفع", "ناجحة")
+        )
+        donors = {r[column["رقم الهوية"]]: r for r in individual}
+        donors.pop(base[column["رقم الهوية"]])
+        added = []
+        for number, donor in enumerate(list(donors.values())[:payers], start=9_000_001):
+            row = list(base)
+            for name in IDENTITY:
+                row[column[name]] = donor[column[name]]
+            row[column["رقم السجل"]] = str(number)
+            row[column["رقم المعاملة"]] = f"DP-2012-{number:09d}"
+            added.append(row)
+        assert len(added) == payers
+        return [*rows, *added]
+
+    return add
+
+
+def _cell(settings: Settings, month: str) -> pl.DataFrame:
+    """DP's published payments of ``month`` in epay-monthly, by channel."""
+    version = _current(settings)["epay-monthly"]
+    frame = pl.read_parquet(settings.datasets_dir / "epay-monthly" / version / versions.DATA)
+    chosen = frame.filter((pl.col("department") == "DP") & (pl.col("month") == month))
+    return chosen.select("channel", "transactions").sort("channel")
+
+
+def test_a_correction_of_k_payers_is_a_revision_and_what_it_took_out_stays_out(
+    released: Settings, tmp_path: Path
+) -> None:
+    settings = _copy(released, tmp_path)
+    victim = settings.landing_dir / "DP" / VICTIM
+    original = victim.read_bytes()
+    before = _cell(settings, MONTH)
+    assert before.get_column("transactions").null_count() == 0, "the month's cells are shown"
+
+    _correct_and_ingest(settings, lambda path: _rewrite(path, _add_payments_of_one_cell(15)))
+    done = bawaba(settings, "publish")
+    assert "held back" not in done.stdout
+    assert f"epay-monthly v2: revises {MONTH}" in done.stdout, done.stdout
+    grown = _cell(settings, MONTH)
+    moved = grown.get_column("transactions") - before.get_column("transactions")
+    assert sorted(moved.to_list()) == [0] * (before.height - 1) + [15]
+
+    # Sent again as it was first: the fifteen payments are withdrawn, as a revision of
+    # fifteen payers, and the rows the first correction took out are not published again.
+    _correct_and_ingest(settings, lambda path: path.write_bytes(original))
+    done = bawaba(settings, "publish")
+    assert "held back" not in done.stdout
+    assert f"epay-monthly v3: revises {MONTH}" in done.stdout, done.stdout
+    assert _cell(settings, MONTH).equals(before)
+    release = _current(settings)
+    bawaba(settings, "publish")
+    assert _current(settings) == release
