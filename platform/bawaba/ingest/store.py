@@ -1,7 +1,8 @@
 """The analytic store: sanitised transactions as Parquet, one part per department per run.
 
 ``var/store/manifest.json`` is the single source of truth: it lists the live parts, the
-payer index, the connectors' watermarks and file ledger, and the runs. A run stages every
+rows revisions took out of them, the payer index, the connectors' watermarks and file
+ledger, and the runs. A run stages every
 file it produces, then commits by moving them into place and replacing the manifest in one
 ``os.replace``; until that moment the previous state is what every reader sees, and a run
 killed at any point leaves only unreferenced files, swept away by the next run.

@@ -150,7 +150,8 @@ class Built:
     audit: AuditReport
     fresh: pl.DataFrame
     """The rows, services folded, that the previous release had not published (text
-    columns as plain text): those a revised cell moved."""
+    columns as plain text): those a revised cell moved, less what corrections took out
+    (:func:`moved_rows`)."""
     record: YearRecord
     """This build's year record, for the next publish."""
     built_years: list[int]

@@ -1,13 +1,12 @@
 """How many rows each part of the store holds of each month, counted once per part.
 
 A part never changes once committed: a revision writes the rows it keeps to a new part
-under a new name, and the rows it takes out to a retracted part (``ingest.revise``), counted
-here too. So a part's months are counted the first time a
-publish meets it, and the counts kept beside the publisher's other private state. A
-monthly publish then counts only the parts its runs added, and what would otherwise take
-a pass over the whole store, which grows with every month of history, is read off the
-counts: which months each run brought, which years hold rows, the latest month, each
-department's rows in a year.
+under a new name, and the rows it takes out to a retracted part (``ingest.revise``),
+counted here too. So a part's months are counted the first time a publish meets it, and
+the counts kept beside the publisher's other private state. A monthly publish then counts
+only the parts its runs added, and what would otherwise take a pass over the whole store,
+which grows with every month of history, is read off the counts: which months each run
+brought, which years hold rows, the latest month, each department's rows in a year.
 """
 
 from __future__ import annotations

@@ -27,9 +27,9 @@ from bawaba.publish.populations import FILTERS, Population
 from bawaba.publish.rows import COLUMNS
 
 Published = dict[str, list[int]]
-"""Ingestion run -> the periods of its rows that a release has published: months as
-``YYYYMM``; a four-digit entry (what releases before monthly periods recorded) is a whole
-year."""
+"""Ingestion run -> the periods of its rows that a release has published, and those whose
+rows its corrections took out that a release has taken out too: months as ``YYYYMM``; a
+four-digit entry (what releases before monthly periods recorded) is a whole year."""
 
 PERIOD = "_period"
 RETRACTED_BY = "retracted_by"
