@@ -47,7 +47,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import httpx
 import yaml
 
@@ -104,15 +103,8 @@ def _plans(folder: Path) -> Path:
 
 def _upload(local: Path, s3: S3Endpoint, folder: Path) -> None:
     """The release in ``local`` onto S3, through the S3 backend the publisher uses."""
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint,
-        aws_access_key_id=s3.access_key,
-        aws_secret_access_key=s3.secret_key,
-        region_name=s3.region,
-    )
     storage = S3Storage(
-        client,
+        s3.client(),
         Location(BUCKET, f"{PREFIX}/"),
         cache=folder / "upload-cache",
         cache_bytes=1 << 30,
