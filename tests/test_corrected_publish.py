@@ -109,8 +109,20 @@ def test_a_correction_of_few_payers_waits_and_its_month_stays_as_published(
         assert _current(settings) == before, done.stdout
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(_withdraw_last_row, id="a-row-withdrawn"),
+        # An amount corrected into a band the quarter had no payment in: a cell new to a
+        # period published before, in a table the publish withholds.
+        pytest.param(partial(correct, amount="7.00"), id="an-amount-into-a-new-band"),
+    ],
+)
 def test_the_gate_weighs_a_correction_by_what_it_changes(
-    released: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    released: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    change: Callable[[Path], None],
 ) -> None:
     """Break the hold-back on purpose: the gate must count as movers only the payers of
     the rows the correction changed, not every payer of the file it sent again."""
@@ -118,7 +130,7 @@ def test_the_gate_weighs_a_correction_by_what_it_changes(
 
     settings = _copy(released, tmp_path)
     pointer = (settings.datasets_dir / versions.CURRENT).read_bytes()
-    _correct_and_ingest(settings, _withdraw_last_row)
+    _correct_and_ingest(settings, change)
     monkeypatch.setattr(revisions, "_moves_enough", lambda late, datasets: True)
     with pytest.raises(BawabaError, match=r"revised cell\(s\) moved by fewer than k"):
         publisher.publish(settings)

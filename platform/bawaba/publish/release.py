@@ -305,7 +305,15 @@ def _as_published(rel: DatasetRelease, previous: Mapping[str, pl.DataFrame]) -> 
     if privacy is None or not rel.built.quantities or before is None:
         return None
     table = _hidden_before(_audit_table(rel.dataset, rel.built), rel.dataset, before)
-    kept = table.cells.filter(pl.col(PUBLISHED_BEFORE) | pl.col("suppressed"))
+    covers_until = _covers_until(rel.dataset, before)
+    # A cell a revision added to a period the version covers was never published: hidden
+    # from the reader, and still part of what the period's cells add up to.
+    cells = table.cells
+    shown = cells.get_column(PUBLISHED_BEFORE).fill_null(value=False)
+    added = ~shown & (_ends(rel.dataset, cells) <= (covers_until or 0))
+    kept = cells.with_columns((cells.get_column("suppressed") | added).alias("suppressed")).filter(
+        pl.col(PUBLISHED_BEFORE) | pl.col("suppressed")
+    )
     if kept.height == 0:
         return None
     return dataclasses.replace(
@@ -313,19 +321,22 @@ def _as_published(rel: DatasetRelease, previous: Mapping[str, pl.DataFrame]) -> 
         cells=kept,
         protected=True,
         as_published=True,
-        covers_until=_covers_until(rel.dataset, before),
+        covers_until=covers_until,
     )
 
 
 def _covers_until(ds: Dataset, before: pl.DataFrame) -> int | None:
     """The last month (``YYYYMM``) of the periods a version holds, by its time key."""
-    times = ds.by_role("time")
-    if not times or before.height == 0:
+    if not ds.by_role("time") or before.height == 0:
         return None
-    key = times[0].name
-    ends = before.select(pl.col(key).cast(pl.String)).select(period_end([key]))
-    latest = ends.to_series().max()
+    latest = _ends(ds, before).max()
     return None if latest is None else int(latest)  # type: ignore[arg-type]
+
+
+def _ends(ds: Dataset, cells: pl.DataFrame) -> pl.Series:
+    """The last month (``YYYYMM``) of each cell's period, by the table's time key."""
+    key = ds.by_role("time")[0].name
+    return cells.select(pl.col(key).cast(pl.String)).select(period_end([key])).to_series()
 
 
 def _share(hidden: int, cells: int) -> float:
