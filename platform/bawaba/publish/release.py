@@ -306,14 +306,14 @@ def _as_published(rel: DatasetRelease, previous: Mapping[str, pl.DataFrame]) -> 
         return None
     table = _hidden_before(_audit_table(rel.dataset, rel.built), rel.dataset, before)
     covers_until = _covers_until(rel.dataset, before)
-    # A cell a revision added to a period the version covers was never published: hidden
-    # from the reader, and still part of what the period's cells add up to.
     cells = table.cells
-    shown = cells.get_column(PUBLISHED_BEFORE).fill_null(value=False)
-    added = ~shown & (_ends(rel.dataset, cells) <= (covers_until or 0))
-    kept = cells.with_columns((cells.get_column("suppressed") | added).alias("suppressed")).filter(
-        pl.col(PUBLISHED_BEFORE) | pl.col("suppressed")
-    )
+    if covers_until is not None:
+        # A cell a revision added to a period the version covers was never published:
+        # hidden from the reader, and still part of what the period's cells add up to.
+        shown = cells.get_column(PUBLISHED_BEFORE).fill_null(value=False)
+        added = ~shown & (_ends(rel.dataset, cells) <= covers_until)
+        cells = cells.with_columns((cells.get_column("suppressed") | added).alias("suppressed"))
+    kept = cells.filter(pl.col(PUBLISHED_BEFORE) | pl.col("suppressed"))
     if kept.height == 0:
         return None
     return dataclasses.replace(
