@@ -26,7 +26,7 @@ from bawaba.settings import Settings
 from conftest import ROOT, random_key
 from test_ingest_cli import last_report
 from test_ingest_deliveries import correct
-from test_publish import bawaba
+from test_publish import _last_publish_report, bawaba
 
 pytestmark = pytest.mark.xdist_group("corrected-publish")
 
@@ -110,12 +110,15 @@ def test_a_correction_of_few_payers_waits_and_its_month_stays_as_published(
 
 
 @pytest.mark.parametrize(
-    "change",
+    ("change", "withheld"),
     [
-        pytest.param(_withdraw_last_row, id="a-row-withdrawn"),
+        pytest.param(_withdraw_last_row, None, id="a-row-withdrawn"),
         # An amount corrected into a band the quarter had no payment in: a cell new to a
-        # period published before, in a table the publish withholds.
-        pytest.param(partial(correct, amount="7.00"), id="an-amount-into-a-new-band"),
+        # period published before, in a table the publish withholds (audited as the reader
+        # has it, the new cell hidden).
+        pytest.param(
+            partial(correct, amount="7.00"), "epay-amount-bands", id="an-amount-into-a-new-band"
+        ),
     ],
 )
 def test_the_gate_weighs_a_correction_by_what_it_changes(
@@ -123,6 +126,7 @@ def test_the_gate_weighs_a_correction_by_what_it_changes(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     change: Callable[[Path], None],
+    withheld: str | None,
 ) -> None:
     """Break the hold-back on purpose: the gate must count as movers only the payers of
     the rows the correction changed, not every payer of the file it sent again."""
@@ -135,6 +139,9 @@ def test_the_gate_weighs_a_correction_by_what_it_changes(
     with pytest.raises(BawabaError, match=r"revised cell\(s\) moved by fewer than k"):
         publisher.publish(settings)
     assert (settings.datasets_dir / versions.CURRENT).read_bytes() == pointer
+    gated = {result["dataset"] for result in _last_publish_report(settings)["gate"]}
+    assert "epay-monthly" in gated
+    assert withheld is None or withheld not in gated
 
 
 def test_a_correction_sent_again_unchanged_in_what_is_published_is_taken_in(
