@@ -193,9 +193,9 @@ def test_ingest_on_the_cluster_leaves_the_same_store(
 
 
 def _processing_of(client: Client, department: str) -> str | None:
-    """The address of the worker running ``department``'s ingest task, if one is."""
+    """The address of a worker running one of ``department``'s file tasks, if one is."""
     for worker, keys in client.processing().items():
-        if any(str(k).startswith("ingest-") and str(k).endswith(f"-{department}") for k in keys):
+        if any(str(k).startswith("ingest-") and f"-{department}-" in str(k) for k in keys):
             return str(worker)
     return None
 
@@ -326,3 +326,28 @@ def test_a_publish_on_the_cluster_says_how_many_years_are_done(
     assert publish(settings, progress=said.append).switched
     shown = [m for m in said if re.fullmatch(r"building on the cluster: [0-2]/2 year\(s\) done", m)]
     assert shown, said
+
+
+def test_an_ingest_on_the_cluster_says_how_many_files_are_done(
+    inputs: Settings, cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """A task per delivered file: the run counts them, and the rows taken in so far."""
+    from bawaba.ingest import registry
+    from bawaba.ingest.runner import run_pipelines
+
+    settings = copy_of(inputs, tmp_path).model_copy(
+        update={"dask_scheduler": cluster.scheduler_address}
+    )
+    departments = len(registry.load_pipelines(settings.pipelines_dir))
+    said: list[str] = []
+    with serve_in_thread(create_app(settings.systems_dir)) as url:
+        served = settings.model_copy(update={"departments_api_url": url})
+        run_pipelines(served, progress=lambda department, step: said.append(step))
+    pattern = r"on the cluster: (\d+)/(\d+) files done, [\d,]+ rows taken in"
+    shown = [m for s in said if (m := re.fullmatch(pattern, s))]
+    assert shown, said
+    totals = {int(m.group(2)) for m in shown}
+    assert len(totals) == 1
+    # Every landed file, and the export each HTTP department's pull staged, is a task:
+    # more than one a department.
+    assert totals.pop() > departments > 1

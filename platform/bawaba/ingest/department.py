@@ -103,6 +103,142 @@ def _chunks(fmt: ExportFormat, files: list[Path], rows: int) -> Iterator[list[re
         yield chunk
 
 
+@dataclass
+class CheckedRows:
+    """Pieces of a department's delivery, checked: what becomes of their rows."""
+
+    raw: int
+    valid: pl.DataFrame
+    """The valid rows, generalised, with ``reference`` and ``_file``, in delivery order."""
+    rejected: pl.DataFrame
+    """The rejected rows as delivered, with ``_row``, their reason and its field."""
+    reasons: list[str]
+
+    @classmethod
+    def joined(cls, parts: list[CheckedRows], offset: int) -> CheckedRows:
+        """Consecutive pieces checked apart, each numbered from 0, as one piece checked
+        whole whose rows are numbered from ``offset``: checks and generalisation are row by
+        row, so the rows are those of one check of them all."""
+        rejected, start = [], offset
+        for part in parts:
+            if part.rejected.height:
+                shifted = (pl.col(read.ROW) + start).cast(pl.UInt32())
+                rejected.append(part.rejected.with_columns(shifted))
+            start += part.raw
+        return cls(
+            start - offset,
+            pl.concat([part.valid for part in parts]),
+            pl.concat(rejected, how="diagonal") if rejected else pl.DataFrame(),
+            [reason for part in parts for reason in part.reasons],
+        )
+
+
+def check_rows(
+    pipeline: Pipeline,
+    reference: Reference,
+    pieces: list[read.Piece],
+    names: pl.Enum,
+    offset: int,
+    progress: Progress | None = None,
+) -> CheckedRows:
+    """Validates ``pieces`` (consecutive, of the department's files ``names``), their rows
+    numbered from ``offset``, and generalises the valid rows."""
+    dept, fmt = pipeline.department, pipeline.format
+    with step(dept, "validate", progress):
+        canonical = read.numbered([read.canonical(fmt, p, names) for p in pieces], offset)
+        lazy = validate(canonical, fmt, dept, reference)
+        rows = lazy.select(read.ROW, CHECK, REFERENCE, read.FILE, *INPUTS, *TYPED).collect()
+        bad = in_words(rows.filter(pl.col(CHECK).is_not_null()).select(read.ROW, CHECK))
+    rejected = pl.DataFrame()
+    if bad.height:
+        with step(dept, "quarantine", progress):
+            delivered = read.numbered([read.as_delivered(p) for p in pieces], offset, diagonal=True)
+            rejected = delivered.join(bad.lazy(), on=read.ROW, how="inner").collect()
+    with step(dept, "sanitise", progress):
+        good = rows.filter(pl.col(CHECK).is_null())
+        generalised = generalise(good, department=dept, reference=reference)
+        valid = generalised.with_columns(good.get_column(REFERENCE), good.get_column(read.FILE))
+    return CheckedRows(rows.height, valid, rejected, bad.get_column(REASON).to_list())
+
+
+@dataclass
+class Checking:
+    """A department's delivery while it is checked: the files to read, and the counts,
+    rejected rows and valid rows so far (``check``, or its tasks on a cluster)."""
+
+    pipeline: Pipeline
+    pulled: Pulled
+    checked: Checked
+    files: list[Path]
+    """The files that can be read whole, in delivery order."""
+    rejected: quarantine.Rejected | None = None
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def begin(
+        cls,
+        pipeline: Pipeline,
+        run: Run,
+        pulled: Pulled,
+        progress: Progress | None,
+        verdict: quarantine.Verdict | None = None,
+    ) -> Checking:
+        """Sets aside whole the files that cannot be read whole (``verdict`` says which, or
+        each is read through), and checks the others' headers before any row is read."""
+        dept = pipeline.department
+        result = DepartmentResult(dept, files=len(pulled.files), watermark=pulled.watermark)
+        reasons: Counter[str] = Counter()
+        with step(dept, "read", progress):
+            files = quarantine.set_aside_broken(pipeline, run, pulled, result, reasons, verdict)
+        checked = Checked(result, dict(pulled.revised))
+        result.revised = [
+            {"file": name, "replaced_rows": entry.rows} for name, entry in pulled.revised.items()
+        ]
+        checking = cls(pipeline, pulled, checked, files, reasons=reasons)
+        if checking.has_rows:
+            with step(dept, "read", progress):
+                read.check_headers(pipeline.format, files)
+                checking.rejected = quarantine.Rejected(
+                    pipeline, run, files, records=bool(pulled.rejected)
+                )
+        return checking
+
+    @property
+    def has_rows(self) -> bool:
+        return bool(self.files or self.pulled.rejected)
+
+    @property
+    def names(self) -> pl.Enum:
+        """The files read, as the enum of ``_file``."""
+        return pl.Enum([path.name for path in self.files])
+
+    def take(self, rows: CheckedRows, deliver: Deliver, progress: Progress | None) -> None:
+        """Quarantines the rejected rows of the next pieces and delivers their valid rows."""
+        assert self.rejected is not None
+        result = self.checked.result
+        if rows.rejected.height:
+            with step(result.department, "quarantine", progress):
+                self.rejected.add(rows.rejected)
+        deliver(rows.valid)
+        self.reasons.update(rows.reasons)
+        result.raw += rows.raw
+
+    def end(self, progress: Progress | None) -> Checked:
+        """Quarantines the export records that were not objects, after every row."""
+        result = self.checked.result
+        if self.rejected is None:
+            return self.checked
+        if self.pulled.rejected:
+            self.rejected.add(quarantine.not_objects(self.pulled.rejected, offset=result.raw))
+            self.reasons["not_an_object"] += len(self.pulled.rejected)
+            result.raw += len(self.pulled.rejected)
+        result.quarantined += self.rejected.rows
+        result.reasons = dict(sorted(self.reasons.items()))
+        with step(result.department, "quarantine", progress):
+            self.rejected.close()
+        return self.checked
+
+
 def check(
     pipeline: Pipeline,
     run: Run,
@@ -117,57 +253,21 @@ def check(
 
     A file that cannot be read whole is quarantined whole first (``intact``); the rest
     go on."""
-    dept, fmt = pipeline.department, pipeline.format
-    result = DepartmentResult(dept, files=len(pulled.files), watermark=pulled.watermark)
-    reasons: Counter[str] = Counter()
-    with step(dept, "read", progress):
-        files = quarantine.set_aside_broken(pipeline, run, pulled, result, reasons)
-    checked = Checked(result, dict(pulled.revised))
-    result.revised = [
-        {"file": name, "replaced_rows": entry.rows} for name, entry in pulled.revised.items()
-    ]
-    if not files and not pulled.rejected:
-        return checked
-
-    with step(dept, "read", progress):
-        read.check_headers(fmt, files)
-        names = pl.Enum([path.name for path in files])
-        rejected = quarantine.Rejected(pipeline, run, files, records=bool(pulled.rejected))
-    chunks = _chunks(fmt, files, BATCH_ROWS)
+    checking = Checking.begin(pipeline, run, pulled, progress)
+    if not checking.has_rows:
+        return checking.checked
+    dept, names = pipeline.department, checking.names
+    chunks = _chunks(pipeline.format, checking.files, BATCH_ROWS)
     while True:
         with step(dept, "read", progress):
             chunk = next(chunks, None)
         if chunk is None:
             break
-        with step(dept, "validate", progress):
-            canonical = read.numbered([read.canonical(fmt, p, names) for p in chunk], result.raw)
-            lazy = validate(canonical, fmt, dept, reference)
-            rows = lazy.select(read.ROW, CHECK, REFERENCE, read.FILE, *INPUTS, *TYPED).collect()
-            bad = in_words(rows.filter(pl.col(CHECK).is_not_null()).select(read.ROW, CHECK))
-        if bad.height:
-            with step(dept, "quarantine", progress):
-                delivered = read.numbered(
-                    [read.as_delivered(p) for p in chunk], result.raw, diagonal=True
-                )
-                rejected.add(delivered.join(bad.lazy(), on=read.ROW, how="inner").collect())
+        offset = checking.checked.result.raw
+        rows = check_rows(pipeline, reference, chunk, names, offset, progress)
         del chunk
-        with step(dept, "sanitise", progress):
-            good = rows.filter(pl.col(CHECK).is_null())
-            generalised = generalise(good, department=dept, reference=reference)
-            valid = generalised.with_columns(good.get_column(REFERENCE), good.get_column(read.FILE))
-        deliver(valid)
-        reasons.update(bad.get_column(REASON).to_list())
-        result.raw += rows.height
-    if pulled.rejected:
-        rejected.add(quarantine.not_objects(pulled.rejected, offset=result.raw))
-        reasons["not_an_object"] += len(pulled.rejected)
-        result.raw += len(pulled.rejected)
-
-    result.quarantined += rejected.rows
-    result.reasons = dict(sorted(reasons.items()))
-    with step(dept, "quarantine", progress):
-        rejected.close()
-    return checked
+        checking.take(rows, deliver, progress)
+    return checking.end(progress)
 
 
 def finish(

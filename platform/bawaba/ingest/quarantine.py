@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,17 +32,27 @@ RECORD = "_record"
 """A quarantined export record's JSON text, when it is not an object with columns."""
 
 
+Verdict = Callable[[Path], "intact.Broken | None"]
+"""Whether a landed file can be read whole (``intact.check_file``)."""
+
+
 def set_aside_broken(
-    pipeline: Pipeline, run: Run, pulled: Pulled, result: DepartmentResult, reasons: Counter[str]
+    pipeline: Pipeline,
+    run: Run,
+    pulled: Pulled,
+    result: DepartmentResult,
+    reasons: Counter[str],
+    verdict: Verdict | None = None,
 ) -> list[Path]:
-    """Quarantines whole the files that cannot be read whole; returns the others.
+    """Quarantines whole the files that cannot be read whole (as ``verdict`` says, or as
+    reading each through says); returns the others.
 
     A broken file's readable rows count as raw and quarantined both, so the run still adds
     up; it is marked so in the ledger, so it is not quarantined again, and a corrected file
     of the same name is read as new."""
     dept, intact_files = pipeline.department, []
     for path in pulled.files:
-        broken = intact.check_file(pipeline.format, path)
+        broken = intact.check_file(pipeline.format, path) if verdict is None else verdict(path)
         if broken is None:
             intact_files.append(path)
             continue
