@@ -163,8 +163,8 @@ def check_rows(
 
 @dataclass
 class Checking:
-    """A department's delivery while it is checked: the files to read, and the counts,
-    rejected rows and valid rows so far (``check``, or its tasks on a cluster)."""
+    """A department's delivery while it is checked: the files to read, and the counts and
+    the quarantine so far (``check``, or the coordinator of its tasks on a cluster)."""
 
     pipeline: Pipeline
     pulled: Pulled
