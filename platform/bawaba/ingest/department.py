@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -29,6 +30,7 @@ from bawaba.ingest.validate import CHECK, REASON, in_words, validate
 from bawaba.reference import Reference
 
 Step = str
+P = TypeVar("P")
 Progress = Callable[[str, str], None]
 """Called with (department, step) as each step starts."""
 
@@ -88,19 +90,26 @@ def step(department: str, name: Step, progress: Progress | None) -> Iterator[Non
         raise PipelineStepFailed(department, name, error) from error
 
 
-def _chunks(fmt: ExportFormat, files: list[Path], rows: int) -> Iterator[list[read.Piece]]:
-    """Consecutive pieces of ``files`` of about ``rows`` rows in all."""
-    chunk: list[read.Piece] = []
+def chunks(pieces: Iterable[P], rows: Callable[[P], int]) -> Iterator[list[P]]:
+    """Consecutive ``pieces`` of about ``BATCH_ROWS`` rows in all (``rows`` of each),
+    across files: the chunks a department is checked and accepted in, on a cluster too (the
+    order of a part's rows follows them)."""
+    chunk: list[P] = []
     size = 0
-    for path in files:
-        for piece in read.pieces(fmt, path, rows):
-            chunk.append(piece)
-            size += piece.rows.height
-            if size >= rows:
-                yield chunk
-                chunk, size = [], 0
+    for piece in pieces:
+        chunk.append(piece)
+        size += rows(piece)
+        if size >= BATCH_ROWS:
+            yield chunk
+            chunk, size = [], 0
     if chunk:
         yield chunk
+
+
+def _pieces(fmt: ExportFormat, files: list[Path]) -> Iterator[read.Piece]:
+    """The pieces of ``files``, in order, read as they are asked for."""
+    for path in files:
+        yield from read.pieces(fmt, path, BATCH_ROWS)
 
 
 @dataclass
@@ -257,10 +266,10 @@ def check(
     if not checking.has_rows:
         return checking.checked
     dept, names = pipeline.department, checking.names
-    chunks = _chunks(pipeline.format, checking.files, BATCH_ROWS)
+    read_in = chunks(_pieces(pipeline.format, checking.files), lambda p: p.rows.height)
     while True:
         with step(dept, "read", progress):
-            chunk = next(chunks, None)
+            chunk = next(read_in, None)
         if chunk is None:
             break
         offset = checking.checked.result.raw

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +47,7 @@ from bawaba.ingest.department import (
     DepartmentResult,
     Progress,
     check_rows,
+    chunks,
     finish,
     step,
 )
@@ -295,7 +296,7 @@ def _accept(
         if failed is not None:
             raise BawabaError(failed)
         pieces = [piece for path in checking.files for piece in read_whole[path].pieces]
-        for chunk in _chunks(pieces):
+        for chunk in chunks(pieces, lambda piece: piece.raw):
             parts = [_load(piece) for piece in chunk]
             rows = CheckedRows.joined(parts, checking.checked.result.raw)
             checking.take(rows, accepting.add, progress)
@@ -305,21 +306,6 @@ def _accept(
         return failed_department(run, dept, error, seconds + time.perf_counter() - started)
     result.seconds = round(seconds + time.perf_counter() - started, 3)
     return result
-
-
-def _chunks(pieces: list[CheckedPiece]) -> Iterator[list[CheckedPiece]]:
-    """The pieces grouped as the local run reads them (``department._chunks``): consecutive
-    pieces of about ``BATCH_ROWS`` rows in all, across files."""
-    chunk: list[CheckedPiece] = []
-    size = 0
-    for piece in pieces:
-        chunk.append(piece)
-        size += piece.raw
-        if size >= BATCH_ROWS:
-            yield chunk
-            chunk, size = [], 0
-    if chunk:
-        yield chunk
 
 
 def _load(piece: CheckedPiece) -> CheckedRows:

@@ -222,9 +222,14 @@ def build_year(
     )
     fresh = None
     if published is not None:
-        new = apply_fold(chosen.filter(~revisions.already_published(published)), folds)
-        fresh = decode(streamed(timed(new.drop("date"))))
+        fresh = _as_built(chosen.filter(~revisions.already_published(published)), folds, timed)
     return YearBuilt(releases, audit, fresh)
+
+
+def _as_built(rows: pl.LazyFrame, folds: dict[str, str], timed: Timed) -> pl.DataFrame:
+    """``rows`` (with ``date``) as a build sees them: services folded, with their periods,
+    text columns as plain text."""
+    return decode(streamed(timed(apply_fold(rows, folds).drop("date"))))
 
 
 @dataclass
@@ -287,8 +292,7 @@ def moved_rows(
     services folded, with their periods; ``revisions.net_change``)."""
     if not withdrawn.height:
         return fresh
-    gone = apply_fold(withdrawn.lazy().drop(revisions.PERIOD), folds)
-    taken = decode(streamed(timed(gone.drop("date")))).select(fresh.columns)
+    taken = _as_built(withdrawn.lazy().drop(revisions.PERIOD), folds, timed)
     months = withdrawn.get_column(revisions.PERIOD).unique().to_list()
     touched = revisions.period_of(pl.col("txn_date")).is_in(months)
     on = [c for c in fresh.columns if c != "run_id"]
