@@ -192,11 +192,12 @@ def test_ingest_on_the_cluster_leaves_the_same_store(
     assert "PP" not in json.loads((settings.store_dir / "manifest.json").read_text())["parts"]
 
 
-def _processing_of(client: Client, department: str) -> str | None:
-    """The address of a worker running one of ``department``'s file tasks, if one is."""
+def _processing_of(client: Client, department: str) -> tuple[str, list[str]] | None:
+    """A worker running one of ``department``'s file tasks, if one is, and the tasks it
+    runs."""
     for worker, keys in client.processing().items():
         if any(str(k).startswith("ingest-") and f"-{department}-" in str(k) for k in keys):
-            return str(worker)
+            return str(worker), [str(k) for k in keys]
     return None
 
 
@@ -206,19 +207,21 @@ def test_a_worker_killed_mid_task_changes_nothing(
     settings = copy_of(inputs, tmp_path)
     with serve_in_thread(create_app(settings.systems_dir)) as url:
         served = settings.model_copy(update={"departments_api_url": url})
+        # Asked before the run: a file task is short, and asking a worker its pid once the
+        # task is seen running would give it the time to finish first.
+        pids = client.run(os.getpid)
         process = ingest(served, "--cluster", cluster.scheduler_address)
         try:
             deadline = time.monotonic() + 60
-            worker = None
-            while worker is None:
+            running = None
+            while running is None:
                 assert process.poll() is None, "the run ended before the task was killed"
                 assert time.monotonic() < deadline, "the task never ran"
-                worker = _processing_of(client, VICTIM)
+                running = _processing_of(client, VICTIM)
                 time.sleep(0.002)
-            keys = [str(k) for k in client.processing()[worker]]
-            pid = client.run(os.getpid, workers=[worker])[worker]
-            victim = psutil.Process(pid)
-            os.kill(pid, signal.SIGKILL)
+            worker, keys = running
+            victim = psutil.Process(pids[worker])
+            os.kill(victim.pid, signal.SIGKILL)
             victim.wait(timeout=10)  # its nanny reaps it; a process that lived on fails here
             assert not victim.is_running()
             code, _, err = finished(process)
