@@ -73,6 +73,10 @@ def env_for(settings: Settings) -> dict[str, str]:
         "BAWABA_KEEP_VERSIONS": str(settings.keep_versions),
         "BAWABA_PUBLISH_PART_ROWS": str(settings.publish_part_rows),
         "BAWABA_DEPARTMENTS_API_URL": settings.departments_api_url,
+        # Absolute: the defaults are relative to the working directory, the checkout, where
+        # `make demo` leaves a key store of its own.
+        "BAWABA_KEY_STORE_PATH": str(settings.key_store_path.resolve()),
+        "BAWABA_PLANS_PATH": str(settings.plans_path.resolve()),
     }
     if settings.pseudonym_key is not None:
         env["BAWABA_PSEUDONYM_KEY"] = settings.pseudonym_key.get_secret_value()

@@ -3,6 +3,7 @@ no request within it can hold up the others (a live server, timed against itself
 
 from __future__ import annotations
 
+import inspect
 import statistics
 import threading
 import time
@@ -11,8 +12,13 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
+from bawaba.api.app import ROUTERS
+from bawaba.api.routes.analytics import analytics_caller
 from bawaba.catalog.load import load_catalog
+from bawaba.serving.deps import readable_dataset
 from bawaba.serving.query import MAX_FILTER_VALUES, MAX_FILTERS, MAX_IN_VALUES
 from conftest import api_settings, serve_processes
 from releases import write_release
@@ -102,3 +108,27 @@ def test_costly_requests_do_not_hold_up_a_cached_page(server: str) -> None:
             for attacker in attackers:
                 attacker.join(timeout=60)
     assert during <= 20 * baseline, f"{during:.1f} ms under attack, {baseline:.1f} ms before"
+
+
+def _dependencies(dependant: Dependant) -> Iterator[Dependant]:
+    for sub in dependant.dependencies:
+        yield sub
+        yield from _dependencies(sub)
+
+
+def test_no_route_waits_for_a_worker_thread_before_its_own_code() -> None:
+    """FastAPI runs a plain function dependency in the thread pool: a cached answer would
+    hop to a thread and back for each, and wait for a free thread behind slow queries."""
+    routes = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+    assert any(r.path.endswith("/{dataset_id}/records") for r in routes)
+    called = {
+        (route.path, sub.call)
+        for route in routes
+        for sub in _dependencies(route.dependant)
+        if sub.call is not None
+    }
+    assert {call for _, call in called} >= {readable_dataset, analytics_caller}
+    plain = {
+        (path, call.__qualname__) for path, call in called if not inspect.iscoroutinefunction(call)
+    }
+    assert not plain

@@ -6,6 +6,10 @@ signature instead of reaching into the request by hand, so a route reads like a 
 dependencies before it validates the route's own parameters, so a caller who may not read
 the dataset is refused (401/403) before anything else it sent is looked at, and learns
 nothing from which of its parameters would have been wrong.
+
+The dependencies are coroutines although nothing in them waits: FastAPI runs a plain
+function dependency in a worker thread, and the hop there and back costs more CPU than the
+lookups themselves, on every request (bench/api.py, a cached answer).
 """
 
 from __future__ import annotations
@@ -19,7 +23,13 @@ from bawaba.catalog.model import Dataset
 from bawaba.serving.access import require_read
 from bawaba.serving.state import Services, services
 
-AppServices = Annotated[Services, Depends(services)]
+
+async def app_services(request: Request) -> Services:
+    """The app's services (``state.services``, which other callers use directly)."""
+    return services(request)
+
+
+AppServices = Annotated[Services, Depends(app_services)]
 """The services of the app answering the request (built at startup)."""
 
 DatasetId = Annotated[
@@ -28,7 +38,7 @@ DatasetId = Annotated[
 ]
 
 
-def known_dataset(dataset_id: DatasetId, state: AppServices) -> Dataset:
+async def known_dataset(dataset_id: DatasetId, state: AppServices) -> Dataset:
     """The catalog's dataset for the path's id, or a 404 that lists the ids."""
     return state.library.dataset(dataset_id)
 
@@ -37,7 +47,7 @@ KnownDataset = Annotated[Dataset, Depends(known_dataset)]
 """A dataset of the catalog, open or premium: for its public metadata."""
 
 
-def readable_dataset(request: Request, dataset: KnownDataset) -> Dataset:
+async def readable_dataset(request: Request, dataset: KnownDataset) -> Dataset:
     """The path's dataset, if this caller may read its data (``access.require_read``)."""
     require_read(request, dataset)
     return dataset
