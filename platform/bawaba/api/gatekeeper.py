@@ -23,7 +23,7 @@ from limits import RateLimitItem
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bawaba.api.limits import Caller, RateLimits, parse_limits
+from bawaba.api.limits import Caller, RateLimits, Verdict, parse_limits
 from bawaba.api.quota import ALLOWANCE, RowAllowance, quota_spent
 from bawaba.core.key_store import KEY_SHAPE, ApiKey, KeyNotFound, KeyStore, month_of
 from bawaba.core.redis_client import CountersUnavailable
@@ -204,7 +204,11 @@ class Gatekeeper:
                         Headers(scope=scope), now, lambda: self._not_locked_out(address)
                     )
                 except Unauthorised:
-                    self._failed(address)
+                    # Counted and judged in one step: on two workers the check before it
+                    # can pass for two failures at once, and both would be told "not valid".
+                    failures = self._failed(address)
+                    if not failures.allowed:
+                        raise self._locked_out(address, failures) from None
                     raise
             principal = known.principal if known else None
             caller = known.caller if known else self._anonymous(address)
@@ -271,18 +275,21 @@ class Gatekeeper:
     def _not_locked_out(self, address: str) -> None:
         verdict = self.limits.peek(self._failures(address))
         if not verdict.allowed:
-            caller = self._failures(address)
-            self.on_refusal(caller)
-            raise RateLimited(
-                f"too many failed authentications from this address: {verdict.limit.amount} "
-                f"per {verdict.limit.get_expiry()} s",
-                hint=f"retry in {verdict.reset_in} s with a current key or token; "
-                "`bawaba keys list` shows keys and their state",
-                headers={"Retry-After": str(verdict.reset_in)},
-            )
+            raise self._locked_out(address, verdict)
 
-    def _failed(self, address: str) -> None:
-        self.limits.check(self._failures(address))
+    def _locked_out(self, address: str, verdict: Verdict) -> RateLimited:
+        self.on_refusal(self._failures(address))
+        return RateLimited(
+            f"too many failed authentications from this address: {verdict.limit.amount} "
+            f"per {verdict.limit.get_expiry()} s",
+            hint=f"retry in {verdict.reset_in} s with a current key or token; "
+            "`bawaba keys list` shows keys and their state",
+            headers={"Retry-After": str(verdict.reset_in)},
+        )
+
+    def _failed(self, address: str) -> Verdict:
+        """Counts a failed authentication from ``address``."""
+        return self.limits.check(self._failures(address))
 
     def _admit(self, principal: Principal, month: str, now: datetime) -> RowAllowance | None:
         plan = principal.plan
