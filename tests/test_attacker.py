@@ -435,7 +435,7 @@ def _no_secondary(linkage: object, flags: Any) -> Any:
     return flags
 
 
-def _no_audit(linkage: object, flags: object, cache: object) -> list[object]:
+def _no_audit(linkage: object, flags: object, cache: object, **_: object) -> list[object]:
     return []
 
 

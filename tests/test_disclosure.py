@@ -13,11 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import polars as pl
 import pytest
+from numpy.typing import NDArray
 
 from bawaba.disclosure import (
     SUPPRESSED,
     AuditTable,
     DisclosureError,
+    Linkage,
     audit,
     cycle,
     link,
@@ -29,7 +31,15 @@ from bawaba.disclosure import (
     sensitive_share,
     unsafe_groups,
 )
-from bawaba.disclosure.intervals import width
+from bawaba.disclosure.audit import (
+    AuditJob,
+    Cache,
+    JobAudit,
+    QuantityAudit,
+    audit_flags,
+    audit_job,
+)
+from bawaba.disclosure.intervals import Binding, width
 from bawaba.disclosure.model import PUBLISHED_BEFORE
 
 QUANTITIES = {"pay:count": "transactions", "pay:amount": "amount_aed"}
@@ -712,6 +722,48 @@ def test_protect_is_deterministic_whatever_the_table_order() -> None:
     assert report.rows.equals(report_again.rows)
     assert report.ok
     assert sum(int(t.suppressed.sum()) for t in first) > 0
+
+
+def _last_first(
+    linkage: Linkage, flags: NDArray[np.bool_], jobs: Sequence[AuditJob]
+) -> list[JobAudit]:
+    """A runner of the audit's jobs one after the other, the last job first."""
+    done = {i: audit_job(linkage, flags, job) for i, job in reversed(list(enumerate(jobs)))}
+    return [done[i] for i in range(len(jobs))]
+
+
+def _plain(audits: Sequence[QuantityAudit], cache: Cache) -> tuple[object, object]:
+    """Audits and cache as lists and dicts, to compare exactly."""
+
+    def bound(binding: Mapping[int, Binding]) -> dict[int, object]:
+        return {c: (b.rows.tolist(), b.duals.tolist()) for c, b in binding.items()}
+
+    return [
+        (a.quantity, a.cells.tolist(), a.ok.tolist(), a.shortfall.tolist(), bound(a.binding))
+        for a in audits
+    ], {key: (w.tolist(), bound(b)) for key, (w, b) in cache.items()}
+
+
+def test_the_audit_is_the_same_however_its_jobs_are_run() -> None:
+    """A runner may run the jobs anywhere and in any order: the audits, and what the cache
+    learns round after round, are those of the default thread pool."""
+    tables = _release()
+    linkage = link([primary(t) for t in tables])
+    flags = linkage.flags()
+    pooled: Cache = {}
+    serial: Cache = {}
+    for more in (0, 3):  # a second round, on a few more cells: the cache answers the rest
+        flags = flags.copy()
+        flags[np.nonzero(~flags)[0][:more]] = True
+        by_pool = audit_flags(linkage, flags, pooled)
+        by_serial = audit_flags(linkage, flags, serial, run_jobs=_last_first)
+        assert len(by_pool) > 1
+        assert _plain(by_serial, serial) == _plain(by_pool, pooled)
+    done, report = protect(tables, run_jobs=_last_first)
+    expected, expected_report = protect(tables)
+    for a, b in zip(done, expected, strict=True):
+        assert a.cells.equals(b.cells)
+    assert report.rows.equals(expected_report.rows)
 
 
 def test_redact_nulls_every_measure_of_a_suppressed_cell() -> None:

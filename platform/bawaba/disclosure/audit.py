@@ -17,6 +17,12 @@ daily table, is :mod:`bawaba.disclosure.intervals`: every width compared is a lo
 the real one, exact when it falls short, so the audit can fail a safe cell, never pass an
 unsafe one.
 
+A round of the audit is a few independent jobs (:func:`audit_job`: one quantity, or a
+population whose count and amount a per-cell limit couples), each a pure function of the
+linkage, the flags and what the cache holds of its components; the caller says how they
+run (``run_jobs``: threads here by default, tasks on a Dask cluster in
+``publish.on_cluster``), and merges what they learn into its cache.
+
 What the report holds, and why it is only a boolean: the report is published beside the
 release, and the width of a reader's interval is public (anyone can solve the same LPs). A
 ratio width/required for an amount would give the hidden value away (value = width / (p/100
@@ -30,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import polars as pl
@@ -45,7 +52,19 @@ from bawaba.disclosure.model import (
     quantity_population,
 )
 
-__all__ = ["AuditReport", "CellAudit", "QuantityAudit", "audit", "audit_flags", "report"]
+__all__ = [
+    "AuditJob",
+    "AuditReport",
+    "CellAudit",
+    "JobAudit",
+    "QuantityAudit",
+    "RunJobs",
+    "audit",
+    "audit_flags",
+    "audit_job",
+    "in_threads",
+    "report",
+]
 
 _EPS = 1e-6
 QUANTITY_THREADS = 2
@@ -116,6 +135,38 @@ A component is fixed by its hidden cells: its relation groups are those touching
 constants the published cells of those groups. Within one linkage a component seen before
 need not be solved again; the protection loop changes a few components per round.
 """
+
+
+def _tag(quantities: Sequence[str]) -> str:
+    """A job's part of a cache key."""
+    return "+".join(quantities)
+
+
+@dataclass(frozen=True)
+class AuditJob:
+    """Quantities audited together (one, or a population's coupled count and amount), with
+    what the cache holds of their components; ``known`` is None when nothing is cached."""
+
+    quantities: tuple[str, ...]
+    known: Cache | None
+
+
+@dataclass(frozen=True)
+class JobAudit:
+    """A job's audits, and the components it solved, to add to the cache."""
+
+    audits: list[QuantityAudit]
+    fresh: Cache
+
+
+class RunJobs(Protocol):
+    """Runs ``audit_job(linkage, flags, job)`` for every job of a round, and returns their
+    results in the jobs' order. Jobs share nothing but the (read-only) linkage and flags,
+    so they may run anywhere, in any order, each any number of times."""
+
+    def __call__(
+        self, linkage: Linkage, flags: NDArray[np.bool_], jobs: Sequence[AuditJob]
+    ) -> list[JobAudit]: ...
 
 
 def _check_model(
@@ -354,11 +405,10 @@ def _couple(linkage: Linkage, blocks: Sequence[_Block]) -> _Joint:
     return _Joint(a, x, lower, required, integral, size, column_class, row_groups)
 
 
-def _audit_job(
-    linkage: Linkage, flags: NDArray[np.bool_], quantities: Sequence[str], cache: Cache | None
-) -> list[QuantityAudit]:
-    """Audit ``quantities`` together: one quantity, or a population whose count and amount
-    a per-cell limit couples."""
+def audit_job(linkage: Linkage, flags: NDArray[np.bool_], job: AuditJob) -> JobAudit:
+    """Audit ``job.quantities`` together: one quantity, or a population whose count and
+    amount a per-cell limit couples. Pure: what it learns goes back in ``fresh``."""
+    quantities = job.quantities
     blocks = [_block(linkage, flags, q) for q in quantities]
     empty = np.zeros(0, dtype=np.int64)
     audits = [
@@ -368,7 +418,7 @@ def _audit_job(
     ]
     blocks = [b for b in blocks if len(b.hidden)]
     if not blocks:
-        return audits
+        return JobAudit(audits, {})
     joint = _couple(linkage, blocks)
     # A reader's right-hand side (published cells moved across) equals a @ x_true up to the
     # rounding of the sums checked above; taking the latter keeps the true point exactly
@@ -383,19 +433,18 @@ def _audit_job(
     width = np.zeros(n_var)
     binding: dict[int, Binding] = {}  # class -> groups binding its interval
     active = np.ones(n_var, dtype=np.bool_)
-    fresh = []
-    if cache is not None:
+    unknown = []
+    if job.known is not None:
         # Hidden values as one index: block b's cells offset by b times the cell count.
         ids = np.concatenate([b.hidden + i * linkage.n_cells for i, b in enumerate(blocks)])
         class_of = np.concatenate(
             [c[: len(b.hidden)] for c, b in zip(joint.column_class, blocks, strict=True)]
         )
         order = np.argsort(ids, kind="stable")
-        tag = "+".join(quantities)
-        for key, variables in _component_keys(tag, poly, class_of[order], ids[order]):
-            before = cache.get(key)
+        for key, variables in _component_keys(_tag(quantities), poly, class_of[order], ids[order]):
+            before = job.known.get(key)
             if before is None:
-                fresh.append((key, variables))
+                unknown.append((key, variables))
             else:
                 width[variables] = before[0]
                 binding.update((int(variables[j]), g) for j, g in before[1].items())
@@ -407,10 +456,10 @@ def _audit_job(
             groups = joint.row_groups[bound.rows]
             relation = groups >= 0
             binding[v] = Binding(groups[relation], bound.duals[relation])
-    if cache is not None:
-        for key, variables in fresh:
-            local = {j: binding[int(v)] for j, v in enumerate(variables) if int(v) in binding}
-            cache[key] = (width[variables], local)
+    fresh: Cache = {}
+    for key, variables in unknown:
+        local = {j: binding[int(v)] for j, v in enumerate(variables) if int(v) in binding}
+        fresh[key] = (width[variables], local)
     for b, classes in zip(blocks, joint.column_class, strict=True):
         n = len(b.hidden)
         cell_class = classes[:n]
@@ -428,7 +477,7 @@ def _audit_job(
                 },
             )
         )
-    return audits
+    return JobAudit(audits, fresh)
 
 
 def _jobs(linkage: Linkage) -> list[tuple[str, ...]]:
@@ -442,22 +491,41 @@ def _jobs(linkage: Linkage) -> list[tuple[str, ...]]:
     return [tuple(sorted(q, key=quantity_kind, reverse=True)) for q in jobs.values()]
 
 
+def in_threads(
+    linkage: Linkage, flags: NDArray[np.bool_], jobs: Sequence[AuditJob]
+) -> list[JobAudit]:
+    """The jobs side by side in this process: the LPs of one while another holds the GIL."""
+    with ThreadPoolExecutor(QUANTITY_THREADS) as pool:
+        return list(pool.map(lambda job: audit_job(linkage, flags, job), jobs))
+
+
 def audit_flags(
-    linkage: Linkage, flags: NDArray[np.bool_], cache: Cache | None = None
+    linkage: Linkage,
+    flags: NDArray[np.bool_],
+    cache: Cache | None = None,
+    *,
+    run_jobs: RunJobs = in_threads,
 ) -> list[QuantityAudit]:
     """Audit every quantity of the release under the suppression pattern ``flags``.
 
-    ``cache`` (owned by the caller, for one linkage) skips components audited before.
+    ``cache`` (owned by the caller, for one linkage) skips components audited before; the
+    components solved now are added to it. ``run_jobs`` runs the round's jobs.
     """
+    # What the jobs would build lazily is built once, before they share the linkage: no job
+    # writes to it while another reads it, or while a cluster sends a copy of it.
     for quantity in linkage.quantities():
-        linkage.relation_matrix(quantity)  # built before the threads share the linkage
+        linkage.relation_matrix(quantity)
     linkage.unit_limits()
-    # Jobs are audited independently of one another (their own relations, values and
-    # cache entries), so they run side by side: the LPs of one while another holds the
-    # GIL. The results are the same in any order.
-    with ThreadPoolExecutor(QUANTITY_THREADS) as pool:
-        done = pool.map(lambda q: _audit_job(linkage, flags, q, cache), _jobs(linkage))
-        return sorted((qa for job in done for qa in job), key=lambda qa: qa.quantity)
+    linkage.per_table("k")
+    known: dict[str, Cache] = {}
+    for key, entry in (cache or {}).items():
+        known.setdefault(key[0], {})[key] = entry
+    jobs = [AuditJob(q, None if cache is None else known.get(_tag(q), {})) for q in _jobs(linkage)]
+    done = run_jobs(linkage, flags, jobs)
+    if cache is not None:
+        for job in done:
+            cache.update(job.fresh)
+    return sorted((qa for job in done for qa in job.audits), key=lambda qa: qa.quantity)
 
 
 def report(

@@ -18,7 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from bawaba.disclosure.audit import AuditReport, Cache, QuantityAudit, audit_flags, report
+from bawaba.disclosure.audit import (
+    AuditReport,
+    Cache,
+    QuantityAudit,
+    RunJobs,
+    audit_flags,
+    in_threads,
+    report,
+)
 from bawaba.disclosure.intervals import Binding
 from bawaba.disclosure.linked import Linkage, link
 from bawaba.disclosure.model import AuditTable, Unprotectable
@@ -204,13 +212,14 @@ def _widen(
 
 
 def protect(
-    tables: Sequence[AuditTable], *, max_rounds: int = MAX_ROUNDS
+    tables: Sequence[AuditTable], *, max_rounds: int = MAX_ROUNDS, run_jobs: RunJobs = in_threads
 ) -> tuple[list[AuditTable], AuditReport]:
     """Suppress what must be suppressed in a release, and audit the result.
 
     Returns the tables (in the order given) with their ``suppressed`` column set, and the
     audit report, which passes. Raises :class:`DisclosureError` when no suppression pattern
-    within ``max_rounds`` rounds passes the audit.
+    within ``max_rounds`` rounds passes the audit. ``run_jobs`` runs each round's audit jobs
+    (:func:`~bawaba.disclosure.audit.audit_flags`).
     """
     linkage = link([primary(t) for t in tables])
     values = {q: linkage.values(q) for q in linkage.quantities()}
@@ -221,7 +230,7 @@ def protect(
     tries = np.zeros(linkage.n_cells, dtype=np.int64)
     for _ in range(max_rounds + 1):
         flags = secondary_flags(linkage, flags)
-        audits = audit_flags(linkage, flags, cache)
+        audits = audit_flags(linkage, flags, cache, run_jobs=run_jobs)
         failing = {c: f for c, f in _failing(audits).items() if not given_before[c]}
         if not failing:
             done = linkage.with_flags(flags)
