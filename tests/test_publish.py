@@ -418,7 +418,9 @@ def test_the_gate_catches_a_cell_that_suppression_missed(
     from bawaba.errors import BawabaError
     from bawaba.publish import publisher, release
 
-    def nothing_hidden(tables: list[AuditTable]) -> tuple[list[AuditTable], AuditReport]:
+    def nothing_hidden(
+        tables: list[AuditTable], **_: object
+    ) -> tuple[list[AuditTable], AuditReport]:
         shown = [t.with_suppressed(pl.Series([False] * t.cells.height)) for t in tables]
         return shown, AuditReport(pl.DataFrame(), ())
 

@@ -34,6 +34,7 @@ import polars as pl
 from bawaba import __version__
 from bawaba.catalog import Catalog, Dataset
 from bawaba.disclosure import AuditReport
+from bawaba.disclosure.audit import RunJobs, in_threads
 from bawaba.disclosure.linked import Relation
 from bawaba.fsutil import write_atomic
 from bawaba.publish import partitions, periods, revisions
@@ -203,9 +204,12 @@ def build_year(
     last: int | None,
     firsts: pl.DataFrame | None,
     timed: Timed,
+    *,
+    run_jobs: RunJobs = in_threads,
 ) -> YearBuilt:
     """One year's (or all ``chosen``'s) datasets, protected together, built a part
-    (``groups``) at a time: the unit of work of a publish, here or as a task."""
+    (``groups``) at a time: the unit of work of a publish, here or as a task (whose
+    ``run_jobs`` may send the disclosure audit's jobs on as tasks of their own)."""
     # Lazy: each builder streams the year's rows from the store (``rows.streamed``), a
     # group of departments at a time (``partitions``), so the build holds cells and the
     # state of one part's group-by, never the year's rows.
@@ -219,6 +223,7 @@ def build_year(
         previous,
         last=last,
         first_quarters=firsts,
+        run_jobs=run_jobs,
     )
     fresh = None
     if published is not None:

@@ -16,6 +16,7 @@ import polars as pl
 
 from bawaba.catalog import Catalog, Dataset
 from bawaba.disclosure import AuditReport, AuditTable, primary, protect, relations
+from bawaba.disclosure.audit import RunJobs, in_threads
 from bawaba.disclosure.linked import period_end
 from bawaba.disclosure.model import PUBLISHED_BEFORE, Unprotectable
 from bawaba.publish.builders import BUILDERS, Built, Context
@@ -120,6 +121,7 @@ def build_release(
     *,
     last: int | None,
     first_quarters: pl.DataFrame | None = None,
+    run_jobs: RunJobs = in_threads,
 ) -> tuple[list[DatasetRelease], AuditReport]:
     """Every dataset of ``catalog`` from ``store`` (time coordinates added, services
     folded), protected together. Each builder reads ``store`` a part at a time (a group of
@@ -130,7 +132,8 @@ def build_release(
     kept of the earlier version (PRIVACY.md S2: every version ever released is known).
     ``last`` is the latest month of the whole store (None when it is empty). When
     ``store`` holds only some periods (``publish.by_year``), ``first_quarters`` is what
-    earlier periods' rows say of each payer (``builders.Context``)."""
+    earlier periods' rows say of each payer (``builders.Context``). ``run_jobs`` runs the
+    disclosure audit's jobs (``disclosure.audit``)."""
 
     known = None if first_quarters is None else first_quarters.lazy()
 
@@ -204,7 +207,7 @@ def build_release(
                 )
             audited.append(table)
 
-    protected, report = _protect_or_withhold(audited, releases, previous or {})
+    protected, report = _protect_or_withhold(audited, releases, previous or {}, run_jobs)
     audited = [t for t in audited if t.name in {p.name for p in protected if not p.as_published}]
     flags = {t.name: t.cells for t in protected} | alone
 
@@ -264,6 +267,7 @@ def _protect_or_withhold(
     audited: list[AuditTable],
     releases: list[DatasetRelease],
     previous: Mapping[str, pl.DataFrame],
+    run_jobs: RunJobs,
 ) -> tuple[list[AuditTable], AuditReport]:
     """The tables protected together; a table with a cell that no further suppression
     protects is withheld (never published unprotected), a headline table too, and the rest
@@ -280,7 +284,7 @@ def _protect_or_withhold(
     ]
     while True:
         try:
-            return protect(tables)
+            return protect(tables, run_jobs=run_jobs)
         except Unprotectable as error:
             failing = next(t for t in tables if t.name == error.table)
             if failing.as_published or len(tables) == 1:
