@@ -84,14 +84,18 @@ def copy_of(inputs: Settings, root: Path) -> Settings:
     return inputs.model_copy(update={"var_dir": root / "var", "datasets_dir": root / "datasets"})
 
 
-def ingest(settings: Settings, *args: str) -> subprocess.Popen[str]:
+def started(settings: Settings, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [BAWABA, "pipelines", "run", *args],
+        [BAWABA, *args],
         env=env_for(settings),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def ingest(settings: Settings, *args: str) -> subprocess.Popen[str]:
+    return started(settings, "pipelines", "run", *args)
 
 
 def finished(process: subprocess.Popen[str]) -> tuple[int, str, str]:
@@ -192,13 +196,41 @@ def test_ingest_on_the_cluster_leaves_the_same_store(
     assert "PP" not in json.loads((settings.store_dir / "manifest.json").read_text())["parts"]
 
 
-def _processing_of(client: Client, department: str) -> tuple[str, list[str]] | None:
-    """A worker running one of ``department``'s file tasks, if one is, and the tasks it
+def _processing(client: Client, pattern: str) -> tuple[str, list[str]] | None:
+    """A worker running a task whose key matches ``pattern``, if one is, and the tasks it
     runs."""
     for worker, keys in client.processing().items():
-        if any(str(k).startswith("ingest-") and f"-{department}-" in str(k) for k in keys):
+        if any(re.fullmatch(pattern, str(k)) for k in keys):
             return str(worker), [str(k) for k in keys]
     return None
+
+
+def finished_with_a_worker_killed(
+    client: Client, pids: dict[str, int], process: subprocess.Popen[str], pattern: str
+) -> tuple[list[str], int, str]:
+    """Wait for ``process``, killing meanwhile the worker (``pids``: each worker's, asked
+    before the run) that runs a task whose key matches ``pattern``, once one does; the
+    tasks that worker ran, the exit code and the error output. The worker and its tasks
+    are read in one call, so a short task is killed while it runs."""
+    try:
+        deadline = time.monotonic() + 60
+        running = None
+        while running is None:
+            assert process.poll() is None, "the run ended before the task was killed"
+            assert time.monotonic() < deadline, "the task never ran"
+            running = _processing(client, pattern)
+            time.sleep(0.002)
+        worker, keys = running
+        victim = psutil.Process(pids[worker])
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=10)  # its nanny reaps it; a process that lived on fails here
+        assert not victim.is_running()
+        code, _, err = finished(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return keys, code, err
 
 
 def test_a_worker_killed_mid_task_changes_nothing(
@@ -211,28 +243,13 @@ def test_a_worker_killed_mid_task_changes_nothing(
         # task is seen running would give it the time to finish first.
         pids = client.run(os.getpid)
         process = ingest(served, "--cluster", cluster.scheduler_address)
-        try:
-            deadline = time.monotonic() + 60
-            running = None
-            while running is None:
-                assert process.poll() is None, "the run ended before the task was killed"
-                assert time.monotonic() < deadline, "the task never ran"
-                running = _processing_of(client, VICTIM)
-                time.sleep(0.002)
-            worker, keys = running
-            victim = psutil.Process(pids[worker])
-            os.kill(victim.pid, signal.SIGKILL)
-            victim.wait(timeout=10)  # its nanny reaps it; a process that lived on fails here
-            assert not victim.is_running()
-            code, _, err = finished(process)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+        keys, code, err = finished_with_a_worker_killed(
+            client, pids, process, rf"ingest-.*-{VICTIM}-.*"
+        )
     assert code == 1, err
     # The task the dead worker held ran again elsewhere (or on its restarted self).
-    started = client.run_on_scheduler(_times_processing, keys)
-    assert any(n >= 2 for n in started.values()), started
+    again = client.run_on_scheduler(_times_processing, keys)
+    assert any(n >= 2 for n in again.values()), again
     assert store_image(settings) == store_image(local)
 
 
@@ -308,13 +325,45 @@ def test_publish_on_the_cluster_gives_the_same_release(
     ours, theirs = release_image(here), release_image(there)
     assert len([k for k in ours if k.endswith("data.parquet")]) >= 5
     assert theirs == ours
-    # And the years were built there: both of them, as tasks.
+    # And the years were built there: both of them, as tasks; and each year's disclosure
+    # audit ran there too, a task per job and round.
     assert client.run_on_scheduler(_years_built) == 2
+    audits = client.run_on_scheduler(_audit_tasks)
+    assert len({key.split("-")[2] for key in audits}) == 2, audits
+    assert all(re.fullmatch(r"audit-[0-9a-f]{32}-\d{4}-\d+-\d+", key) for key in audits)
 
 
 def _years_built(dask_scheduler: Any = None) -> int:
+    return len(_done_on_scheduler("publish-", dask_scheduler))
+
+
+def _audit_tasks(dask_scheduler: Any = None) -> set[str]:
+    return _done_on_scheduler("audit-", dask_scheduler)
+
+
+def _done_on_scheduler(prefix: str, dask_scheduler: Any) -> set[str]:
+    """The keys starting with ``prefix`` of the tasks that ran to the end (on the
+    scheduler)."""
     log = dask_scheduler.transition_log
-    return len({e[0] for e in log if str(e[0]).startswith("publish-") and e[2] == "memory"})
+    return {str(e[0]) for e in log if str(e[0]).startswith(prefix) and e[2] == "memory"}
+
+
+def test_a_worker_killed_mid_audit_changes_nothing(
+    local: Settings, cluster: LocalCluster, client: Client, tmp_path: Path
+) -> None:
+    """The worker running an audit task dies (the year's own, or the other): Dask runs its
+    tasks again, under the same keys, and the release is the same."""
+    here = copy_of(local, tmp_path / "here")
+    there = copy_of(local, tmp_path / "there")
+    done = bawaba(here, "publish")
+    assert done.returncode == 0, done.stderr
+    pids = client.run(os.getpid)
+    process = started(there, "publish", "--cluster", cluster.scheduler_address)
+    keys, code, err = finished_with_a_worker_killed(client, pids, process, r"audit-.*")
+    assert code == 0, err
+    again = client.run_on_scheduler(_times_processing, keys)
+    assert any(n >= 2 for n in again.values()), again
+    assert release_image(there) == release_image(here)
 
 
 def test_a_publish_on_the_cluster_says_how_many_years_are_done(

@@ -1,4 +1,5 @@
-"""Work on a Dask cluster: the client, the settings a task is given, and waiting with progress.
+"""Work on a Dask cluster: the client, the settings a task is given, waiting with progress,
+and tasks submitted from inside a task.
 
 Only ``--cluster`` / ``BAWABA_DASK_SCHEDULER`` reach this module, so the local run never
 imports Dask. A task is given the coordinator's settings without their secrets (Dask
@@ -10,7 +11,7 @@ must be on storage every worker sees at the same path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -19,7 +20,7 @@ from pydantic import SecretStr
 from bawaba.errors import ConfigError
 
 try:
-    from distributed import Client, Future
+    from distributed import Client, Future, worker_client
 except ModuleNotFoundError as missing:  # the [cluster] extra is not installed
     raise ConfigError(
         "running on a Dask cluster needs the dask and distributed packages",
@@ -34,6 +35,10 @@ Waiting = Callable[[int, int, int], None]
 CONNECT_TIMEOUT_S = 10
 # How often the progress shown while waiting for a task is brought up to date.
 POLL_S = 0.5
+# Above a task's default of 0: a worker with a thread free runs a task submitted from a
+# task before another one ready (another year's, say), so that the task waiting on it ends
+# sooner and fewer tasks hold their memory at once.
+FROM_TASK_PRIORITY = 1
 
 
 @contextmanager
@@ -91,3 +96,23 @@ def results_in_turn(
     finally:
         if pending:
             client.cancel(pending)
+
+
+def from_task(
+    function: Callable[..., T], shared: Mapping[str, object], items: Mapping[str, object]
+) -> list[T]:
+    """``function(*shared.values(), item)`` for each of ``items``, each a task of its own
+    under its key in ``items``, submitted from inside the task running here; the results in
+    their order.
+
+    ``shared`` is placed once, under its keys, on this worker, not sent through the
+    scheduler: a task run elsewhere fetches it from here. While it waits, this task's
+    thread leaves the worker's pool (``worker_client``), so that the tasks it submits run
+    even on a worker of one thread."""
+    with worker_client() as client:
+        given = client.scatter(dict(shared))
+        futures = [
+            client.submit(function, *given.values(), item, key=key, priority=FROM_TASK_PRIORITY)
+            for key, item in items.items()
+        ]
+        return list(client.gather(futures))

@@ -4,24 +4,56 @@ Every cell of every dataset lies in one calendar year (``by_year``), so a year's
 are built and protected from that year's rows alone, with what earlier years say of each
 payer's first quarter (worked out here, a cheap group-by a year, and given to the task).
 A task reads its year's rows itself from the store on shared storage; it sends back the
-year's tables, cells and audit, which are small beside the rows. Stacking the years, the
-gate, installing the versions and the atomic switch stay with the coordinator, as in a
-local publish: the release is the same, byte for byte.
+year's tables, cells and audit, which are small beside the rows. Within it, each round of
+the disclosure audit runs its independent jobs as tasks of their own (:class:`AuditTasks`),
+which only return values. Stacking the years, the gate, installing the versions and the
+atomic switch stay with the coordinator, as in a local publish: the release is the same,
+byte for byte.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 
 from bawaba.catalog import Catalog
-from bawaba.cluster.tasks import connect, results_in_turn, shippable
+from bawaba.cluster.tasks import connect, from_task, results_in_turn, shippable
+from bawaba.disclosure.audit import AuditJob, JobAudit, audit_job
+from bawaba.disclosure.linked import Linkage
 from bawaba.publish import by_year, partitions, periods, revisions
 from bawaba.publish.coordinates import with_time
 from bawaba.reference import load_reference
 from bawaba.settings import Settings
+
+
+@dataclass
+class AuditTasks:
+    """Runs each round of a year's disclosure audit (``disclosure.audit.RunJobs``) as a task
+    per job, submitted from the year's task, the linkage and flags placed once a round.
+
+    Keys are ``audit-<run>-<year>-<round>-<job>``: the year's task run again after its
+    worker was lost audits the same rounds in the same order under the same keys. A job
+    only returns values, so one run twice changes nothing."""
+
+    prefix: str
+    """``<run>-<year>``."""
+    rounds: int = 0
+
+    def __call__(
+        self, linkage: Linkage, flags: NDArray[np.bool_], jobs: Sequence[AuditJob]
+    ) -> list[JobAudit]:
+        tag = f"{self.prefix}-{self.rounds}"
+        self.rounds += 1
+        return from_task(
+            audit_job,
+            {f"linkage-{tag}": linkage, f"flags-{tag}": flags},
+            {f"audit-{tag}-{i}": job for i, job in enumerate(jobs)},
+        )
 
 
 def build_one_year(
@@ -32,8 +64,10 @@ def build_one_year(
     published: revisions.Published | None,
     job: by_year.YearJob,
     last: int | None,
+    run: str,
 ) -> by_year.YearBuilt:
-    """The task: one year's datasets from the year's rows, read here from the store."""
+    """The task: one year's datasets from the year's rows, read here from the store; the
+    jobs of each round of its disclosure audit are tasks of their own (:class:`AuditTasks`)."""
     from bawaba.publish.publisher import release_rows
 
     split = release_rows(settings, catalog, published, keep_counts=False)
@@ -51,6 +85,7 @@ def build_one_year(
         last,
         job.firsts,
         with_time,
+        run_jobs=AuditTasks(f"{run}-{job.year}"),
     )
 
 
@@ -79,6 +114,7 @@ def years_on_cluster(
                     *common,
                     job,
                     last,
+                    run,
                     key=f"publish-{run}-{job.year}",
                 )
                 for job in jobs
