@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from bawaba.errors import ConfigError
 
 try:
-    from distributed import Client, Future, worker_client
+    from distributed import Client, Future, get_client, worker_client
 except ModuleNotFoundError as missing:  # the [cluster] extra is not installed
     raise ConfigError(
         "running on a Dask cluster needs the dask and distributed packages",
@@ -98,21 +98,26 @@ def results_in_turn(
             client.cancel(pending)
 
 
-def from_task(
-    function: Callable[..., T], shared: Mapping[str, object], items: Mapping[str, object]
-) -> list[T]:
-    """``function(*shared.values(), item)`` for each of ``items``, each a task of its own
-    under its key in ``items``, submitted from inside the task running here; the results in
-    their order.
+def placed(key: str, value: T) -> Future[T]:
+    """``value`` placed under ``key`` on the worker running this task, for the tasks it
+    submits (:func:`from_task`): sent once, not through the scheduler; a task run elsewhere
+    fetches it from here."""
+    future: Future[T] = get_client().scatter({key: value})[key]
+    return future
 
-    ``shared`` is placed once, under its keys, on this worker, not sent through the
-    scheduler: a task run elsewhere fetches it from here. While it waits, this task's
-    thread leaves the worker's pool (``worker_client``), so that the tasks it submits run
-    even on a worker of one thread."""
+
+def from_task(
+    function: Callable[..., T], shared: Sequence[object], items: Mapping[str, object]
+) -> list[T]:
+    """``function(*shared, item)`` for each of ``items``, each a task of its own under its
+    key in ``items``, submitted from inside the task running here; the results in their
+    order. A value of ``shared`` is given as it is, or as a :func:`placed` future.
+
+    While it waits, this task's thread leaves the worker's pool (``worker_client``), so
+    that the tasks it submits run even on a worker of one thread."""
     with worker_client() as client:
-        given = client.scatter(dict(shared))
         futures = [
-            client.submit(function, *given.values(), item, key=key, priority=FROM_TASK_PRIORITY)
+            client.submit(function, *shared, item, key=key, priority=FROM_TASK_PRIORITY)
             for key, item in items.items()
         ]
         return list(client.gather(futures))

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+from distributed import Future
 from numpy.typing import NDArray
 
 from bawaba.catalog import Catalog
-from bawaba.cluster.tasks import connect, from_task, results_in_turn, shippable
+from bawaba.cluster.tasks import connect, from_task, placed, results_in_turn, shippable
 from bawaba.disclosure.audit import AuditJob, JobAudit, audit_job
 from bawaba.disclosure.linked import Linkage
 from bawaba.publish import by_year, partitions, periods, revisions
@@ -34,24 +35,28 @@ from bawaba.settings import Settings
 @dataclass
 class AuditTasks:
     """Runs each round of a year's disclosure audit (``disclosure.audit.RunJobs``) as a task
-    per job, submitted from the year's task, the linkage and flags placed once a round.
+    per job, submitted from the year's task.
 
-    Keys are ``audit-<run>-<year>-<round>-<job>``: the year's task run again after its
-    worker was lost audits the same rounds in the same order under the same keys. A job
-    only returns values, so one run twice changes nothing."""
+    The linkage, the same every round, is placed on the year's worker once (``placed``);
+    a round places only its flags. Keys are ``audit-<run>-<year>-<round>-<job>``:
+    the year's task run again after its worker was lost audits the same rounds in the same
+    order under the same keys. A job only returns values, so one run twice changes nothing."""
 
     prefix: str
     """``<run>-<year>``."""
     rounds: int = 0
+    _linkage: tuple[Linkage, Future[Linkage]] | None = field(default=None, repr=False)
 
     def __call__(
         self, linkage: Linkage, flags: NDArray[np.bool_], jobs: Sequence[AuditJob]
     ) -> list[JobAudit]:
         tag = f"{self.prefix}-{self.rounds}"
         self.rounds += 1
+        if self._linkage is None or self._linkage[0] is not linkage:
+            self._linkage = (linkage, placed(f"linkage-{tag}", linkage))
         return from_task(
             audit_job,
-            {f"linkage-{tag}": linkage, f"flags-{tag}": flags},
+            [self._linkage[1], placed(f"flags-{tag}", flags)],
             {f"audit-{tag}-{i}": job for i, job in enumerate(jobs)},
         )
 
