@@ -16,13 +16,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dask
 import psutil
 import pytest
 from distributed import Client, LocalCluster
@@ -154,14 +154,19 @@ def local(inputs: Settings, tmp_path_factory: pytest.TempPathFactory) -> Setting
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    with LocalCluster(
-        n_workers=2,
-        processes=True,
-        threads_per_worker=1,
-        host="127.0.0.1",
-        protocol="tcp",
-        dashboard_address=":0",
-    ) as running:
+    # The tests read what ran from the scheduler's transition log, which keeps the last
+    # 1,000 transitions by default: fewer than one ingest makes.
+    with (
+        dask.config.set({"distributed.admin.low-level-log-length": 1_000_000}),
+        LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            protocol="tcp",
+            dashboard_address=":0",
+        ) as running,
+    ):
         yield running
 
 
@@ -210,19 +215,30 @@ def finished_with_a_worker_killed(
 ) -> tuple[list[str], int, str]:
     """Wait for ``process``, killing meanwhile the worker (``pids``: each worker's, asked
     before the run) that runs a task whose key matches ``pattern``, once one does; the
-    tasks that worker ran, the exit code and the error output. The worker and its tasks
-    are read in one call, so a short task is killed while it runs."""
+    tasks that worker held when it died, the exit code and the error output.
+
+    The worker is stopped (SIGSTOP) first, and killed only if the scheduler, asked once
+    any answer of the worker's has had time to arrive, still sees such a task on it: a
+    stopped worker cannot finish it, so the kill always takes a task with it (a short task
+    seen running could otherwise finish before the kill, and nothing would run again)."""
     try:
         deadline = time.monotonic() + 60
-        running = None
-        while running is None:
+        while True:
             assert process.poll() is None, "the run ended before the task was killed"
             assert time.monotonic() < deadline, "the task never ran"
             running = _processing(client, pattern)
-            time.sleep(0.002)
-        worker, keys = running
-        victim = psutil.Process(pids[worker])
-        os.kill(victim.pid, signal.SIGKILL)
+            if running is None:
+                time.sleep(0.002)
+                continue
+            victim = psutil.Process(pids[running[0]])
+            victim.suspend()
+            time.sleep(0.2)
+            still = _processing(client, pattern)
+            if still is not None and still[0] == running[0]:
+                keys = still[1]
+                break
+            victim.resume()
+        victim.kill()
         victim.wait(timeout=10)  # its nanny reaps it; a process that lived on fails here
         assert not victim.is_running()
         code, _, err = finished(process)
