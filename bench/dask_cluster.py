@@ -69,6 +69,13 @@ def main() -> None:
         "leaves one in WORKDIR/sim): linked, not simulated again",
     )
     parser.add_argument("--tmp", type=Path, help="where the runs' folders go (default: /tmp)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        action="append",
+        choices=(0, 1, 2),
+        help="run only these configurations (0: here, without a cluster); default all three",
+    )
     args = parser.parse_args()
     scales = args.scale or [0.25]
     if args.simulation is not None and len(scales) != 1:
@@ -97,7 +104,7 @@ def main() -> None:
                     check=True,
                     capture_output=True,
                 )
-            for workers in (0, 1, 2):
+            for workers in args.workers or (0, 1, 2):
                 _measure(launcher, env, base, Path(tmp) / f"w{workers}", scale, workers)
 
 
