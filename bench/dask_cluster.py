@@ -2,6 +2,7 @@
 
     PYTHONPATH=platform .venv/bin/python bench/dask_cluster.py --scale 0.25 --scale 1.0
     PYTHONPATH=platform .venv/bin/python bench/dask_cluster.py --scale 3.0 --simulation W/sim
+    PYTHONPATH=platform .venv/bin/python bench/dask_cluster.py --scale 1.0 --workers 2
 
 Each configuration ingests and publishes the same simulation (copied, so every run starts
 from the same landing zone) through the CLI in a subprocess, and reports its wall time,
