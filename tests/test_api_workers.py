@@ -3,11 +3,13 @@ from the answers of concurrent clients, whichever process answers them."""
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -51,19 +53,28 @@ class TwoWorkers:
     def get_all(
         self, path: str, times: int, headers: list[dict[str, str]] | None = None
     ) -> list[httpx.Response]:
-        """``times`` GETs from 16 concurrent clients, each on a new connection (so the
-        kernel spreads them over both worker processes)."""
+        """``times`` GETs of ``path`` at once (``send_all``)."""
+        return self.send_all(
+            [
+                httpx.Request("GET", self.url + path, headers=headers[i] if headers else None)
+                for i in range(times)
+            ]
+        )
 
-        def one(i: int) -> httpx.Response:
-            return httpx.get(self.url + path, headers=headers[i] if headers else None, timeout=30)
+    def send_all(self, requests: list[httpx.Request]) -> list[httpx.Response]:
+        """``requests`` from 16 concurrent clients, each on a new connection (so the kernel
+        spreads them over both worker processes)."""
+
+        def one(request: httpx.Request) -> httpx.Response:
+            with httpx.Client(timeout=30) as client:
+                return client.send(request)
 
         with ThreadPoolExecutor(max_workers=16) as pool:
-            return list(pool.map(one, range(times)))
+            return list(pool.map(one, requests))
 
 
-@pytest.fixture(scope="module")
-def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoWorkers]:
-    root = tmp_path_factory.mktemp("workers")
+@contextmanager
+def _two_workers(root: Path) -> Iterator[TwoWorkers]:
     settings = api_settings(
         root,
         plans_path=_plans_file(root),
@@ -73,6 +84,20 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoWorkers
     write_release(settings.datasets_dir, load_catalog(settings.catalog_path), seed=14)
     with serve_processes(settings, 2, BAWABA_USAGE_FLUSH_S="0.2") as url:
         yield TwoWorkers(url, KeyStore.open(settings))
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoWorkers]:
+    with _two_workers(tmp_path_factory.mktemp("workers")) as running:
+        yield running
+
+
+@pytest.fixture
+def two_fresh_workers(tmp_path: Path) -> Iterator[TwoWorkers]:
+    """Two workers whose limits no other test has spent: a client secret exchange is an
+    anonymous request too, and would meet the anonymous limit the tests above reach."""
+    with _two_workers(tmp_path) as running:
+        yield running
 
 
 def test_the_anonymous_limit_lets_exactly_its_requests_through(two_workers: TwoWorkers) -> None:
@@ -113,26 +138,50 @@ def test_a_row_quota_serves_exactly_its_rows(two_workers: TwoWorkers) -> None:
     assert usage["usage"]["rows"] == ROW_QUOTA
 
 
-def test_failed_authentications_are_limited_per_address(two_workers: TwoWorkers) -> None:
+def _basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def test_failed_authentications_are_limited_per_address(
+    two_fresh_workers: TwoWorkers,
+) -> None:
+    """A wrong key, a wrong token and a wrong client secret, 60 at once on two workers:
+    exactly the limit is told "not valid"."""
+    records = f"{two_fresh_workers.url}{API}/epay-annual/records?limit=1"
     bad = [
-        {"X-API-Key": f"bwb_{'a' * 12}_{secrets.token_urlsafe(32)}"}
-        if i % 2
-        else {"Authorization": f"Bearer not-a-token-{i}"}
-        for i in range(60)
+        httpx.Request("GET", records, headers={"X-API-Key": f"bwb_{'a' * 12}_{secret}"})
+        if i % 3 == 0
+        else httpx.Request("GET", records, headers={"Authorization": f"Bearer {secret}"})
+        if i % 3 == 1
+        else httpx.Request(
+            "POST",
+            f"{two_fresh_workers.url}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": _basic(f"bwb_{'c' * 12}", secret)},
+        )
+        for i, secret in enumerate(secrets.token_urlsafe(32) for _ in range(60))
     ]
-    answers = two_workers.get_all(f"{API}/epay-annual/records?limit=1", 60, headers=bad)
+    answers = two_fresh_workers.send_all(bad)
     statuses = Counter(a.status_code for a in answers)
     assert statuses == {401: FAILED_AUTHENTICATIONS, 429: 60 - FAILED_AUTHENTICATIONS}
+    # Each kind was judged: a third of the 60 are exchanges, in turn with the others.
+    assert {a.request.method for a in answers if a.status_code == 401} == {"GET", "POST"}
+    assert all(
+        "failed authentications" in a.json()["error"]["message"]
+        for a in answers
+        if a.status_code == 429
+    )
     refused = next(a for a in answers if a.status_code == 429)
-    assert "failed authentications" in refused.json()["error"]["message"]
     assert int(refused.headers["retry-after"]) >= 1
     # Past the limit even a valid key from that address waits: a guess that happened to be
     # right would otherwise still be told so.
-    good = two_workers.new_key("business")
-    locked = httpx.get(f"{two_workers.url}{API}/epay-annual/records", headers={"X-API-Key": good})
+    good = two_fresh_workers.new_key("business")
+    locked = httpx.get(
+        f"{two_fresh_workers.url}{API}/epay-annual/records", headers={"X-API-Key": good}
+    )
     assert locked.status_code == 429
     token = httpx.post(
-        f"{two_workers.url}/oauth/token",
+        f"{two_fresh_workers.url}/oauth/token",
         data={"grant_type": "client_credentials"},
         auth=(f"bwb_{'b' * 12}", "not-the-secret"),
     )

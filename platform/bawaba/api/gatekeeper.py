@@ -237,12 +237,27 @@ class Gatekeeper:
             state[ALLOWANCE] = allowance
         extra = verdict.headers()
         sent = 0
-        status = 0
+        replaced = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal sent, status
+            nonlocal sent, replaced
+            if replaced:
+                return  # the rest of the answer the lockout below replaced
             if message["type"] == "http.response.start":
-                status = message["status"]
+                if exchange and message["status"] == 401:
+                    # Counted and judged before the answer leaves, as for a key or token:
+                    # past the limit the caller is told 429, never "not valid".
+                    refusal: ApiError | CountersUnavailable | None = None
+                    try:
+                        failures = self._failed(address)
+                        if not failures.allowed:
+                            refusal = self._locked_out(address, failures)
+                    except CountersUnavailable as unavailable:
+                        refusal = unavailable
+                    if refusal is not None:
+                        replaced = True
+                        await error_response(refusal)(scope, receive, send)
+                        return
                 headers = MutableHeaders(scope=message)
                 for name, value in extra.items():
                     headers[name] = value
@@ -255,8 +270,6 @@ class Gatekeeper:
             await self.app(scope, receive, send_with_headers)
             rows = int(state.get("rows", 0))
         finally:
-            if exchange and status == 401:
-                self._failed(address)
             if metered:
                 assert principal is not None
                 dataset = scope.get("path_params", {}).get("dataset_id") or scope["path"]
