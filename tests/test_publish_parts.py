@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import orjson
+import polars as pl
 import pytest
 
+from bawaba.fsutil import atomic_path
 from bawaba.ingest.store import read_state
 from bawaba.publish import partitions, periods
 from bawaba.settings import Settings
@@ -102,3 +106,41 @@ def test_an_incremental_release_is_the_same_however_the_store_is_cut(
     whole, by_department = releases["whole"], releases["by department"]
     assert whole[1] != whole[0]  # the next month was published
     assert by_department[1] == whole[1]
+
+
+def test_what_a_publish_kept_reads_whole_while_another_publisher_replaces_it(
+    tmp_path: Path,
+) -> None:
+    """Publishers on object storage take no lock, so one may replace the kept counts
+    (atomically) while another reads them: each read is one of the two files, never the
+    footer of one and the data of the other."""
+    path = tmp_path / "periods.parquet"
+    frames = [
+        pl.DataFrame({"part": [f"{name}{i}" for i in range(size)], "rows": list(range(size))})
+        for name, size in (("a", 3000), ("b", 40))
+    ]
+    with atomic_path(path) as temporary:
+        frames[0].write_parquet(temporary)
+    stop = threading.Event()
+
+    def replace() -> None:
+        turn = 0
+        while not stop.is_set():
+            with atomic_path(path) as temporary:
+                frames[turn % 2].write_parquet(temporary)
+            turn += 1
+
+    replacing = threading.Thread(target=replace)
+    replacing.start()
+    seen = set()
+    try:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            kept = periods.read_kept(path)
+            assert kept is not None
+            seen.add(next(i for i, f in enumerate(frames) if kept.equals(f)))
+    finally:
+        stop.set()
+        replacing.join()
+    assert seen == {0, 1}
+    assert periods.read_kept(tmp_path / "none.parquet") is None

@@ -295,7 +295,7 @@ def test_two_publishers_started_together_exactly_one_wins(cluster: Cluster) -> N
     first, second = cluster.publisher(on_s3), cluster.publisher(on_s3)
     outputs = [p.communicate(timeout=600)[0] for p in (first, second)]
     codes = [first.returncode, second.returncode]
-    assert sorted(codes) == [0, 2], outputs
+    assert sorted(codes) == [0, 2], "\n\n".join(outputs)  # whole, tracebacks included
     winner, loser = (outputs[0], outputs[1]) if codes[0] == 0 else (outputs[1], outputs[0])
     assert "publish-conflict" in loser, loser
     assert "another publish" in loser, loser

@@ -20,6 +20,7 @@ import polars as pl
 
 from bawaba import __version__
 from bawaba.fsutil import atomic_path
+from bawaba.publish.periods import read_kept
 from bawaba.publish.revisions import PERIOD
 
 
@@ -37,8 +38,9 @@ class KeptFirsts:
         if self._folder is None or year is None:
             return work_out()
         path = self._folder / f"{year}-{_digest(counts)}.parquet"
-        if path.exists():
-            return pl.read_parquet(path)
+        kept = read_kept(path)
+        if kept is not None:
+            return kept
         firsts = work_out()
         with atomic_path(path) as temporary:
             firsts.write_parquet(temporary)

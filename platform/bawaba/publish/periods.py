@@ -37,6 +37,19 @@ def counts_path(var_dir: Path) -> Path:
     return var_dir / "publish" / "periods.parquet"
 
 
+def read_kept(path: Path) -> pl.DataFrame | None:
+    """The frame a publish kept at ``path``, None if there is none.
+
+    Read through one open file: publishers on object storage take no lock, so another may
+    replace the file meanwhile (atomically). Polars given the path opens it more than once
+    and can read the footer of one file and the data of the next."""
+    try:
+        with path.open("rb") as kept:
+            return pl.read_parquet(kept)
+    except FileNotFoundError:
+        return None
+
+
 def count(settings: Settings, state: StoreState, *, keep: bool) -> pl.DataFrame:
     """The counts of every part of the store's manifest ``state``, live and retracted
     (:data:`COUNTS`), those not counted before counted now; with ``keep``, the counts kept
@@ -44,7 +57,9 @@ def count(settings: Settings, state: StoreState, *, keep: bool) -> pl.DataFrame:
     retracted = retracted_parts(state)
     every = live_parts(state) | retracted
     path = counts_path(settings.var_dir)
-    stored = pl.read_parquet(path) if path.exists() else pl.DataFrame(schema=COUNTS)
+    stored = read_kept(path)
+    if stored is None:
+        stored = pl.DataFrame(schema=COUNTS)
     if stored.schema != pl.Schema(COUNTS):
         stored = pl.DataFrame(schema=COUNTS)  # kept by an earlier version: counted again
     known = stored.filter(pl.col("part").is_in(sorted(every)))
