@@ -53,7 +53,7 @@ def read_kept(path: Path) -> pl.DataFrame | None:
 def count(settings: Settings, state: StoreState, *, keep: bool) -> pl.DataFrame:
     """The counts of every part of the store's manifest ``state``, live and retracted
     (:data:`COUNTS`), those not counted before counted now; with ``keep``, the counts kept
-    go with those parts (only the publisher, which holds the publish lock, keeps them)."""
+    go with those parts (only a publisher keeps them; a build task on a cluster does not)."""
     retracted = retracted_parts(state)
     every = live_parts(state) | retracted
     path = counts_path(settings.var_dir)
