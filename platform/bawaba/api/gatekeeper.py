@@ -206,9 +206,9 @@ class Gatekeeper:
                 except Unauthorised:
                     # Counted and judged in one step: on two workers the check before it
                     # can pass for two failures at once, and both would be told "not valid".
-                    failures = self._failed(address)
-                    if not failures.allowed:
-                        raise self._locked_out(address, failures) from None
+                    lockout = self._failed(address)
+                    if lockout is not None:
+                        raise lockout from None
                     raise
             principal = known.principal if known else None
             caller = known.caller if known else self._anonymous(address)
@@ -247,11 +247,9 @@ class Gatekeeper:
                 if exchange and message["status"] == 401:
                     # Counted and judged before the answer leaves, as for a key or token:
                     # past the limit the caller is told 429, never "not valid".
-                    refusal: ApiError | CountersUnavailable | None = None
+                    refusal: ApiError | CountersUnavailable | None
                     try:
-                        failures = self._failed(address)
-                        if not failures.allowed:
-                            refusal = self._locked_out(address, failures)
+                        refusal = self._failed(address)
                     except CountersUnavailable as unavailable:
                         refusal = unavailable
                     if refusal is not None:
@@ -300,9 +298,11 @@ class Gatekeeper:
             headers={"Retry-After": str(verdict.reset_in)},
         )
 
-    def _failed(self, address: str) -> Verdict:
-        """Counts a failed authentication from ``address``."""
-        return self.limits.check(self._failures(address))
+    def _failed(self, address: str) -> RateLimited | None:
+        """Counts a failed authentication from ``address``; the lockout to answer instead
+        of "not valid" when this one is past the limit."""
+        verdict = self.limits.check(self._failures(address))
+        return None if verdict.allowed else self._locked_out(address, verdict)
 
     def _admit(self, principal: Principal, month: str, now: datetime) -> RowAllowance | None:
         plan = principal.plan
