@@ -57,6 +57,9 @@ CASES = {
     "unknown order column": Case(RECORDS, {"order": "-secret"}, mentions=("secret", "month")),
     "limit out of range": Case(RECORDS, {"limit": "10001"}, mentions=("10000",)),
     "limit not a number": Case(RECORDS, {"limit": "lots"}, mentions=("limit",)),
+    "groups limit not a number": Case(
+        AGGREGATE, {"limit": "1.5"}, mentions=("limit", "valid integer")
+    ),
     "cursor not ours": Case(RECORDS, {"cursor": "bm90LWEtY3Vyc29y"}, mentions=("cursor",)),
     "cursor of another query": Case(
         RECORDS,

@@ -53,6 +53,14 @@ async def readable_dataset(request: Request, dataset: KnownDataset) -> Dataset:
     return dataset
 
 
+def dataset_to_read(request: Request, state: Services, dataset_id: str) -> Dataset:
+    """``ReadableDataset`` for the data paths, which resolve their own parameters
+    (``bawaba.serving.parameters`` says why): called first, it refuses in the same order."""
+    dataset = state.library.dataset(dataset_id)
+    require_read(request, dataset)
+    return dataset
+
+
 ReadableDataset = Annotated[Dataset, Depends(readable_dataset)]
 """A dataset whose data this caller may read: open, or premium with a key whose plan
 covers it."""

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, RedirectResponse, Response
 
@@ -28,10 +29,11 @@ from bawaba.serving.caching import (
     etag_for,
     not_modified,
 )
-from bawaba.serving.deps import AppServices, ReadableDataset, base_url
+from bawaba.serving.deps import DatasetId, base_url, dataset_to_read
 from bawaba.serving.downloads import FORMATS, DownloadFile
 from bawaba.serving.library import Published
 from bawaba.serving.paging import page
+from bawaba.serving.parameters import QueryParameters
 from bawaba.serving.problems import GATE, JSON, BadParameter, problems
 from bawaba.serving.query import (
     DOWNLOAD_PARAMETERS,
@@ -49,7 +51,7 @@ from bawaba.serving.query import (
     parse_order,
 )
 from bawaba.serving.query_string import query_items
-from bawaba.serving.state import Services
+from bawaba.serving.state import Services, services
 
 router = APIRouter(prefix=documents.API, tags=["data"], responses=GATE)
 
@@ -123,6 +125,54 @@ Order = Annotated[
 ]
 
 
+class RecordsParameters(QueryParameters):
+    select: Select = None
+    order: Order = None
+    limit: int | None = Field(
+        None, description="Rows per page: 100 unless given, at most 10,000.", examples=[100]
+    )
+    cursor: str | None = Field(
+        None, description="Where the page starts: the `next_cursor` of the page before."
+    )
+    version: Version = None
+
+
+class AggregateParameters(QueryParameters):
+    group_by: str | None = Field(
+        None,
+        description="Comma-separated columns to group by (none: one row for all).",
+        examples=["department,year"],
+    )
+    measures: str | None = Field(
+        None,
+        description="Comma-separated measures (default `count`).",
+        examples=["count,sum(amount_aed),avg(payers)"],
+    )
+    order: str | None = Field(
+        None,
+        description="Order by output columns (group columns or measure names); `-` for descending.",
+        examples=["-sum_amount_aed"],
+    )
+    limit: int | None = Field(
+        None,
+        description="Most groups returned: 10,000 unless given; `truncated` says if there "
+        "were more.",
+        examples=[100],
+    )
+    version: Version = None
+
+
+class DownloadParameters(QueryParameters):
+    select: Select = None
+    order: Order = None
+    version: Version = None
+
+
+def _documented(parameters: type[QueryParameters]) -> dict[str, Any]:
+    """A data path's ``openapi_extra``: its named parameters, its filters, its credentials."""
+    return {"parameters": [*parameters.openapi_parameters(), *FILTERS["parameters"]]} | KEY_OPTIONAL
+
+
 def _limit(state: Services, limit: int | None, default: int) -> int:
     ceiling = state.settings.max_page_rows
     if limit is None:
@@ -172,41 +222,29 @@ async def _json_answer(
     description="Rows as JSON objects with the total number of matching rows. Follow "
     "`next` (or pass `next_cursor` as `cursor`) for the next page: a cursor stays on the "
     "version its first page read. Premium datasets need a key (401 without).",
-    openapi_extra=FILTERS | KEY_OPTIONAL,
+    openapi_extra=_documented(RecordsParameters),
 )
-async def records(
-    request: Request,
-    dataset: ReadableDataset,
-    state: AppServices,
-    select: Select = None,
-    order: Order = None,
-    limit: Annotated[
-        int | None,
-        Query(description="Rows per page: 100 unless given, at most 10,000.", examples=[100]),
-    ] = None,
-    cursor: Annotated[
-        str | None,
-        Query(description="Where the page starts: the `next_cursor` of the page before."),
-    ] = None,
-    version: Version = None,
-) -> Response:
+async def records(request: Request, dataset_id: DatasetId) -> Response:
+    state = services(request)
+    dataset = dataset_to_read(request, state, dataset_id)
     items = query_items(request)
+    asked = RecordsParameters.read(items)
     rows = Rows(
         filters=parse_filters(dataset, items, RECORDS_PARAMETERS),
-        columns=parse_columns(dataset, select),
-        order=parse_order(order, dataset.columns),
+        columns=parse_columns(dataset, asked.select),
+        order=parse_order(asked.order, dataset.columns),
     )
-    asked = _limit(state, limit, state.settings.page_rows)
+    wanted = _limit(state, asked.limit, state.settings.page_rows)
     query_id = cursors.query_of(
         dataset.id, "records", items, ignore=frozenset({"cursor", "limit", "version"})
     )
-    offset = 0
-    if cursor is not None:
-        at = cursors.decode(cursor)
+    version, offset = asked.version, 0
+    if asked.cursor is not None:
+        at = cursors.decode(asked.cursor)
         cursors.check(at, query_id, version)
         version, offset = at.version, at.offset
     published = state.library.resolve(dataset.id, version)
-    page_size = rows_allowed(request, asked)
+    page_size = rows_allowed(request, wanted)
 
     def compute() -> dict[str, Any]:
         queries = (
@@ -226,7 +264,7 @@ async def records(
         )
         return {"dataset": dataset.id, "version": published.version} | found
 
-    cut = page_size if page_size < asked else None
+    cut = page_size if page_size < wanted else None
     return await _json_answer(request, state, published, "records", compute, rows.cost, cut)
 
 
@@ -239,54 +277,19 @@ async def records(
     "`count(col)` (rows where col is set), `sum(col)`, `avg(col)`, `min(col)`, `max(col)`. A "
     "measure's column in the answer is named `function_column` (e.g. `sum_amount_aed`). "
     "Suppressed cells have empty measures and are left out of sums and averages.",
-    openapi_extra=FILTERS | KEY_OPTIONAL,
+    openapi_extra=_documented(AggregateParameters),
 )
-async def aggregate(
-    request: Request,
-    dataset: ReadableDataset,
-    state: AppServices,
-    group_by: Annotated[
-        str | None,
-        Query(
-            description="Comma-separated columns to group by (none: one row for all).",
-            examples=["department,year"],
-        ),
-    ] = None,
-    measures: Annotated[
-        str | None,
-        Query(
-            description="Comma-separated measures (default `count`).",
-            examples=["count,sum(amount_aed),avg(payers)"],
-        ),
-    ] = None,
-    order: Annotated[
-        str | None,
-        Query(
-            description="Order by output columns (group columns or measure names); `-` for "
-            "descending.",
-            examples=["-sum_amount_aed"],
-        ),
-    ] = None,
-    limit: Annotated[
-        int | None,
-        Query(
-            description="Most groups returned: 10,000 unless given; `truncated` says if "
-            "there were more.",
-            examples=[100],
-        ),
-    ] = None,
-    version: Version = None,
-) -> Response:
+async def aggregate(request: Request, dataset_id: DatasetId) -> Response:
+    state = services(request)
+    dataset = dataset_to_read(request, state, dataset_id)
+    items = query_items(request)
+    asked = AggregateParameters.read(items)
     query: Aggregate = parse_aggregate(
-        dataset,
-        query_items(request),
-        group_by=group_by,
-        measures=measures,
-        order=order,
+        dataset, items, group_by=asked.group_by, measures=asked.measures, order=asked.order
     )
-    asked = _limit(state, limit, state.settings.max_page_rows)
-    published = state.library.resolve(dataset.id, version)
-    most = rows_allowed(request, asked)
+    wanted = _limit(state, asked.limit, state.settings.max_page_rows)
+    published = state.library.resolve(dataset.id, asked.version)
+    most = rows_allowed(request, wanted)
 
     def compute() -> dict[str, Any]:
         names, found = state.engine.rows(
@@ -304,7 +307,7 @@ async def aggregate(
             "truncated": len(found) > most,
         }
 
-    cut = most if most < asked else None
+    cut = most if most < wanted else None
     return await _json_answer(request, state, published, "aggregate", compute, query.cost, cut)
 
 
@@ -317,24 +320,22 @@ async def aggregate(
     description="CSV, JSON (an array of objects) or Parquet, with the same filters, `select` "
     "and `order` as /records and no row cap. Answers `HEAD` and `Range` requests, so DuckDB, "
     "Polars and pandas can read the URL directly.",
-    openapi_extra=FILTERS | KEY_OPTIONAL,
+    openapi_extra=_documented(DownloadParameters),
     response_class=FileResponse,
     responses=DATA_ERRORS | FILE_ANSWERS,
 )
 async def download(
     request: Request,
-    dataset: ReadableDataset,
-    state: AppServices,
+    dataset_id: DatasetId,
     fmt: Annotated[
         str,
         Path(
             description="csv, json or parquet.", examples=["parquet"], json_schema_extra=FORMAT_ENUM
         ),
     ],
-    select: Select = None,
-    order: Order = None,
-    version: Version = None,
 ) -> Response:
+    state = services(request)
+    dataset = dataset_to_read(request, state, dataset_id)
     if fmt not in FORMATS:
         raise BadParameter(
             f"no download format {fmt!r}",
@@ -342,12 +343,13 @@ async def download(
         )
     format_ = FORMATS[fmt]
     items = query_items(request)
+    asked = DownloadParameters.read(items)
     rows = Rows(
         filters=parse_filters(dataset, items, DOWNLOAD_PARAMETERS),
-        columns=parse_columns(dataset, select),
-        order=parse_order(order, dataset.columns),
+        columns=parse_columns(dataset, asked.select),
+        order=parse_order(asked.order, dataset.columns),
     )
-    published = state.library.resolve(dataset.id, version)
+    published = state.library.resolve(dataset.id, asked.version)
     etag = etag_for(published, f"download.{fmt}", canonical_query(items))
     headers = caching_headers(published, etag)
     if not_modified(request, etag):
