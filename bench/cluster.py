@@ -140,7 +140,7 @@ def cluster(folder: Path, limits: str) -> Iterator[Bench]:
         counters = (
             stack.enter_context(redis_server(folder)).url()
             if limits == "redis"
-            else f"sqlite://{folder / 'rate-limits.sqlite'}"
+            else f"lmdb://{folder / 'rate-limits.lmdb'}"
         )
         shared = Shared(
             datasets_url=f"s3://{BUCKET}/{PREFIX}",

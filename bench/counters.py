@@ -1,4 +1,4 @@
-"""What counting costs per request with the counters in memory, in SQLite or in Redis.
+"""What counting costs per request with the counters in memory, in LMDB, in SQLite or in Redis.
 
 Reproduce with::
 
@@ -7,7 +7,8 @@ Reproduce with::
     .venv/bin/python bench/counters.py --api 3000     # and a real server's CPU a request
 
 In one process, against a throwaway redis-server on loopback (tests/cluster/services.py
-starts Debian's, as the tests do, nothing persisted) and SQLite files in a temporary folder:
+starts Debian's, as the tests do, nothing persisted) and LMDB and SQLite files in a temporary
+folder (rate limits count in LMDB, a key's quotas in the key store's SQLite):
 
 * a rate-limit check: ``RateLimits.check`` of an anonymous caller with two windows (as
   the shipped ``120/minute;3000/hour``, but too large to fill), what every request pays;
@@ -169,7 +170,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as redis:
         folder = Path(tmp)
         url = redis.url(0)
-        for name, uri in (("memory", "memory://"), ("sqlite", "sqlite://"), ("redis", url)):
+        for name, uri in (("memory", "memory://"), ("lmdb", "lmdb://"), ("redis", url)):
             wall, cpu = per_call_us(rate_limit_check(uri, folder), args.calls, args.rounds)
             rows.append(("rate-limit check", name, wall, cpu))
 
@@ -187,7 +188,7 @@ def main() -> None:
         served: list[tuple[str, str, float, float]] = []
         if args.api:
             write_release(folder / "datasets", load_catalog(ROOT / "catalog.yaml"), seed=3)
-            for name, uri in (("memory", "memory://"), ("sqlite", "sqlite://"), ("redis", url)):
+            for name, uri in (("memory", "memory://"), ("lmdb", "lmdb://"), ("redis", url)):
                 for who, cpu, wall in api_per_request(uri, folder, args.api):
                     served.append((f"API request, {who}", name, wall, cpu))
 

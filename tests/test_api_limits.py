@@ -5,7 +5,10 @@ The end-to-end counts under ``bawaba serve --workers 2`` are in test_api_workers
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,9 @@ from hypothesis import strategies as st
 from limits import parse_many
 
 from bawaba.api.limits import Caller, RateLimits
-from bawaba.core.counters import QuietMemoryStorage, SQLiteWindows, open_counter
+from bawaba.core.counters import QuietMemoryStorage, open_counter
+from bawaba.core.lmdb_windows import LMDBWindows
+from bawaba.core.redis_client import CountersUnavailable
 from bawaba.keys.quotas import SQLiteQuotas
 from bawaba.keys.store import KeyStore
 
@@ -53,7 +58,7 @@ def test_expired_counters_are_purged_inline(monkeypatch: pytest.MonkeyPatch) -> 
     assert storage.get("kept") == 1
 
 
-@pytest.mark.parametrize("uri", ["sqlite://", "memory://"])
+@pytest.mark.parametrize("uri", ["lmdb://", "memory://"])
 def test_every_limit_of_a_caller_holds_and_the_tightest_is_reported(
     uri: str, tmp_path: Path
 ) -> None:
@@ -69,14 +74,72 @@ def test_every_limit_of_a_caller_holds_and_the_tightest_is_reported(
 
 
 def test_an_ended_window_starts_again(tmp_path: Path) -> None:
-    windows = SQLiteWindows(tmp_path / "w.sqlite")
+    windows = LMDBWindows(tmp_path / "w.lmdb")
     assert [w.count for w in windows.hit("k", [0, 60])] == [1, 1]
     assert [w.count for w in windows.hit("k", [0, 60])] == [1, 2]
     assert [w.count for w in windows.peek("k", [0, 60])] == [0, 2]
 
 
+def test_a_full_store_refuses_until_windows_end_and_make_room(tmp_path: Path) -> None:
+    windows = LMDBWindows(tmp_path / "w.lmdb", map_bytes=256 * 1024)
+    windows.hit("kept", [3600])
+    held = _callers_until_full(windows, "addr", [1])
+    assert held > 500  # a quarter of a MiB holds hundreds of callers
+    time.sleep(1.1)
+    # As many new callers again: the room of the ended windows is reused.
+    assert _callers_until_full(windows, "new", [3600], most=held) == held
+    assert windows.peek("kept", [3600])[0].count == 1
+
+
+def _callers_until_full(
+    windows: LMDBWindows, prefix: str, lengths: list[int], most: int = 100_000
+) -> int:
+    """How many new callers ``windows`` counts before it refuses one as full."""
+    for n in range(most):
+        try:
+            windows.hit(f"{prefix}:{n}", lengths)
+        except CountersUnavailable as refusal:
+            refused = str(refusal)
+            break
+    else:
+        return most
+    assert "rate-limit counters" in refused, refused
+    assert "are full" in refused, refused
+    return n
+
+
+def _hold_the_write_lock(path: str, holding: multiprocessing.Queue[bool]) -> None:
+    windows = LMDBWindows(Path(path))
+    with windows._env.begin(write=True):
+        holding.put(True)
+        time.sleep(600)
+
+
+def test_a_process_killed_holding_the_counters_lock_does_not_stop_the_others(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "w.lmdb"
+    windows = LMDBWindows(path)
+    windows.hit("addr:one", [60])
+    context = multiprocessing.get_context("spawn")
+    holding = context.Queue()
+    holder = context.Process(target=_hold_the_write_lock, args=(str(path), holding))
+    holder.start()
+    assert holding.get(timeout=60)
+    os.kill(holder.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    holder.join(timeout=30)
+    assert holder.exitcode == -signal.SIGKILL  # killed, not finished
+    counted: list[int] = []
+    counting = threading.Thread(
+        target=lambda: counted.append(windows.hit("addr:one", [60])[0].count)
+    )
+    counting.start()
+    counting.join(timeout=30)
+    assert counted == [2]
+
+
 def _hit_many(path: str, key: str, times: int, allowed: multiprocessing.Queue[int]) -> None:
-    limits = RateLimits(SQLiteWindows(Path(path)))
+    limits = RateLimits(LMDBWindows(Path(path)))
     caller = Caller(key, "anonymous", list(parse_many("50/minute;70/hour")))
     allowed.put(sum(limits.check(caller).allowed for _ in range(times)))
 
@@ -111,7 +174,7 @@ def _in_processes(target: object, *args: object) -> list[object]:
 
 
 def test_a_rate_limit_shared_by_processes_lets_exactly_its_limit_through(tmp_path: Path) -> None:
-    allowed = _in_processes(_hit_many, str(tmp_path / "limits.sqlite"), "addr:one", 40)
+    allowed = _in_processes(_hit_many, str(tmp_path / "limits.lmdb"), "addr:one", 40)
     assert sum(allowed) == 50  # type: ignore[arg-type]  # 160 hits, 50 per minute
 
 

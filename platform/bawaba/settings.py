@@ -141,14 +141,14 @@ class Settings(BaseSettings):
     rate_limit_storage_uri: Annotated[
         str,
         Field(
-            description="Where rate limits are counted: `sqlite://` (a file under "
+            description="Where rate limits are counted: `lmdb://` (an LMDB file under "
             "`BAWABA_VAR_DIR` that every worker process of `bawaba serve` shares, so limits "
-            "hold exactly whatever the number of workers), `sqlite:///absolute/path`, "
+            "hold exactly whatever the number of workers), `lmdb:///absolute/path`, "
             "`memory://` (each process counts alone: one worker only), or a Redis URL "
             "(`redis://host:6379/0`, `rediss://…`, `unix://…`), where rate limits, monthly "
             "quotas and usage are counted for every replica at once."
         ),
-    ] = "sqlite://"
+    ] = "lmdb://"
     trusted_proxies: Annotated[
         str,
         Field(

@@ -30,7 +30,7 @@ class Shared:
     key_store_secret: str
     """The same on every replica: keys are hashed and tokens signed under it."""
     rate_limit_storage_uri: str
-    """One counter store for all: ``sqlite:///path`` is exact across the processes of one
+    """One counter store for all: ``lmdb:///path`` is exact across the processes of one
     machine; replicas on several machines need a store they all reach."""
     trusted_proxies: str = "127.0.0.1"
     extra: Mapping[str, str] = field(default_factory=dict)

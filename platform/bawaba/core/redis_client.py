@@ -72,7 +72,7 @@ def connect(uri: str) -> redis.Redis:
     except (redis.RedisError, ValueError) as error:
         raise ConfigError(
             f"{SETTING} = {shown(uri)!r}: cannot reach Redis: {error}",
-            hint="start Redis there, or use sqlite:// to count on this machine alone",
+            hint="start Redis there, or use lmdb:// to count on this machine alone",
         ) from None
     return client
 
