@@ -4,9 +4,10 @@ plan covers it.
 The gatekeeper (``bawaba.api.gatekeeper``) authenticates the request before routing and
 leaves a ``Principal`` (or None) on ``request.state``; every data path then asks
 ``require_read`` before it touches a file, so no path can serve premium data unchecked: a
-path naming its dataset declares ``ReadableDataset`` (``bawaba.serving.deps``), which asks
-before any other parameter is parsed; CKAN's datastore (the dataset named in its body) and
-the analytics (the datasets a question reads) ask once they know which.
+path naming its dataset declares ``ReadableDataset`` or calls ``dataset_to_read``
+(``bawaba.serving.deps``), which asks before any other parameter is parsed; CKAN's
+datastore (the dataset named in its body) and the analytics (the datasets a question reads)
+ask once they know which.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ and the query it ran: that pair is the ETag, it is known before any query runs (
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -40,7 +41,13 @@ def fingerprint(*parts: str, size: int = 12) -> str:
     return digest.hexdigest()
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+"""What percent-encoding leaves as it is (RFC 3986's unreserved characters)."""
+
+
 def _escaped(text: str) -> str:
+    if _UNRESERVED.fullmatch(text):
+        return text  # most names and values: the same text, without quote's work
     return quote(text, safe="", encoding="utf-8", errors="surrogatepass")
 
 

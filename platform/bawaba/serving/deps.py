@@ -5,7 +5,9 @@ signature instead of reaching into the request by hand, so a route reads like a 
 ``dataset: ReadableDataset`` is a dataset this caller may read. FastAPI solves a route's
 dependencies before it validates the route's own parameters, so a caller who may not read
 the dataset is refused (401/403) before anything else it sent is looked at, and learns
-nothing from which of its parameters would have been wrong.
+nothing from which of its parameters would have been wrong. The data paths are the
+exception: they call ``dataset_to_read`` first and read their parameters themselves
+(``bawaba.serving.parameters`` says why).
 
 The dependencies are coroutines although nothing in them waits: FastAPI runs a plain
 function dependency in a worker thread, and the hop there and back costs more CPU than the

@@ -8,6 +8,7 @@ query cheap enough (``Cost.quick``): no request can hold the event loop for long
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -235,13 +236,15 @@ async def records(request: Request, dataset_id: DatasetId) -> Response:
         order=parse_order(asked.order, dataset.columns),
     )
     wanted = _limit(state, asked.limit, state.settings.page_rows)
-    query_id = cursors.query_of(
-        dataset.id, "records", items, ignore=frozenset({"cursor", "limit", "version"})
+    # A page's cursors carry its query's fingerprint, needed only to check a cursor or
+    # to give one out: never on a cached answer without a cursor.
+    query_id = functools.partial(
+        cursors.query_of, dataset.id, "records", items, frozenset({"cursor", "limit", "version"})
     )
     version, offset = asked.version, 0
     if asked.cursor is not None:
         at = cursors.decode(asked.cursor)
-        cursors.check(at, query_id, version)
+        cursors.check(at, query_id(), version)
         version, offset = at.version, at.offset
     published = state.library.resolve(dataset.id, version)
     page_size = rows_allowed(request, wanted)
@@ -259,7 +262,7 @@ async def records(request: Request, dataset_id: DatasetId) -> Response:
             "records",
             offset=offset,
             page_size=page_size,
-            query_id=query_id,
+            query_id=query_id(),
             dropped=("cursor", "version"),
         )
         return {"dataset": dataset.id, "version": published.version} | found
