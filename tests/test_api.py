@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bawaba.catalog.load import load_catalog
+from bawaba.serving import downloads
 from conftest import (
     RELEASES_ON,
     ROOT,
@@ -281,6 +282,41 @@ def test_parquet_downloads_answer_head_and_ranges(served: Served) -> None:
     assert tail.content.endswith(b"PAR1")
     assert filtered_head.status_code == 200
     assert int(filtered_head.headers["content-length"]) > 0
+
+
+def test_a_small_download_sent_from_memory_is_the_answer_its_file_gives(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A download file of at most ``HELD_BYTES`` is read whole and sent from memory: the
+    same status, headers and bytes as the file sent by Starlette, for GET, HEAD and Range."""
+
+    # When it was sent, when the cache last served the file, what the limits have left.
+    changing = {"date", "last-modified", "ratelimit", "x-ratelimit-remaining"}
+
+    def answers() -> list[tuple[int, dict[str, str], bytes]]:
+        url = f"{API}/{OPEN}/download.csv"
+        with served.client() as client:
+            got = [
+                client.get(url, params={"department": "RTA"}),
+                client.head(url, params={"department": "RTA"}),
+                client.get(url, params={"department": "RTA"}, headers={"Range": "bytes=5-24"}),
+            ]
+        return [
+            (r.status_code, {k: v for k, v in r.headers.items() if k not in changing}, r.content)
+            for r in got
+        ]
+
+    held = answers()
+    monkeypatch.setattr(downloads, "HELD_BYTES", -1)  # every file sent from disk
+    from_disk = answers()
+    assert held == from_disk
+    whole, head, part = held
+    assert whole[0] == 200
+    assert int(whole[1]["content-length"]) == len(whole[2]) > 0
+    assert head[1]["content-length"] == whole[1]["content-length"]
+    assert head[2] == b""
+    assert part[0] == 206
+    assert part[2] == whole[2][5:25]
 
 
 def test_filtered_downloads_in_every_format_hold_the_same_rows(served: Served) -> None:

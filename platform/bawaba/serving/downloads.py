@@ -18,8 +18,9 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import FileResponse
 from starlette.types import Message, Receive, Scope, Send
 
@@ -58,12 +59,44 @@ RANGE_PROBLEMS = {
 }
 
 
+HELD_BYTES = 256 * 1024
+"""A download file this small is read whole where it is opened, and sent from memory."""
+
+
 class DownloadFile(FileResponse):
     """A file with Starlette's handling of ``Range``, whose refusals (a malformed header:
     400; a range past the end: 416) it answers in plain text: they leave in the one error
-    shape, with their ``Content-Range``."""
+    shape, with their ``Content-Range``.
+
+    Starlette's FileResponse looks the file up, opens it, reads each 64 KiB and closes it
+    in a worker thread, a hop there and back each time. ``opened`` does the lookup, and
+    for a file of at most ``HELD_BYTES`` the whole read, in the one thread the caller runs
+    it in, and such a file is then sent from memory unless a ``Range`` asks for part of it.
+    """
+
+    def __init__(self, *args: Any, held: bytes | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.held = held
+
+    @classmethod
+    def opened(cls, path: Path, *, media_type: str, headers: dict[str, str]) -> DownloadFile:
+        """The answer for ``path`` (blocking: run it in a worker thread)."""
+        with path.open("rb") as file:
+            stat = os.fstat(file.fileno())
+            held = file.read() if stat.st_size <= HELD_BYTES else None
+        return cls(path, media_type=media_type, headers=headers, stat_result=stat, held=held)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.held is not None and "range" not in Headers(scope=scope):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            await send({"type": "http.response.body", "body": self.held})
+            return
         refused: Message | None = None
 
         async def reword(message: Message) -> None:

@@ -318,17 +318,15 @@ async def download_changes(
         require_export(request, dataset, count)
         rows_allowed(request, count, whole=True)
         request.state.rows = count
-    path = await run_in_threadpool(
-        state.downloads.file_for,
-        published,
-        rows,
-        format_,
-        etag,
-        compile_changes(dataset, rows, old),
-    )
     name = f"{dataset.id}-{published.version}-since-{before.version}.{format_.extension}"
     headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return DownloadFile(path, media_type=format_.media_type, headers=headers)
+    changed = compile_changes(dataset, rows, old)
+
+    def answer() -> DownloadFile:
+        path = state.downloads.file_for(published, rows, format_, etag, changed)
+        return DownloadFile.opened(path, media_type=format_.media_type, headers=headers)
+
+    return await run_in_threadpool(answer)
 
 
 def _release_list(state: Services) -> ReleaseList:

@@ -367,7 +367,11 @@ async def download(
     if redirect := state.downloads.redirect_for(published, rows, format_, seconds):
         # The URL expires: no cache may keep the redirect longer than it is valid.
         return RedirectResponse(redirect, 307, {"Cache-Control": "no-store"})
-    path = await run_in_threadpool(state.downloads.file_for, published, rows, format_, etag)
     name = f"{dataset.id}-{published.version}.{format_.extension}"
     headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return DownloadFile(path, media_type=format_.media_type, headers=headers)
+
+    def answer() -> DownloadFile:
+        path = state.downloads.file_for(published, rows, format_, etag)
+        return DownloadFile.opened(path, media_type=format_.media_type, headers=headers)
+
+    return await run_in_threadpool(answer)
