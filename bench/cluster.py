@@ -4,14 +4,14 @@ Reproduce with::
 
     .venv/bin/python bench/cluster.py                          # 8 s per run, 3 rounds
     .venv/bin/python bench/cluster.py --duration 10 --rounds 5 --connections 32
-    .venv/bin/python bench/cluster.py --limits sqlite          # counters in one SQLite file
+    .venv/bin/python bench/cluster.py --limits lmdb            # counters in one LMDB file
 
 Needs wrk, nginx, PostgreSQL and Redis (Debian's packages: ``make bench`` installs them)
 and moto's S3 server (the dev extra).
 
 The cluster is the one ``bawaba demo --cluster`` runs (``bawaba.cluster``), on loopback: a
 generated release (tests/releases.py) on moto's S3 server, keys in PostgreSQL, rate
-limits, quotas and usage in Redis (``--limits sqlite``: rate limits in one SQLite file,
+limits, quotas and usage in Redis (``--limits lmdb``: rate limits in one LMDB file,
 quotas in PostgreSQL), two ``bawaba serve`` replicas (one worker each, each its own var/),
 and two nginx instances from the same template: one in front of replica
 A alone, one in front of A and B. wrk (1 thread, N connections) then runs each workload
@@ -240,7 +240,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs of each pair")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument(
-        "--limits", choices=("redis", "sqlite"), default="redis", help="where replicas count"
+        "--limits", choices=("redis", "lmdb"), default="redis", help="where replicas count"
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
