@@ -6,7 +6,10 @@ the file's one writer lock (a robust mutex in its lock file: a process killed ho
 does not leave it taken), so reading a caller's windows and writing them back is one
 atomic step across processes, and ``--workers N`` lets exactly the limit through rather
 than N times it. A hit is a lookup and a write in shared memory, with no SQL to run, which
-is why this replaced a SQLite upsert on every request (bench/counters.py).
+is why this replaced a SQLite upsert on every request (bench/counters.py). Like sqlite3,
+the binding lets go of the GIL in each call: while worker threads have Python work to do
+(a download's), each hit hands the GIL over, and that costs the request more than the
+count itself (bench/RESULTS.md, "Rate limits").
 
 A caller's windows (at most ``MAX_WINDOWS``) are one record: the key is the caller's, the
 value each window's end and count. A window starts at the first hit after the previous one
@@ -87,7 +90,7 @@ class LMDBWindows:
         except lmdb.MapFullError:
             raise CountersUnavailable(
                 f"the rate-limit counters in {self.path} are full "
-                f"({self.map_bytes >> 10} KiB of callers whose windows have not ended)",
+                f"({self.map_bytes / 2**20:g} MiB of callers whose windows have not ended)",
                 hint="retry once the windows end",
             ) from None
 
