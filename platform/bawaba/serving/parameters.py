@@ -35,10 +35,6 @@ class QueryParameters(BaseModel):
             raise invalid_parameters(error.errors()) from None
 
     @classmethod
-    def names(cls) -> frozenset[str]:
-        return frozenset(cls.model_fields)
-
-    @classmethod
     def openapi_parameters(cls) -> list[dict[str, Any]]:
         """The fields as OpenAPI query parameters, as FastAPI documents a signature's."""
         properties: dict[str, dict[str, Any]] = cls.model_json_schema()["properties"]
