@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from bawaba.api.protocol import OneWritePerTurn
-from bawaba.catalog.load import load_catalog
-from conftest import Served, api_settings, serve_release
-from releases import write_release
+from conftest import Served
 
 
 class Recording(asyncio.Transport):
@@ -61,19 +58,11 @@ def test_the_writes_of_one_turn_leave_as_one_and_closing_sends_what_waits() -> N
     assert after_closed == after_close, "nothing is written to a closed transport"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    settings = api_settings(tmp_path_factory.mktemp("protocol"))
-    write_release(settings.datasets_dir, load_catalog(settings.catalog_path), only=["epay-annual"])
-    with serve_release(settings) as served:
-        yield served
-
-
 @pytest.mark.parametrize(
     "path", ["/api/v1/datasets/epay-annual/records?limit=3", "/healthz", "/api/v1/nothing"]
 )
-def test_answers_on_one_connection_arrive_whole_and_in_turn(server: Served, path: str) -> None:
-    url = httpx.URL(server.url)
+def test_answers_on_one_connection_arrive_whole_and_in_turn(served: Served, path: str) -> None:
+    url = httpx.URL(served.url)
     assert url.port is not None
     with socket.create_connection((url.host, url.port), timeout=10) as connection:
         reader = connection.makefile("rb")
