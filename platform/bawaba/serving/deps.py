@@ -49,18 +49,18 @@ KnownDataset = Annotated[Dataset, Depends(known_dataset)]
 """A dataset of the catalog, open or premium: for its public metadata."""
 
 
-async def readable_dataset(request: Request, dataset: KnownDataset) -> Dataset:
-    """The path's dataset, if this caller may read its data (``access.require_read``)."""
-    require_read(request, dataset)
-    return dataset
-
-
 def dataset_to_read(request: Request, state: Services, dataset_id: str) -> Dataset:
-    """``ReadableDataset`` for the data paths, which resolve their own parameters
-    (``bawaba.serving.parameters`` says why): called first, it refuses in the same order."""
+    """The catalog's dataset for ``dataset_id`` (else a 404), if this caller may read its
+    data (``access.require_read``). ``ReadableDataset`` is this as a dependency; the data
+    paths, which read their own parameters (``bawaba.serving.parameters`` says why), call
+    it first."""
     dataset = state.library.dataset(dataset_id)
     require_read(request, dataset)
     return dataset
+
+
+async def readable_dataset(request: Request, dataset_id: DatasetId, state: AppServices) -> Dataset:
+    return dataset_to_read(request, state, dataset_id)
 
 
 ReadableDataset = Annotated[Dataset, Depends(readable_dataset)]

@@ -160,6 +160,20 @@ class Downloads:
             published.dataset.id, published.version, DATA, seconds
         )
 
+    def answer(
+        self,
+        published: Published,
+        rows: Rows,
+        fmt: Format,
+        etag: str,
+        headers: dict[str, str],
+        query: Compiled | None = None,
+    ) -> DownloadFile:
+        """The answer of this download (``file_for``'s file, ``DownloadFile.opened``), in
+        one call for the one worker thread it blocks."""
+        path = self.file_for(published, rows, fmt, etag, query)
+        return DownloadFile.opened(path, media_type=fmt.media_type, headers=headers)
+
     def file_for(
         self,
         published: Published,

@@ -42,7 +42,7 @@ from bawaba.serving.caching import (
     not_modified,
 )
 from bawaba.serving.deps import AppServices, ReadableDataset, base_url
-from bawaba.serving.downloads import FORMATS, DownloadFile
+from bawaba.serving.downloads import FORMATS
 from bawaba.serving.library import Published, release_history
 from bawaba.serving.paging import page
 from bawaba.serving.problems import GATE, BadParameter, problems
@@ -321,12 +321,9 @@ async def download_changes(
     name = f"{dataset.id}-{published.version}-since-{before.version}.{format_.extension}"
     headers["Content-Disposition"] = f'attachment; filename="{name}"'
     changed = compile_changes(dataset, rows, old)
-
-    def answer() -> DownloadFile:
-        path = state.downloads.file_for(published, rows, format_, etag, changed)
-        return DownloadFile.opened(path, media_type=format_.media_type, headers=headers)
-
-    return await run_in_threadpool(answer)
+    return await run_in_threadpool(
+        state.downloads.answer, published, rows, format_, etag, headers, changed
+    )
 
 
 def _release_list(state: Services) -> ReleaseList:

@@ -31,7 +31,7 @@ from bawaba.serving.caching import (
     not_modified,
 )
 from bawaba.serving.deps import DatasetId, base_url, dataset_to_read
-from bawaba.serving.downloads import FORMATS, DownloadFile
+from bawaba.serving.downloads import FORMATS
 from bawaba.serving.library import Published
 from bawaba.serving.paging import page
 from bawaba.serving.parameters import QueryParameters
@@ -369,9 +369,4 @@ async def download(
         return RedirectResponse(redirect, 307, {"Cache-Control": "no-store"})
     name = f"{dataset.id}-{published.version}.{format_.extension}"
     headers["Content-Disposition"] = f'attachment; filename="{name}"'
-
-    def answer() -> DownloadFile:
-        path = state.downloads.file_for(published, rows, format_, etag)
-        return DownloadFile.opened(path, media_type=format_.media_type, headers=headers)
-
-    return await run_in_threadpool(answer)
+    return await run_in_threadpool(state.downloads.answer, published, rows, format_, etag, headers)
